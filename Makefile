@@ -1,0 +1,70 @@
+# smartlua: `make` builds, `make test` and `make demo` do everything on a fresh Debian 12.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+LUA     ?= lua5.4
+BUSTED  ?= /usr/bin/busted
+
+# Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
+DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev libmicrohttpd-dev \
+               libedit-dev lua-busted ca-certificates valgrind
+
+PKGS    = lua5.4 libcurl libmicrohttpd
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc -Ibuild
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
+LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
+
+CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/client.c src/validate.c \
+           src/endpoints.c src/mock_server.c src/embedded.c src/smartlead_core.c
+CORE_OBJ = $(CORE_SRC:src/%.c=build/obj/%.o) build/obj/embedded_data.o
+HOST_OBJ = build/obj/main.o
+LUA_FILES = $(sort $(wildcard lua/smartlead/*.lua))
+SEED = spec/fixtures/seed.json
+
+.PHONY: all deps test demo install clean check-deps
+all: build/smartlua build/smartlead/core.so
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+build/obj/embedded_data.o: build/embedded_data.c | build/obj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+build/embedded_data.c: tools/embed.lua $(LUA_FILES) $(SEED) | build/obj
+	$(LUA) tools/embed.lua $@ $(SEED) $(LUA_FILES)
+
+build/smartlua: $(HOST_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -Wl,-E
+
+# The module for a stock lua5.4: the interpreter provides the Lua symbols.
+build/smartlead/core.so: $(CORE_OBJ) | build/smartlead
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(PKG_LIBS) -lm
+
+build/obj build/smartlead:
+	mkdir -p $@
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	line="apt-get install -y --no-install-recommends $$(echo $$missing)"; \
+	if [ "$$(id -u)" != 0 ]; then echo "missing packages; run as root: apt-get update && $$line" >&2; exit 1; fi; \
+	echo "installing: $$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$line >/dev/null
+
+test: deps
+	$(MAKE) all
+	sh spec/run.sh
+
+demo: deps
+	$(MAKE) all
+	build/smartlua --mock examples/fleet_report.lua
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead
+	install -m 755 build/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
+	install -m 755 build/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
+	install -m 644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead/
+
+clean:
+	rm -rf build

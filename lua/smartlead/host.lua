@@ -1,0 +1,106 @@
+-- What the smartlua host does beyond running chunks: --mock, `smartlua mock`, the REPL.
+local core = require "smartlead.core"
+
+local M = {}
+
+-- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
+function M.start_mock(seed_file)
+  local sl = require "smartlead"
+  local server = require("smartlead.mock_server").start { seed_file = seed_file }
+  sl.defaults.base_url = server:url()
+  sl.defaults.api_key = server.api_key
+  sl.mock = server -- scripts may read sl.mock:log(); also keeps the server alive
+  return true
+end
+
+local function usage_error(msg)
+  io.stderr:write("smartlua mock: ", msg, "\nusage: smartlua mock [--port N] [--seed FILE.json]\n")
+  return false
+end
+
+-- smartlua mock [--port N] [--seed FILE]: serve until SIGINT or SIGTERM.
+function M.mock_command()
+  local port, seed = 0, nil
+  local i = 1
+  while arg[i] do
+    local a = arg[i]
+    if a == "--port" then
+      port = math.tointeger(tonumber(arg[i + 1] or ""))
+      if not port or port < 0 or port > 65535 then return usage_error("--port needs a number 0..65535") end
+      i = i + 2
+    elseif a == "--seed" then
+      seed = arg[i + 1]
+      if not seed then return usage_error("--seed needs a file") end
+      i = i + 2
+    else
+      return usage_error("unknown argument " .. a)
+    end
+  end
+  core.block_signals() -- before the server's threads exist, so they inherit the mask
+  local env_key = os.getenv("SMARTLEAD_API_KEY")
+  local server = require("smartlead.mock_server").start {
+    port = port, seed_file = seed, api_key = env_key or "mock-api-key-0123456789",
+  }
+  io.stdout:write(("mock SmartLead API on %s\n"):format(server:url()))
+  io.stdout:write(env_key and "key: the value of SMARTLEAD_API_KEY\n" or "key: mock-api-key-0123456789\n")
+  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/reset\n")
+  io.stdout:flush()
+  local sig = core.wait_for_signal()
+  io.stdout:write(("stopping on %s\n"):format(sig))
+  server:stop()
+  return true
+end
+
+-- A line-based REPL; expressions print their values.
+local function incomplete(err) return err and err:match("<eof>$") end
+
+local function show(...)
+  local n = select("#", ...)
+  if n == 0 then return end
+  local sl = require "smartlead"
+  local parts = {}
+  for i = 1, n do
+    local v = select(i, ...)
+    parts[i] = v == sl.null and "null" or (type(v) == "table" and sl.json and pcall(sl.json.encode, v)
+      and sl.json.encode(v) or tostring(v))
+  end
+  print(core.mask(table.concat(parts, "\t")))
+end
+
+local function eval(src)
+  local f, err = load("return " .. src, "=stdin", "t")
+  if not f then f, err = load(src, "=stdin", "t") end
+  if not f then return nil, err end
+  return true, table.pack(xpcall(f, debug.traceback))
+end
+
+function M.repl(tty)
+  if not tty then -- like lua.c: stdin that is not a terminal is a script
+    local f, err = load(io.read("a"), "=stdin", "t")
+    if not f then error(err, 0) end
+    return f()
+  end
+  local sl = require "smartlead"
+  _G.smartlead = sl
+  local ok, client = pcall(sl.client)
+  if ok then _G.sl = client end
+  io.stdout:write(("smartlua %s -- %s\n"):format(sl.VERSION, ok and "client ready as `sl`" or "no API key: sl is not set"))
+  local buffer = ""
+  while true do
+    io.stdout:write(buffer == "" and "> " or ">> ")
+    io.stdout:flush()
+    local line = io.read("L")
+    if not line then io.stdout:write("\n") break end
+    buffer = buffer .. line
+    local compiled, res = eval(buffer)
+    if compiled or not incomplete(res) then
+      buffer = ""
+      if not compiled then print(core.mask(res))
+      elseif res[1] then show(table.unpack(res, 2, res.n))
+      else print(core.mask(tostring(res[2]))) end
+    end
+  end
+  return true
+end
+
+return M

@@ -1,0 +1,66 @@
+-- require "smartlead": the module scripts use. The endpoints are C functions on the Client
+-- (src/endpoints.c); this file adds construction defaults and the helpers around them.
+local core = require "smartlead.core"
+local json = require "smartlead.json"
+local config = require "smartlead.config"
+
+local M = {
+  VERSION = core.version,
+  json = json,
+  null = json.null,
+  Error = core.Error,
+  -- Set by `smartlua --mock`: the in-process mock becomes the default target.
+  defaults = {},
+}
+
+local CLIENT_OPTIONS = { api_key = true, base_url = true, timeout = true, connect_timeout = true }
+
+-- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=} -> Client
+-- The key comes from opts, then the --mock default, then SMARTLEAD_API_KEY, then the config file.
+function M.client(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("smartlead.client: options must be a table, got " .. type(opts), 2)
+  end
+  local o = {}
+  for k, v in pairs(opts or {}) do
+    if not CLIENT_OPTIONS[k] then error(("smartlead.client: unknown option '%s'"):format(tostring(k)), 2) end
+    o[k] = v
+  end
+  o.base_url = o.base_url or M.defaults.base_url or os.getenv("SMARTLEAD_BASE_URL")
+  o.api_key = o.api_key or M.defaults.api_key or os.getenv("SMARTLEAD_API_KEY")
+  if not o.api_key then
+    local settings, err = config.load()
+    if err then error("smartlead.client: " .. err, 2) end
+    o.api_key = settings and settings.api_key
+    o.base_url = o.base_url or (settings and settings.base_url)
+  end
+  local ok, client = pcall(core.new_client, o)
+  if not ok then error(client, 2) end
+  return client
+end
+
+-- smartlead.reputation(account_or_value) -> number | nil
+-- Warmup reputation whether the API sent "97%", "97" or 97; nil when there is none.
+function M.reputation(v)
+  if type(v) == "table" then
+    local w = v.warmup_details
+    v = type(w) == "table" and w.warmup_reputation or nil
+  end
+  if type(v) == "number" then return v end
+  if type(v) ~= "string" then return nil end
+  local n = tonumber((v:match("^%s*(-?[%d%.]+)%s*%%?%s*$")))
+  return n and math.tointeger(n) or n
+end
+
+-- smartlead.is_null(v) -> true for JSON null
+function M.is_null(v) return v == json.null end
+
+-- smartlead.mask(text) -> text with every API key the process knows masked
+M.mask = core.mask
+
+-- smartlead.endpoints: the endpoint table, for help and completion
+M.endpoints = core.endpoints()
+
+require("smartlead.pages").install(core.client_methods)
+
+return M

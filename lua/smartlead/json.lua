@@ -1,0 +1,3 @@
+-- The project's JSON: integers stay integers, arrays stay arrays, null is json.null.
+-- Implemented in C (src/json.c); this file only gives it its own module name.
+return require("smartlead.core").json

@@ -1,0 +1,489 @@
+#include "client.h"
+
+#include <ctype.h>
+#include <lauxlib.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+#include "json.h"
+#include "redact.h"
+
+#define DEFAULT_BASE_URL "https://server.smartlead.ai/api/v1"
+#define ERROR_BODY_KEEP 4096 /* bytes of a failed answer kept in err.body */
+
+/* ---------------------------------------------------------------- errors */
+
+static void set_masked(lua_State *L, const client_t *c, const char *field, const char *s, size_t len) {
+  if (!s) return;
+  buf_t b;
+  buf_init(&b);
+  redact(&b, s, len, c ? c->api_key : NULL);
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  lua_setfield(L, -2, field);
+}
+
+static void set_string(lua_State *L, const client_t *c, const char *field, const char *s) {
+  if (s) set_masked(L, c, field, s, strlen(s));
+}
+
+void push_api_error(lua_State *L, const client_t *c, const api_error_t *e) {
+  lua_createtable(L, 0, 10);
+  set_string(L, c, "kind", e->kind);
+  if (e->status > 0) {
+    lua_pushinteger(L, e->status);
+    lua_setfield(L, -2, "status");
+  }
+  set_string(L, c, "code", e->code);
+  set_string(L, c, "message", e->message ? e->message : "unknown error");
+  set_string(L, c, "method", e->method);
+  set_string(L, c, "path", e->path);
+  if (e->body) set_masked(L, c, "body", e->body, e->body_len > ERROR_BODY_KEEP ? ERROR_BODY_KEEP : e->body_len);
+  if (e->retry_after >= 0) {
+    lua_pushnumber(L, e->retry_after);
+    lua_setfield(L, -2, "retry_after");
+  }
+  set_string(L, c, "field", e->field);
+  luaL_setmetatable(L, ERROR_MT);
+}
+
+int push_validation_error(lua_State *L, const char *method, const char *path, const char *field, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  api_error_t e = {.kind = "validation", .message = msg, .method = method, .path = path, .field = field,
+                   .retry_after = -1, .code = "INVALID_ARGUMENT"};
+  luaL_pushfail(L);
+  push_api_error(L, NULL, &e);
+  return 2;
+}
+
+/* tostring(err): one line, e.g. "http 404 NOT_FOUND error: Campaign not found (GET /campaigns/9/email-accounts)" */
+static int error_tostring(lua_State *L) {
+  static const char *const names[] = {"kind", "status", "code", "message", "method", "path"};
+  lua_settop(L, 1);
+  for (int i = 0; i < 6; i++) lua_getfield(L, 1, names[i]); /* slots 2..7 */
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 2; i <= 4; i++) {
+    if (lua_isnil(L, i)) continue;
+    if (i > 2) luaL_addchar(&b, ' ');
+    luaL_addstring(&b, lua_tostring(L, i));
+  }
+  luaL_addstring(&b, " error: ");
+  luaL_addstring(&b, lua_isstring(L, 5) ? lua_tostring(L, 5) : "unknown error");
+  if (lua_isstring(L, 6) && lua_isstring(L, 7)) {
+    luaL_addstring(&b, " (");
+    luaL_addstring(&b, lua_tostring(L, 6));
+    luaL_addchar(&b, ' ');
+    luaL_addstring(&b, lua_tostring(L, 7));
+    luaL_addchar(&b, ')');
+  }
+  luaL_pushresult(&b);
+  /* one line: a server message with newlines must not break log lines */
+  luaL_gsub(L, lua_tostring(L, -1), "\n", " ");
+  return 1;
+}
+
+/* ---------------------------------------------------------------- answers */
+
+static const char *code_for_status(long status, const char *message) {
+  switch (status) {
+    case 401: return "UNAUTHORIZED";
+    case 403: return "FORBIDDEN";
+    case 404: return "NOT_FOUND";
+    case 406: return "NOT_ACCEPTABLE";
+    case 422: return "UNPROCESSABLE";
+    case 429: return "RATE_LIMIT_EXCEEDED";
+    case 400: return (message && strstr(message, "Permission Error")) ? "PERMISSION_DENIED" : "BAD_REQUEST";
+    default: return status >= 500 ? "SERVER_ERROR" : "HTTP_ERROR";
+  }
+}
+
+static const char *string_field(lua_State *L, int t, const char *name) {
+  lua_getfield(L, t, name);
+  const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  lua_pop(L, 1); /* the string stays anchored in t */
+  return s;
+}
+
+/* Reads whichever documented error envelope the body at t uses (see smartlead-api.md).
+ * Strings stay valid because the tables they live in stay on the stack. */
+static void read_error_body(lua_State *L, int t, api_error_t *e, lua_Integer *account_id) {
+  e->message = string_field(L, t, "message");
+  e->code = string_field(L, t, "errorCode");
+  if (lua_getfield(L, t, "validation") == LUA_TTABLE) e->code = "VALIDATION_ERROR";
+  lua_pop(L, 1);
+  int type = lua_getfield(L, t, "error"); /* stays pushed: anchors the inner table */
+  if (type == LUA_TSTRING && !e->message) {
+    e->message = lua_tostring(L, -1); /* {"error":"Campaign not found ..."} */
+  } else if (type == LUA_TTABLE) {      /* {"error":{"code","message","retry_after"}} */
+    int inner = lua_gettop(L);
+    e->code = string_field(L, inner, "code");
+    if (!e->message) e->message = string_field(L, inner, "message");
+    if (lua_getfield(L, inner, "retry_after") == LUA_TNUMBER && e->retry_after < 0) e->retry_after = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, t, "emailAccountId");
+  if (lua_isinteger(L, -1)) *account_id = lua_tointeger(L, -1);
+  lua_pop(L, 1);
+}
+
+static int looks_like_html(const http_response_t *r) {
+  const char *p = r->body.data;
+  while (p && isspace((unsigned char)*p)) p++;
+  return strstr(r->content_type, "html") != NULL || (p && *p == '<');
+}
+
+/* err.data: the decoded body, decoded again from the masked err.body so no key can hide in it. */
+static void attach_masked_data(lua_State *L) {
+  char ignored[128];
+  size_t len;
+  lua_getfield(L, -1, "body");
+  const char *masked = lua_tolstring(L, -1, &len);
+  if (masked && json_decode(L, masked, len, ignored, sizeof ignored)) lua_setfield(L, -3, "data");
+  lua_pop(L, 1);
+}
+
+/* Pushes nil, err for a non-2xx answer (or 2xx with ok:false); decoded is the body's index or 0. */
+static int push_http_error(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r, int decoded) {
+  api_error_t e = {.kind = "http", .status = r->status, .method = call->method, .path = masked_path,
+                   .body = r->body.data, .body_len = r->body.len, .retry_after = r->retry_after};
+  lua_Integer account_id = 0;
+  char msg[160];
+  if (decoded && lua_type(L, decoded) == LUA_TTABLE) {
+    read_error_body(L, decoded, &e, &account_id);
+  } else if (looks_like_html(r)) {
+    snprintf(msg, sizeof msg, "HTTP %ld with an HTML page instead of JSON (a proxy or gateway error)", r->status);
+    e.message = msg;
+  } else if (r->body.len == 0) {
+    snprintf(msg, sizeof msg, "HTTP %ld with an empty body", r->status);
+    e.message = msg;
+  } else {
+    e.message = r->body.data;
+  }
+  if (!e.code) e.code = code_for_status(r->status, e.message);
+  luaL_pushfail(L);
+  push_api_error(L, c, &e);
+  if (account_id > 0) {
+    lua_pushinteger(L, account_id);
+    lua_setfield(L, -2, "email_account_id");
+  }
+  if (decoded) attach_masked_data(L);
+  return 2; /* Lua takes the top two; what lies below is dropped */
+}
+
+static void normalise_save(lua_State *L, int t) {
+  lua_getfield(L, t, "emailAccountId");
+  if (!lua_isinteger(L, -1)) {
+    lua_pop(L, 1);
+    if (lua_getfield(L, t, "data") == LUA_TTABLE) lua_getfield(L, -1, "id");
+    else lua_pushnil(L);
+    lua_remove(L, -2);
+  }
+  if (lua_isinteger(L, -1)) lua_setfield(L, t, "email_account_id");
+  else lua_pop(L, 1);
+}
+
+/* Counts that arrive as strings ("5") become integers; anything unparsable stays as sent. */
+static void integer_strings(lua_State *L, int t, const char *const *names) {
+  for (; *names; names++) {
+    if (lua_getfield(L, t, *names) == LUA_TSTRING) {
+      if (lua_stringtonumber(L, lua_tostring(L, -1)) && lua_isinteger(L, -1)) lua_setfield(L, t, *names);
+      else lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void normalise_warmup_stats(lua_State *L, int t) {
+  static const char *const top_counts[] = {"sent_count", "spam_count", "inbox_count", "warmup_email_received_count", NULL};
+  static const char *const day_counts[] = {"sent_count", "reply_count", "save_from_spam_count", "spam_count", NULL};
+  integer_strings(L, t, top_counts);
+  if (lua_getfield(L, t, "stats_by_date") == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, -1, i) == LUA_TTABLE) integer_strings(L, lua_gettop(L), day_counts);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+}
+
+/* A 2xx answer that is not JSON: plain-text "success" from a write is a success. */
+static int push_text_answer(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+  const char *p = r->body.data ? r->body.data : "";
+  while (isspace((unsigned char)*p)) p++;
+  int is_write = strcmp(call->method, "GET") != 0;
+  if (is_write && (r->body.len == 0 || strncasecmp(p, "success", 7) == 0)) {
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "ok");
+    lua_pushstring(L, *p ? p : "success");
+    lua_setfield(L, -2, "message");
+    return 1;
+  }
+  char msg[200];
+  if (r->body.len == 0) snprintf(msg, sizeof msg, "HTTP %ld with an empty body (the resource may be gone)", r->status);
+  else if (looks_like_html(r)) snprintf(msg, sizeof msg, "HTTP %ld with an HTML page instead of JSON", r->status);
+  else snprintf(msg, sizeof msg, "HTTP %ld answer is not JSON", r->status);
+  api_error_t e = {.kind = r->body.len == 0 ? "http" : "json", .status = r->status, .method = call->method,
+                   .path = masked_path, .body = r->body.data, .body_len = r->body.len, .retry_after = -1,
+                   .code = r->body.len == 0 ? "EMPTY_ANSWER" : "NOT_JSON", .message = msg};
+  luaL_pushfail(L);
+  push_api_error(L, c, &e);
+  return 2;
+}
+
+static int push_answer(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+  char err[128];
+  int decoded = r->body.len > 0 && json_decode(L, r->body.data, r->body.len, err, sizeof err);
+  int ok_false = 0;
+  if (decoded && lua_type(L, -1) == LUA_TTABLE) {
+    lua_getfield(L, -1, "ok");
+    ok_false = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  if (r->status < 200 || r->status > 299 || ok_false)
+    return push_http_error(L, c, call, masked_path, r, decoded ? lua_gettop(L) : 0);
+  if (!decoded) return push_text_answer(L, c, call, masked_path, r);
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    if (call->answer == ANSWER_SAVE) normalise_save(L, lua_gettop(L));
+    if (call->answer == ANSWER_WARMUP_STATS) normalise_warmup_stats(L, lua_gettop(L));
+  }
+  return 1;
+}
+
+static const char *network_code(CURLcode rc) {
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "TIMEOUT";
+    case CURLE_COULDNT_CONNECT: return "COULDNT_CONNECT";
+    case CURLE_COULDNT_RESOLVE_HOST: return "COULDNT_RESOLVE_HOST";
+    case CURLE_PARTIAL_FILE: return "TRUNCATED_ANSWER";
+    case CURLE_GOT_NOTHING: return "EMPTY_REPLY";
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: return "CONNECTION_RESET";
+    case CURLE_WRITE_ERROR: return "ANSWER_TOO_LARGE";
+    case CURLE_ABORTED_BY_CALLBACK: return "CANCELLED";
+    default: return "NETWORK_ERROR";
+  }
+}
+
+static int push_network_error(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+  int timeout = r->curl_code == CURLE_OPERATION_TIMEDOUT;
+  api_error_t e = {.kind = timeout ? "timeout" : "network", .method = call->method, .path = masked_path,
+                   .message = r->curl_error, .code = network_code(r->curl_code), .retry_after = -1};
+  luaL_pushfail(L);
+  push_api_error(L, c, &e);
+  return 2;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void build_url(buf_t *url, const client_t *c, const call_t *call) {
+  buf_puts(url, c->base_url);
+  buf_puts(url, call->path);
+  buf_puts(url, "?api_key=");
+  if (c->api_key) buf_percent_encode(url, c->api_key, strlen(c->api_key));
+  if (call->query && call->query->len) {
+    buf_putc(url, '&');
+    buf_append(url, call->query->data, call->query->len);
+  }
+}
+
+/* The path as errors show it: API path plus query, with the key masked. */
+static void build_masked_path(buf_t *out, const client_t *c, const call_t *call) {
+  buf_t raw;
+  buf_init(&raw);
+  buf_puts(&raw, call->path);
+  if (call->query && call->query->len) {
+    buf_putc(&raw, '?');
+    buf_append(&raw, call->query->data, call->query->len);
+  }
+  redact(out, raw.data, raw.len, c->api_key);
+  buf_free(&raw);
+}
+
+int client_call(lua_State *L, client_t *c, const call_t *call) {
+  buf_t url, masked;
+  buf_init(&url);
+  buf_init(&masked);
+  build_url(&url, c, call);
+  build_masked_path(&masked, c, call);
+  http_request_t req = {call->method, url.data, call->body ? call->body->data : NULL,
+                        call->body ? call->body->len : 0, c->timeout_ms, c->connect_timeout_ms};
+  http_response_t resp;
+  http_response_init(&resp);
+  CURLcode rc = http_perform(c->easy, &req, &resp);
+  explicit_bzero(url.data, url.len); /* the URL carries the key */
+  buf_free(&url);
+  /* Nothing below raises: buffers are freed after the results are pushed. */
+  int n = rc == CURLE_OK ? push_answer(L, c, call, masked.data, &resp) : push_network_error(L, c, call, masked.data, &resp);
+  http_response_free(&resp);
+  buf_free(&masked);
+  return n;
+}
+
+/* ---------------------------------------------------------------- the Client */
+
+client_t *client_check(lua_State *L, int idx) {
+  client_t *c = luaL_checkudata(L, idx, CLIENT_MT);
+  if (c->closed) luaL_error(L, "attempt to use a closed smartlead.Client");
+  return c;
+}
+
+static void client_release(client_t *c) {
+  if (c->closed) return;
+  c->closed = 1;
+  if (c->easy) curl_easy_cleanup(c->easy);
+  if (c->api_key) {
+    explicit_bzero(c->api_key, strlen(c->api_key));
+    free(c->api_key);
+  }
+  free(c->base_url);
+  c->easy = NULL;
+  c->api_key = c->base_url = NULL;
+}
+
+/* Plain http:// only to loopback, so the key never crosses a network in clear. */
+static int base_url_allowed(const char *url) {
+  if (strncmp(url, "https://", 8) == 0) return 1;
+  if (strncmp(url, "http://", 7) != 0) return 0;
+  const char *host = url + 7;
+  static const char *const loopback[] = {"127.", "localhost:", "localhost/", "[::1]"};
+  for (size_t i = 0; i < sizeof loopback / sizeof *loopback; i++)
+    if (strncmp(host, loopback[i], strlen(loopback[i])) == 0) return 1;
+  return strcmp(host, "localhost") == 0;
+}
+
+static long opt_ms(lua_State *L, const char *name, double dflt_seconds) {
+  double s = dflt_seconds;
+  if (lua_getfield(L, 1, name) != LUA_TNIL) {
+    if (!lua_isnumber(L, -1)) luaL_error(L, "smartlead.client: %s must be a number of seconds", name);
+    s = lua_tonumber(L, -1);
+    if (!(s > 0 && s <= 86400)) luaL_error(L, "smartlead.client: %s must be between 0 and 86400 seconds", name);
+  }
+  lua_pop(L, 1);
+  return (long)(s * 1000 + 0.5);
+}
+
+static char *opt_string(lua_State *L, const char *name, const char *dflt) {
+  const char *s = dflt;
+  if (lua_getfield(L, 1, name) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "smartlead.client: %s must be a string", name);
+    s = lua_tostring(L, -1);
+  }
+  char *copy = s ? strdup(s) : NULL;
+  lua_pop(L, 1);
+  return copy;
+}
+
+static void check_options(lua_State *L) {
+  static const char *const known[] = {"api_key", "base_url", "timeout", "connect_timeout", NULL};
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    lua_pop(L, 1);
+    int found = 0;
+    for (const char *const *k = known; *k && lua_type(L, -1) == LUA_TSTRING; k++) found |= strcmp(lua_tostring(L, -1), *k) == 0;
+    if (!found) luaL_error(L, "smartlead.client: unknown option '%s'", luaL_tolstring(L, -1, NULL));
+  }
+}
+
+/* core.new_client{api_key=, base_url=, timeout=, connect_timeout=} -> Client (raises on misuse) */
+static int l_new_client(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_options(L);
+  long timeout_ms = opt_ms(L, "timeout", 60), connect_ms = opt_ms(L, "connect_timeout", 10);
+  client_t *c = lua_newuserdatauv(L, sizeof *c, 0);
+  memset(c, 0, sizeof *c);
+  c->closed = 1; /* until fully built, so __gc frees only what exists */
+  luaL_setmetatable(L, CLIENT_MT);
+  c->closed = 0;
+  c->timeout_ms = timeout_ms;
+  c->connect_timeout_ms = connect_ms;
+  c->api_key = opt_string(L, "api_key", NULL);
+  c->base_url = opt_string(L, "base_url", DEFAULT_BASE_URL);
+  c->easy = curl_easy_init();
+  if (!c->easy || !c->base_url) return luaL_error(L, "smartlead.client: out of memory");
+  size_t n = strlen(c->base_url);
+  while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
+  if (!base_url_allowed(c->base_url))
+    return luaL_error(L, "smartlead.client: refusing base_url '%s': the API key travels in the URL, so only https:// "
+                      "(or http:// to a loopback address) is allowed", c->base_url);
+  if (!c->api_key || !*c->api_key)
+    return luaL_error(L, "smartlead.client: no API key (set SMARTLEAD_API_KEY, put api_key in the config file, or pass api_key=)");
+  if (strlen(c->api_key) < 8 || strpbrk(c->api_key, " \t\r\n"))
+    return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
+  redact_add_secret(c->api_key);
+  return 1;
+}
+
+/* client:close() -- idempotent; also __gc and __close */
+static int l_close(lua_State *L) {
+  client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+  client_release(c);
+  return 0;
+}
+
+/* tostring(client) -> "smartlead.Client(https://..., key=***)"; never the key */
+static int l_tostring(lua_State *L) {
+  client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+  if (c->closed) lua_pushliteral(L, "smartlead.Client(closed)");
+  else lua_pushfstring(L, "smartlead.Client(%s, key=" REDACTED ")", c->base_url);
+  return 1;
+}
+
+/* client:base_url() -> string */
+static int l_base_url(lua_State *L) {
+  lua_pushstring(L, client_check(L, 1)->base_url);
+  return 1;
+}
+
+/* client:mask(text) -> text with the key masked */
+static int l_mask(lua_State *L) {
+  client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
+  size_t len;
+  const char *s = luaL_checklstring(L, 2, &len);
+  buf_t b;
+  buf_init(&b);
+  redact(&b, s, len, c->closed ? NULL : c->api_key);
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return 1;
+}
+
+/* core.new_error{kind=, message=, ...} -> err with the smartlead.Error metatable */
+static int l_new_error(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_setmetatable(L, ERROR_MT);
+  return 1;
+}
+
+void client_register(lua_State *L) {
+  static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"mask", l_mask}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
+  if (luaL_newmetatable(L, CLIENT_MT)) {
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "smartlead.Error");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_setfield(L, -2, "Error");
+  lua_pushcfunction(L, l_new_client);
+  lua_setfield(L, -2, "new_client");
+  lua_pushcfunction(L, l_new_error);
+  lua_setfield(L, -2, "new_error");
+}

@@ -1,0 +1,126 @@
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "version.h"
+
+void http_response_init(http_response_t *r) {
+  memset(r, 0, sizeof *r);
+  buf_init(&r->body);
+  r->retry_after = -1;
+  r->rl_limit = r->rl_remaining = r->rl_reset = -1;
+}
+
+void http_response_free(http_response_t *r) { buf_free(&r->body); }
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
+  http_response_t *r = userp;
+  size_t n = size * nmemb;
+  if (r->body.len + n > (size_t)HTTP_MAX_BODY) return 0; /* aborts the transfer */
+  buf_append(&r->body, data, n);
+  return r->body.failed ? 0 : n;
+}
+
+/* Copies the trimmed value of "Name: value" into out when the name matches. */
+static int header_value(const char *line, size_t len, const char *name, char *out, size_t outsz) {
+  size_t nlen = strlen(name);
+  if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':') return 0;
+  const char *v = line + nlen + 1, *end = line + len;
+  while (v < end && isspace((unsigned char)*v)) v++;
+  while (end > v && isspace((unsigned char)end[-1])) end--;
+  size_t n = (size_t)(end - v) < outsz - 1 ? (size_t)(end - v) : outsz - 1;
+  memcpy(out, v, n);
+  out[n] = '\0';
+  return 1;
+}
+
+static long parse_count(const char *s) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  return (end != s && v >= 0) ? v : -1;
+}
+
+/* Retry-After is delta-seconds or an HTTP date. */
+static double parse_retry_after(const char *s) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end != s && *end == '\0') return v >= 0 ? v : -1;
+  time_t when = curl_getdate(s, NULL);
+  if (when < 0) return -1;
+  double delta = difftime(when, time(NULL));
+  return delta > 0 ? delta : 0;
+}
+
+void http_parse_header(http_response_t *r, const char *line, size_t len) {
+  char v[128];
+  if (header_value(line, len, "Retry-After", v, sizeof v)) r->retry_after = parse_retry_after(v);
+  else if (header_value(line, len, "x-ratelimit-limit", v, sizeof v)) r->rl_limit = parse_count(v);
+  else if (header_value(line, len, "x-ratelimit-remaining", v, sizeof v)) r->rl_remaining = parse_count(v);
+  else if (header_value(line, len, "x-ratelimit-reset", v, sizeof v)) r->rl_reset = parse_count(v);
+  else if (header_value(line, len, "Content-Type", v, sizeof v)) {
+    memcpy(r->content_type, v, sizeof r->content_type);
+    r->content_type[sizeof r->content_type - 1] = '\0';
+  }
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) {
+  size_t n = size * nmemb;
+  http_response_t *r = userp;
+  /* A new status line (after a redirect or 100-continue) starts a fresh header set. */
+  if (n > 5 && strncmp(data, "HTTP/", 5) == 0) {
+    r->retry_after = -1;
+    r->rl_limit = r->rl_remaining = r->rl_reset = -1;
+    r->content_type[0] = '\0';
+  }
+  http_parse_header(r, data, n);
+  return n;
+}
+
+static void set_method(CURL *easy, const http_request_t *req) {
+  curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(req->method, "GET") == 0) return;
+  if (strcmp(req->method, "POST") == 0) curl_easy_setopt(easy, CURLOPT_POST, 1L);
+  else curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req->method);
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+  curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+}
+
+CURLcode http_perform(CURL *easy, const http_request_t *req, http_response_t *resp) {
+  struct curl_slist *headers = NULL;
+  headers = curl_slist_append(headers, "Accept: application/json");
+  if (req->body) headers = curl_slist_append(headers, "Content-Type: application/json");
+  headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+
+  curl_easy_setopt(easy, CURLOPT_URL, req->url);
+  set_method(easy, req);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, SMARTLUA_USER_AGENT);
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, resp->curl_error);
+  resp->curl_error[0] = '\0';
+
+  resp->curl_code = curl_easy_perform(easy);
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
+  curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &resp->seconds);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+  curl_slist_free_all(headers);
+  if (resp->curl_code != CURLE_OK && resp->curl_error[0] == '\0')
+    snprintf(resp->curl_error, sizeof resp->curl_error, "%s", curl_easy_strerror(resp->curl_code));
+  return resp->curl_code;
+}

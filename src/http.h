@@ -1,0 +1,41 @@
+/* One HTTP exchange over a reused libcurl easy handle. Callbacks only fill C buffers; nothing
+ * here touches a lua_State, so the engine can later move to the multi interface unchanged. */
+#ifndef SMARTLUA_HTTP_H
+#define SMARTLUA_HTTP_H
+
+#include <curl/curl.h>
+
+#include "buf.h"
+
+#define HTTP_MAX_BODY (64L * 1024 * 1024) /* answers above this are cut off as an error */
+
+typedef struct {
+  const char *method;
+  const char *url; /* carries the key: never print it unmasked */
+  const char *body; /* NULL for none */
+  size_t body_len;
+  long timeout_ms;
+  long connect_timeout_ms;
+} http_request_t;
+
+typedef struct {
+  long status;
+  buf_t body;
+  char content_type[128];
+  double retry_after;   /* seconds; -1 when absent */
+  long rl_limit, rl_remaining, rl_reset; /* x-ratelimit-*; -1 when absent */
+  CURLcode curl_code;
+  char curl_error[CURL_ERROR_SIZE];
+  double seconds;       /* total time of the exchange */
+} http_response_t;
+
+void http_response_init(http_response_t *r);
+void http_response_free(http_response_t *r);
+
+/* Performs the request; returns the CURLcode (CURLE_OK when an HTTP answer arrived). */
+CURLcode http_perform(CURL *easy, const http_request_t *req, http_response_t *resp);
+
+/* Parses one header line into resp (Retry-After, x-ratelimit-*, Content-Type). Exposed for tests. */
+void http_parse_header(http_response_t *resp, const char *line, size_t len);
+
+#endif

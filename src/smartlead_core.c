@@ -1,0 +1,120 @@
+#include "smartlead_core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <pthread.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "client.h"
+#include "endpoints.h"
+#include "json.h"
+#include "mock_server.h"
+#include "redact.h"
+#include "version.h"
+
+/* core.mask(text) -> text with api_key= values and every known key masked */
+static int l_mask(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  buf_t b;
+  buf_init(&b);
+  redact(&b, s, len, NULL);
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return 1;
+}
+
+/* core.add_secret(text) -- from now on text is masked wherever the core masks */
+static int l_add_secret(lua_State *L) {
+  redact_add_secret(luaL_checkstring(L, 1));
+  return 0;
+}
+
+static int refuse_file(lua_State *L, const char *fmt, const char *path, unsigned mode) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, fmt, path, (int)mode, path);
+  return 2;
+}
+
+/* core.read_private_file(path) -> text | nil, err   (refuses files other users can read) */
+static int l_read_private_file(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return luaL_fileresult(L, 0, path);
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: not a regular file", path);
+    return 2;
+  }
+  if (st.st_mode & 077) {
+    close(fd);
+    return refuse_file(L, "%s holds secrets but other users may read it (mode %o); fix it with: chmod 600 %s", path,
+                       (unsigned)(st.st_mode & 0777));
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  char chunk[4096];
+  ssize_t n;
+  while ((n = read(fd, chunk, sizeof chunk)) > 0) luaL_addlstring(&b, chunk, (size_t)n);
+  close(fd);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static void termination_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGHUP);
+}
+
+/* core.block_signals() -- SIGINT/SIGTERM/SIGHUP wait for core.wait_for_signal (threads inherit this) */
+static int l_block_signals(lua_State *L) {
+  (void)L;
+  sigset_t set;
+  termination_signals(&set);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  return 0;
+}
+
+/* core.wait_for_signal() -> "SIGINT" | "SIGTERM" | "SIGHUP" */
+static int l_wait_for_signal(lua_State *L) {
+  sigset_t set;
+  termination_signals(&set);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {}
+  lua_pushstring(L, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+  return 1;
+}
+
+int luaopen_smartlead_core(lua_State *L) {
+  static const luaL_Reg fns[] = {
+      {"mask", l_mask}, {"add_secret", l_add_secret}, {"read_private_file", l_read_private_file},
+      {"block_signals", l_block_signals}, {"wait_for_signal", l_wait_for_signal}, {NULL, NULL}};
+  luaL_checkversion(L);
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  client_register(L);
+  endpoints_register(L);
+  mock_register(L);
+  lua_newtable(L);
+  json_register(L);
+  lua_setfield(L, -2, "json");
+  luaL_getmetatable(L, CLIENT_MT);
+  lua_getfield(L, -1, "__index");
+  lua_setfield(L, -3, "client_methods"); /* the Lua layer adds its methods here */
+  lua_pop(L, 1);
+  lua_pushliteral(L, SMARTLUA_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}

@@ -1,0 +1,5 @@
+#ifndef SMARTLUA_VERSION_H
+#define SMARTLUA_VERSION_H
+#define SMARTLUA_VERSION "0.1.0"
+#define SMARTLUA_USER_AGENT "smartlua/" SMARTLUA_VERSION " libcurl"
+#endif
