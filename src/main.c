@@ -113,8 +113,8 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
 
 /* ---------------------------------------------------------------- running */
 
-static int run_chunk(lua_State *L, int status) {
-  if (status == LUA_OK) status = docall(L, 0, 0);
+/* Prints the error on top of the stack when status says there is one; returns success. */
+static int report(lua_State *L, int status) {
   if (status != LUA_OK) {
     report_error(lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -123,18 +123,24 @@ static int run_chunk(lua_State *L, int status) {
 }
 
 static int run_string(lua_State *L, const char *chunk) {
-  return run_chunk(L, luaL_loadbufferx(L, chunk, strlen(chunk), "=(command line)", "t"));
+  int status = luaL_loadbufferx(L, chunk, strlen(chunk), "=(command line)", "t");
+  if (status == LUA_OK) status = docall(L, 0, 0);
+  return report(L, status);
+}
+
+/* -l NAME: require NAME into the global NAME, as lua.c does. */
+static int run_require(lua_State *L, const char *name) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, name);
+  int status = docall(L, 1, 1);
+  if (status == LUA_OK) lua_setglobal(L, name);
+  return report(L, status);
 }
 
 static int run_early_chunks(lua_State *L, char **argv, int upto) {
   for (int i = 1; i < upto; i++) {
     if (strcmp(argv[i], "-e") == 0 && !run_string(L, argv[++i])) return 0;
-    if (strcmp(argv[i], "-l") == 0) {
-      lua_getglobal(L, "require");
-      lua_pushstring(L, argv[++i]);
-      if (docall(L, 1, 1) != LUA_OK) return run_chunk(L, LUA_ERRRUN);
-      lua_setglobal(L, argv[i]);
-    }
+    if (strcmp(argv[i], "-l") == 0 && !run_require(L, argv[++i])) return 0;
   }
   return 1;
 }
@@ -143,12 +149,11 @@ static int run_early_chunks(lua_State *L, char **argv, int upto) {
 static int call_host(lua_State *L, const char *fn, int nargs, const char **args) {
   lua_getglobal(L, "require");
   lua_pushliteral(L, "smartlead.host");
-  if (docall(L, 1, 1) != LUA_OK) return run_chunk(L, LUA_ERRRUN);
+  if (!report(L, docall(L, 1, 1))) return 0;
   lua_getfield(L, -1, fn);
   lua_remove(L, -2);
   for (int i = 0; i < nargs; i++) args[i] ? (void)lua_pushstring(L, args[i]) : lua_pushnil(L);
-  int status = docall(L, nargs, 1);
-  if (status != LUA_OK) return run_chunk(L, status);
+  if (!report(L, docall(L, nargs, 1))) return 0;
   int ok = lua_isnil(L, -1) || lua_toboolean(L, -1);
   lua_pop(L, 1);
   return ok;
@@ -158,12 +163,11 @@ static int run_script(lua_State *L, char **argv, int argc, int script) {
   const char *name = argv[script];
   if (strcmp(name, "-") == 0 && strcmp(argv[script - 1], "--") != 0) name = NULL; /* stdin */
   int status = luaL_loadfilex(L, name, "t");
-  if (status != LUA_OK) return run_chunk(L, status);
+  if (status != LUA_OK) return report(L, status);
   int n = argc - script - 1;
   luaL_checkstack(L, n + 3, "too many arguments to script");
   for (int i = script + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-  status = docall(L, n, 0);
-  return run_chunk(L, status == LUA_OK ? LUA_OK : status);
+  return report(L, docall(L, n, 0));
 }
 
 /* Runs everything inside a protected call, so even an allocation failure cannot abort us. */

@@ -49,6 +49,7 @@ function Server:stop() self.handle:stop() end
 function Server:client(opts)
   local o = { api_key = self.api_key, base_url = self:url() }
   for k, v in pairs(opts or {}) do o[k] = v end
+  require "smartlead" -- the Lua-side Client methods (accounts, all_accounts, ...)
   return core.new_client(o)
 end
 

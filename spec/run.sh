@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs every spec twice: under Debian's stock lua5.4 (loading build/smartlead/core.so) and
+# inside the smartlua host (embedded modules). Ends with one line "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+BUSTED=${BUSTED:-/usr/bin/busted}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+status=0
+
+run_suite() { # name, interpreter...
+  name=$1; shift
+  "$@" "$BUSTED" -o TAP "$SPEC_FILTER" > "$out/$name.tap" 2>&1 || status=1
+  # busted's TAP lines: "ok N - name" / "not ok N - name"; keep failures visible
+  grep -E '^not ok' -A 12 "$out/$name.tap" | sed "s/^/[$name] /"
+  p=$(grep -cE '^ok ' "$out/$name.tap"); f=$(grep -cE '^not ok ' "$out/$name.tap")
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    echo "[$name] no test ran:"; tail -20 "$out/$name.tap"; f=1; status=1
+  fi
+  echo "[$name] $p passed, $f failed"
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+passed=0; failed=0
+SPEC_FILTER=${SPEC_FILTER:-spec}
+run_suite lua5.4 lua5.4
+run_suite smartlua build/smartlua
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$status" -eq 0 ]

@@ -1,0 +1,52 @@
+-- Shared by the specs: a fresh mock server over real HTTP on loopback, and ways to read what
+-- it received.
+local mock_server = require "smartlead.mock_server"
+local json = require "smartlead.json"
+
+local M = {}
+
+M.KEY = "spec-key-7f3a9c1e5b"
+
+-- A mock server with the bundled fixtures and a known key; knobs pass through.
+function M.server(knobs)
+  local o = { api_key = M.KEY }
+  for k, v in pairs(knobs or {}) do o[k] = v end
+  return mock_server.start(o)
+end
+
+function M.client(server, opts)
+  return server:client(opts)
+end
+
+-- Log entries for API calls only (admin calls are not logged).
+function M.requests(server) return server:log() end
+
+function M.last_request(server)
+  local log = server:log()
+  return log[#log]
+end
+
+-- Every string reachable from v, for leak checks.
+function M.strings(v, out, seen)
+  out, seen = out or {}, seen or {}
+  if type(v) == "string" then
+    out[#out + 1] = v
+  elseif type(v) == "table" and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      M.strings(k, out, seen)
+      M.strings(x, out, seen)
+    end
+  end
+  return out
+end
+
+function M.contains_secret(v, secret)
+  for _, s in ipairs(M.strings(v)) do
+    if s:find(secret, 1, true) then return true end
+  end
+  return false
+end
+
+M.json = json
+return M
