@@ -2,6 +2,7 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 LUA     ?= lua5.4
+B       ?= build
 BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
@@ -10,38 +11,39 @@ DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev lib
 
 PKGS    = lua5.4 libcurl libmicrohttpd
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc -Ibuild
+# What the code needs, kept apart from CFLAGS so `make CFLAGS=...` (sanitizers) keeps it.
+REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 
 CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/client.c src/validate.c \
            src/endpoints.c src/mock_server.c src/embedded.c src/smartlead_core.c
-CORE_OBJ = $(CORE_SRC:src/%.c=build/obj/%.o) build/obj/embedded_data.o
-HOST_OBJ = build/obj/main.o
+CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
+HOST_OBJ = $(B)/obj/main.o
 LUA_FILES = $(sort $(wildcard lua/smartlead/*.lua))
 SEED = spec/fixtures/seed.json
 
 .PHONY: all deps test demo install clean check-deps
-all: build/smartlua build/smartlead/core.so
+all: $(B)/smartlua $(B)/smartlead/core.so
 
-build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-build/obj/embedded_data.o: build/embedded_data.c | build/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+$(B)/obj/embedded_data.o: $(B)/embedded_data.c | $(B)/obj
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-build/embedded_data.c: tools/embed.lua $(LUA_FILES) $(SEED) | build/obj
+$(B)/embedded_data.c: tools/embed.lua $(LUA_FILES) $(SEED) | $(B)/obj
 	$(LUA) tools/embed.lua $@ $(SEED) $(LUA_FILES)
 
-build/smartlua: $(HOST_OBJ) $(CORE_OBJ)
-	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -Wl,-E
+$(B)/smartlua: $(HOST_OBJ) $(CORE_OBJ)
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -Wl,-E
 
 # The module for a stock lua5.4: the interpreter provides the Lua symbols.
-build/smartlead/core.so: $(CORE_OBJ) | build/smartlead
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(PKG_LIBS) -lm
+$(B)/smartlead/core.so: $(CORE_OBJ) | $(B)/smartlead
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -shared -o $@ $^ $(PKG_LIBS) -lm
 
-build/obj build/smartlead:
+$(B)/obj $(B)/smartlead:
 	mkdir -p $@
 
 deps:
@@ -62,9 +64,9 @@ demo: deps
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead
-	install -m 755 build/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
-	install -m 755 build/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
+	install -m 755 $(B)/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
+	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
 	install -m 644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead/
 
 clean:
-	rm -rf build
+	rm -rf build build-asan
