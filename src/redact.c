@@ -38,8 +38,8 @@ static size_t api_key_param(const char *p, const char *end) {
   static const char name[] = "api_key=";
   if ((size_t)(end - p) < sizeof name - 1 || strncasecmp(p, name, sizeof name - 1) != 0) return 0;
   const char *v = p + sizeof name - 1;
-  while (v < end && *v != '&' && *v != '#' && *v != '"' && *v != '\'' && !isspace((unsigned char)*v)) v++;
-  return (size_t)(v - p);
+  while (v < end && !strchr("&#\"'),;<>", *v) && !isspace((unsigned char)*v)) v++;
+  return v > p + sizeof name - 1 ? (size_t)(v - p) : 0; /* "api_key=" with no value hides nothing */
 }
 
 static int hex_digit(char c) {

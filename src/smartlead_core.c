@@ -38,8 +38,10 @@ static int l_add_secret(lua_State *L) {
 }
 
 static int refuse_file(lua_State *L, const char *fmt, const char *path, unsigned mode) {
+  char octal[8]; /* lua_pushfstring has no %o */
+  snprintf(octal, sizeof octal, "%o", mode & 0777u);
   luaL_pushfail(L);
-  lua_pushfstring(L, fmt, path, (int)mode, path);
+  lua_pushfstring(L, fmt, path, octal, path);
   return 2;
 }
 
@@ -57,7 +59,7 @@ static int l_read_private_file(lua_State *L) {
   }
   if (st.st_mode & 077) {
     close(fd);
-    return refuse_file(L, "%s holds secrets but other users may read it (mode %o); fix it with: chmod 600 %s", path,
+    return refuse_file(L, "%s holds secrets but other users may read it (mode %s); fix it with: chmod 600 %s", path,
                        (unsigned)(st.st_mode & 0777));
   }
   luaL_Buffer b;

@@ -6,7 +6,11 @@ local M = {}
 -- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
 function M.start_mock(seed_file)
   local sl = require "smartlead"
-  local server = require("smartlead.mock_server").start { seed_file = seed_file }
+  local ok, server = pcall(require("smartlead.mock_server").start, { seed_file = seed_file })
+  if not ok then -- a bad seed file is the user's mistake, not a crash: one line, no traceback
+    io.stderr:write("smartlua: --mock: ", (tostring(server):gsub("^[^\n]-:%d+: ", "")), "\n")
+    return false
+  end
   sl.defaults.base_url = server:url()
   sl.defaults.api_key = server.api_key
   sl.mock = server -- scripts may read sl.mock:log(); also keeps the server alive

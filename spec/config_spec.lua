@@ -1,0 +1,266 @@
+-- Where the API key comes from and in what order: the api_key option, then SMARTLEAD_API_KEY,
+-- then the config file ($XDG_CONFIG_HOME/smartlua/config, mode 0600 only). The file parser is
+-- tested directly; the rest through build/smartlua child processes with a controlled env.
+local proc = require "proc"
+local config = require "smartlead.config"
+
+local q = proc.q
+
+describe("config.parse", function()
+  it("reads key = value lines into the default section", function()
+    assert.same({ default = { api_key = "abc123", base_url = "http://127.0.0.1:9/api/v1" } },
+      config.parse("api_key = abc123\nbase_url=http://127.0.0.1:9/api/v1\n"))
+  end)
+
+  it("skips blank lines and # and ; comments, and trims spaces", function()
+    local text = "# a comment\n\n   ; another\n\t api_key \t=\t  k-1  \n  # api_key = not-this\n"
+    assert.same({ default = { api_key = "k-1" } }, config.parse(text))
+  end)
+
+  it("strips one pair of double or single quotes and keeps what is inside", function()
+    local s = config.parse([[
+a = "double quoted # not a comment"
+b = 'single'
+c = "unbalanced
+d = ""
+e = it's
+]])
+    assert.same({ a = "double quoted # not a comment", b = "single", c = '"unbalanced', d = "", e = "it's" }, s.default)
+  end)
+
+  it("puts [profile NAME] and [NAME] sections under NAME", function()
+    local s = config.parse([[
+api_key = top
+[profile work]
+api_key = work-key
+[ staging ]
+api_key = "staging-key"
+base_url = http://127.0.0.1:8080/api/v1
+[profile work]
+timeout = 30
+]])
+    assert.same({
+      default = { api_key = "top" },
+      work = { api_key = "work-key", timeout = "30" },
+      staging = { api_key = "staging-key", base_url = "http://127.0.0.1:8080/api/v1" },
+    }, s)
+  end)
+
+  it("accepts CRLF line endings and a last line without newline", function()
+    assert.same({ default = { api_key = "crlf", x = "y" } }, config.parse("api_key = crlf\r\nx = y"))
+  end)
+
+  it("later keys win within a section", function()
+    assert.same({ default = { api_key = "second" } }, config.parse("api_key = first\napi_key = second\n"))
+  end)
+
+  it("reports a malformed line as source:line", function()
+    local s, err = config.parse("# ok\napi_key = fine\nthis is not a setting\n", "/etc/x/config")
+    assert.is_nil(s)
+    assert.equal("/etc/x/config:3: expected `key = value`", err)
+    s, err = config.parse("= value\n")
+    assert.is_nil(s)
+    assert.equal("config:1: expected `key = value`", err)
+  end)
+
+  it("returns an empty default section for an empty file", function()
+    assert.same({ default = {} }, config.parse(""))
+  end)
+end)
+
+describe("config.load", function()
+  local tmp
+
+  before_each(function() tmp = proc.mktemp() end)
+  after_each(function() proc.rmtree(tmp) end)
+
+  local function file(text, mode)
+    local path = proc.write(tmp .. "/config", text)
+    assert.is_true(os.execute(("chmod %s %s"):format(mode, q(path))))
+    return path
+  end
+
+  it("returns the default section, or a named profile", function()
+    local path = file("api_key = load-default-1\n[profile work]\napi_key = load-work-2\nbase_url = http://127.0.0.1:1/api/v1\n", "600")
+    assert.same({ api_key = "load-default-1" }, config.load(nil, path))
+    assert.same({ api_key = "load-work-2", base_url = "http://127.0.0.1:1/api/v1" }, config.load("work", path))
+  end)
+
+  it("an unknown profile is an error naming it", function()
+    local path = file("api_key = x-load-3\n", "600")
+    local s, err = config.load("nope", path)
+    assert.is_nil(s)
+    assert.equal(path .. ": no profile [nope]", err)
+  end)
+
+  it("a missing file is not an error: nil and no message", function()
+    local s, err = config.load(nil, tmp .. "/absent")
+    assert.is_nil(s)
+    assert.is_nil(err)
+  end)
+
+  it("refuses a file other users may read, saying how to fix it", function()
+    for _, mode in ipairs { "644", "640", "604" } do
+      local path = file("api_key = load-secret-4\n", mode)
+      local s, err = config.load(nil, path)
+      assert.is_nil(s)
+      assert.equal(path .. " holds secrets but other users may read it (mode " .. mode
+        .. "); fix it with: chmod 600 " .. path, err)
+    end
+  end)
+
+  it("masks the key it loads from then on", function()
+    local path = file("api_key = load-mask-secret-5\n", "600")
+    assert.same({ api_key = "load-mask-secret-5" }, config.load(nil, path))
+    assert.equal("key ***", require("smartlead").mask("key load-mask-secret-5"))
+  end)
+
+  it("a malformed file gives file:line", function()
+    local path = file("api_key = x\n[profile a]\nnonsense\n", "600")
+    local s, err = config.load(nil, path)
+    assert.is_nil(s)
+    assert.equal(path .. ":3: expected `key = value`", err)
+  end)
+end)
+
+describe("the API key in a smartlua process", function()
+  local tmp, xdg, cfg
+
+  before_each(function()
+    tmp = proc.mktemp()
+    xdg = tmp .. "/xdg"
+    cfg = xdg .. "/smartlua/config"
+    assert.is_true(os.execute("mkdir -p " .. q(xdg .. "/smartlua")))
+  end)
+  after_each(function() proc.rmtree(tmp) end)
+
+  local function write_config(text, mode)
+    proc.write(cfg, text)
+    assert.is_true(os.execute(("chmod %s %s"):format(mode, q(cfg))))
+  end
+
+  -- Runs chunk in build/smartlua with SMARTLEAD_API_KEY unset (or set to env_key) and
+  -- XDG_CONFIG_HOME pointing at the temp dir.
+  local function run(chunk, env_key, extra_args)
+    local env = proc.keyless_env(xdg)
+    if env_key then env = env .. " SMARTLEAD_API_KEY=" .. q(env_key) end
+    local args = {}
+    for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
+    args[#args + 1] = "-e"
+    args[#args + 1] = chunk
+    return proc.smartlua(args, env)
+  end
+
+  local SHOW = "print(tostring(require('smartlead').client()))"
+
+  it("config.path() follows XDG_CONFIG_HOME, else HOME/.config", function()
+    local r = run("print(require('smartlead.config').path())")
+    assert.equal(0, r.code)
+    assert.same({ cfg }, r.lines)
+    r = proc.smartlua({ "-e", "print(require('smartlead.config').path())" },
+      "env -u XDG_CONFIG_HOME HOME=" .. q(tmp .. "/home"))
+    assert.same({ tmp .. "/home/.config/smartlua/config" }, r.lines)
+  end)
+
+  it("refuses a config file with mode 0644, naming the file and saying chmod 600", function()
+    write_config("# my key\napi_key = \"cfg-secret-0644-abcdef\"\n", "644")
+    local r = run(SHOW)
+    assert.equal(1, r.code)
+    assert.equal("", r.out)
+    assert.equal("smartlua: (command line):1: smartlead.client: " .. cfg
+      .. " holds secrets but other users may read it (mode 644); fix it with: chmod 600 " .. cfg, r.errlines[1])
+    assert.falsy(r.err:find("cfg-secret-0644-abcdef", 1, true))
+  end)
+
+  it("uses a config file with mode 0600, and never shows the key", function()
+    write_config("# my key\napi_key = \"cfg-secret-0600-abcdef\"\n", "600")
+    local r = run(SHOW)
+    assert.equal(0, r.code, r.err)
+    assert.same({ "smartlead.Client(https://server.smartlead.ai/api/v1, key=***)" }, r.lines)
+    assert.falsy(r.out:find("cfg-secret-0600-abcdef", 1, true))
+  end)
+
+  it("takes base_url from the config file too", function()
+    write_config("api_key = cfg-secret-base-123\nbase_url = http://127.0.0.1:9/api/v1\n", "600")
+    local r = run(SHOW)
+    assert.equal(0, r.code, r.err)
+    assert.same({ "smartlead.Client(http://127.0.0.1:9/api/v1, key=***)" }, r.lines)
+  end)
+
+  it("with no config file and no env, smartlead.client() raises the clear no-API-key error", function()
+    local r = run(SHOW)
+    assert.equal(1, r.code)
+    assert.equal("", r.out)
+    assert.matches("^smartlua: %(command line%):1: smartlead%.client: no API key %(set SMARTLEAD_API_KEY, put api_key in the config file",
+      r.errlines[1])
+  end)
+
+  it("a config file without api_key gives the no-API-key error too", function()
+    write_config("[profile other]\napi_key = not-default-profile\n", "600")
+    local r = run(SHOW)
+    assert.equal(1, r.code)
+    assert.truthy(r.err:find("no API key", 1, true))
+  end)
+
+  it("a malformed line is reported as file:line", function()
+    write_config("api_key = fine-key-123\nnot a setting\n", "600")
+    local r = run(SHOW)
+    assert.equal(1, r.code)
+    assert.equal("smartlua: (command line):1: smartlead.client: " .. cfg .. ":2: expected `key = value`", r.errlines[1])
+  end)
+
+  describe("precedence", function()
+    -- Starts one mock per candidate key inside the child; the key that a server accepts is
+    -- the key the client sent. Prints "used=<name>".
+    local PROBE = [[
+      local sl = require "smartlead"
+      local ms = require "smartlead.mock_server"
+      local opt = os.getenv("PROBE_OPT")
+      local used = {}
+      for _, k in ipairs { "opt-key-1111aaaa", "env-key-2222bbbb", "cfg-key-3333cccc" } do
+        local server = ms.start { api_key = k }
+        local client = sl.client { api_key = opt, base_url = server:url() }
+        if client:get_email_accounts { limit = 1 } then used[#used + 1] = k:match("^%a+") end
+        client:close()
+        server:stop()
+      end
+      print("used=" .. table.concat(used, ","))
+    ]]
+
+    local function probe(opt, env_key)
+      local env = proc.keyless_env(xdg)
+      if env_key then env = env .. " SMARTLEAD_API_KEY=" .. q(env_key) end
+      if opt then env = env .. " PROBE_OPT=" .. q(opt) end
+      local r = proc.smartlua({ "-e", PROBE }, env)
+      assert.equal(0, r.code, r.err)
+      return r.lines[1]
+    end
+
+    it("the api_key option beats SMARTLEAD_API_KEY and the config file", function()
+      write_config("api_key = cfg-key-3333cccc\n", "600")
+      assert.equal("used=opt", probe("opt-key-1111aaaa", "env-key-2222bbbb"))
+    end)
+
+    it("SMARTLEAD_API_KEY beats the config file", function()
+      write_config("api_key = cfg-key-3333cccc\n", "600")
+      assert.equal("used=env", probe(nil, "env-key-2222bbbb"))
+    end)
+
+    it("the config file is used when there is nothing else", function()
+      write_config("api_key = cfg-key-3333cccc\n", "600")
+      assert.equal("used=cfg", probe(nil, nil))
+    end)
+
+    it("SMARTLEAD_API_KEY wins without reading the config file, even an unsafe one", function()
+      write_config("api_key = cfg-key-3333cccc\n", "644")
+      assert.equal("used=env", probe(nil, "env-key-2222bbbb"))
+    end)
+
+    it("--mock's key beats SMARTLEAD_API_KEY for smartlead.client() without options", function()
+      local r = proc.smartlua({ "--mock", "-e", "print(#assert(require('smartlead').client():get_email_accounts{limit=5}))" },
+        proc.keyless_env(xdg) .. " SMARTLEAD_API_KEY=env-key-2222bbbb")
+      assert.equal(0, r.code, r.err)
+      assert.same({ "5" }, r.lines)
+    end)
+  end)
+end)
