@@ -350,15 +350,33 @@ static void client_release(client_t *c) {
   c->api_key = c->base_url = NULL;
 }
 
-/* Plain http:// only to loopback, so the key never crosses a network in clear. */
+/* A dotted IPv4 address in 127.0.0.0/8, exactly (so "127.evil.com" is not one). */
+static int ipv4_loopback(const char *h, size_t n) {
+  int parts = 0;
+  size_t i = 0;
+  while (i < n) {
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && h[i] >= '0' && h[i] <= '9' && i - start < 3) v = v * 10 + (unsigned)(h[i++] - '0');
+    if (i == start || v > 255 || (parts == 0 && v != 127)) return 0;
+    parts++;
+    if (i < n && (h[i] != '.' || ++i == n)) return 0;
+  }
+  return parts == 4;
+}
+
+/* Plain http:// only to loopback, so the key never crosses a network in clear. The host is the
+ * whole authority (no userinfo: "http://localhost@evil.com" goes to evil.com), minus the port. */
 static int base_url_allowed(const char *url) {
   if (strncmp(url, "https://", 8) == 0) return 1;
   if (strncmp(url, "http://", 7) != 0) return 0;
   const char *host = url + 7;
-  static const char *const loopback[] = {"127.", "localhost:", "localhost/", "[::1]"};
-  for (size_t i = 0; i < sizeof loopback / sizeof *loopback; i++)
-    if (strncmp(host, loopback[i], strlen(loopback[i])) == 0) return 1;
-  return strcmp(host, "localhost") == 0;
+  size_t n = strcspn(host, "/?#");
+  if (memchr(host, '@', n)) return 0;
+  if (n >= 5 && strncmp(host, "[::1]", 5) == 0) return n == 5 || host[5] == ':';
+  const char *colon = memchr(host, ':', n);
+  if (colon) n = (size_t)(colon - host);
+  return (n == 9 && strncasecmp(host, "localhost", 9) == 0) || ipv4_loopback(host, n);
 }
 
 static long opt_ms(lua_State *L, const char *name, double dflt_seconds) {
@@ -394,6 +412,16 @@ static void check_options(lua_State *L) {
   }
 }
 
+/* Pushes the base URL with the key masked (a key pasted into it must not show) and returns it. */
+static const char *push_masked_base_url(lua_State *L, const client_t *c) {
+  buf_t b;
+  buf_init(&b);
+  redact(&b, c->base_url, strlen(c->base_url), c->api_key);
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return lua_tostring(L, -1);
+}
+
 /* core.new_client{api_key=, base_url=, timeout=, connect_timeout=} -> Client (raises on misuse) */
 static int l_new_client(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -414,9 +442,9 @@ static int l_new_client(lua_State *L) {
   while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
   if (!base_url_allowed(c->base_url))
     return luaL_error(L, "smartlead.client: refusing base_url '%s': the API key travels in the URL, so only https:// "
-                      "(or http:// to a loopback address) is allowed", c->base_url);
+                      "(or http:// to a loopback address) is allowed", push_masked_base_url(L, c));
   if (!c->api_key || !*c->api_key)
-    return luaL_error(L, "smartlead.client: no API key (set SMARTLEAD_API_KEY, put api_key in the config file, or pass api_key=)");
+    return luaL_error(L, "smartlead.client: no API key (set SMARTLEAD_API_KEY, put api_key in the config file, or pass {api_key = ...})");
   if (strlen(c->api_key) < 8 || strpbrk(c->api_key, " \t\r\n"))
     return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
   redact_add_secret(c->api_key);
@@ -434,7 +462,7 @@ static int l_close(lua_State *L) {
 static int l_tostring(lua_State *L) {
   client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
   if (c->closed) lua_pushliteral(L, "smartlead.Client(closed)");
-  else lua_pushfstring(L, "smartlead.Client(%s, key=" REDACTED ")", c->base_url);
+  else lua_pushfstring(L, "smartlead.Client(%s, key=" REDACTED ")", push_masked_base_url(L, c));
   return 1;
 }
 

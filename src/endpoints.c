@@ -126,15 +126,12 @@ const endpoint_t ENDPOINTS[] = {
 
 /* ---------------------------------------------------------------- building */
 
-static void expand_path(buf_t *out, const char *tmpl, lua_Integer id) {
+/* Into a fixed array, not a heap buffer: the payload checks below may raise (misuse), and a
+ * raise must leave nothing allocated behind. Templates are short; ids at most 20 digits. */
+static void expand_path(char *out, size_t outsz, const char *tmpl, lua_Integer id) {
   const char *slot = strstr(tmpl, "{id}");
-  if (!slot) {
-    buf_puts(out, tmpl);
-    return;
-  }
-  buf_append(out, tmpl, (size_t)(slot - tmpl));
-  buf_printf(out, LUA_INTEGER_FMT, id);
-  buf_puts(out, slot + 4);
+  if (!slot) snprintf(out, outsz, "%s", tmpl);
+  else snprintf(out, outsz, "%.*s" LUA_INTEGER_FMT "%s", (int)(slot - tmpl), tmpl, id, slot + 4);
 }
 
 /* The endpoint's single argument (fields, ids or email) as a canonical table on top, or nil, err. */
@@ -159,21 +156,17 @@ static int l_dispatch(lua_State *L) {
   client_t *c = client_check(L, 1);
   int arg = 2;
   lua_Integer id = 0;
-  buf_t path, query, body;
-  buf_init(&path);
+  char path[160];
+  buf_t query, body;
   if (ep->id_name) {
     if (!check_id_arg(L, arg++, ep->name, ep->id_name, &id)) {
-      buf_free(&path);
       return push_validation_error(L, ep->method, ep->path, ep->id_name, "%s: %s must be a positive integer, got %s",
                                    ep->name, ep->id_name, luaL_tolstring(L, 2, NULL));
     }
   }
-  expand_path(&path, ep->path, id);
+  expand_path(path, sizeof path, ep->path, id);
   lua_settop(L, arg); /* ignore extra arguments beyond the payload */
-  if (build_payload(L, ep, arg, path.data) != 1) {
-    buf_free(&path);
-    return 2;
-  }
+  if (build_payload(L, ep, arg, path) != 1) return 2;
   buf_init(&query);
   buf_init(&body);
   char err[384];
@@ -181,12 +174,11 @@ static int l_dispatch(lua_State *L) {
                                 : json_encode(L, lua_gettop(L), &body, err, sizeof err);
   int n;
   if (!ok) {
-    n = push_validation_error(L, ep->method, path.data, NULL, "%s: %s", ep->name, err);
+    n = push_validation_error(L, ep->method, path, NULL, "%s: %s", ep->name, err);
   } else {
-    call_t call = {ep->method, path.data, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer};
+    call_t call = {ep->method, path, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer};
     n = client_call(L, c, &call);
   }
-  buf_free(&path);
   buf_free(&query);
   buf_free(&body);
   return n;
@@ -206,11 +198,14 @@ static int l_request(lua_State *L) {
   buf_init(&body);
   char err[384];
   int ok = 1, has_body = 0;
+  const char *bad = NULL; /* err.field: which option was refused */
   if (lua_istable(L, 4)) {
     if (lua_getfield(L, 4, "query") != LUA_TNIL) ok = validate_free_query(L, lua_gettop(L), &query, err, sizeof err);
+    if (!ok) bad = "query";
     if (ok && lua_getfield(L, 4, "body") != LUA_TNIL) {
       has_body = 1;
       ok = json_encode(L, lua_gettop(L), &body, err, sizeof err);
+      if (!ok) bad = "body";
     }
   }
   if (!has_body && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
@@ -219,7 +214,7 @@ static int l_request(lua_State *L) {
   }
   int n;
   if (!ok) {
-    n = push_validation_error(L, method, path, NULL, "request: %s", err);
+    n = push_validation_error(L, method, path, bad, "request: %s%s", bad && strcmp(bad, "body") == 0 ? "body: " : "", err);
   } else {
     call_t call = {method, path, &query, has_body ? &body : NULL, ANSWER_JSON};
     n = client_call(L, c, &call);

@@ -91,7 +91,8 @@ static void mask_api_key_params(buf_t *dst, const char *s, size_t len) {
   while (p < end) {
     size_t n = api_key_param(p, end);
     if (n > 0) {
-      buf_puts(dst, "api_key=" REDACTED);
+      buf_append(dst, p, 8); /* "api_key=" as written, any case */
+      buf_puts(dst, REDACTED);
       p += n;
     } else {
       buf_putc(dst, *p++);

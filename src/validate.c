@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client.h"
 #include "json.h"
@@ -92,13 +93,17 @@ const char *nearest_name(const char *name, const char *const *candidates, size_t
 static const char *const RESPONSE_NAMES[][2] = {
     {"message_per_day", "max_email_per_day"}, {"custom_tracking_domain", "custom_tracking_url"},
     {"bcc_email", "bcc"}, {"minTimeToWaitInMins", "time_to_wait_in_mins"}, {"imap_username", "imap_user_name"},
-    {"username", "user_name"}, {"user_name", "username"}, {"email_account_id", "email_account_ids"}, {NULL, NULL}};
+    {"username", "user_name"}, {"user_name", "username"}, {"email_account_id", "email_account_ids"},
+    {"reply_rate", "reply_rate_percentage"}, {NULL, NULL}}; /* warmup_details.reply_rate */
 
 /* ---------------------------------------------------------------- describing values */
 
 static const char *describe(lua_State *L, int idx, const field_t *f, char *out, size_t outsz) {
   int t = lua_type(L, idx);
-  if (t == LUA_TNUMBER) lua_isinteger(L, idx) ? snprintf(out, outsz, LUA_INTEGER_FMT, lua_tointeger(L, idx))
+  int secret = f->type == F_SECRET || f->type == F_TOKEN; /* a secret is never echoed, whatever its type */
+  if (secret && t == LUA_TSTRING) snprintf(out, outsz, "a string of %zu bytes", (size_t)lua_rawlen(L, idx));
+  else if (secret) snprintf(out, outsz, "a %s", luaL_typename(L, idx));
+  else if (t == LUA_TNUMBER) lua_isinteger(L, idx) ? snprintf(out, outsz, LUA_INTEGER_FMT, lua_tointeger(L, idx))
                                               : snprintf(out, outsz, "%.14g", lua_tonumber(L, idx));
   else if (t == LUA_TSTRING && f->type != F_SECRET && lua_rawlen(L, idx) <= 40 && valid_utf8(lua_tostring(L, idx), lua_rawlen(L, idx)) && !memchr(lua_tostring(L, idx), 0, lua_rawlen(L, idx)))
     snprintf(out, outsz, "\"%s\"", lua_tostring(L, idx));
@@ -326,9 +331,10 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
   lua_Integer n = (lua_Integer)lua_rawlen(L, arg), count = 0;
   lua_pushnil(L);
   while (lua_next(L, arg)) count++, lua_pop(L, 1);
-  if (n == 0) return push_validation_error(L, method, path, "email_account_ids", "%s: the list of account ids is empty", ep);
-  if (count != n) return push_validation_error(L, method, path, "email_account_ids", "%s: the account ids must be a list {id1, id2, ...}", ep);
-  if (n > MAX_ID_LIST) return push_validation_error(L, method, path, "email_account_ids", "%s: %lld ids; a campaign holds at most %d accounts", ep, (long long)n, MAX_ID_LIST);
+  /* a table with only named keys is not an empty list: say what is wrong with it */
+  if (count != n) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids must be a list {id1, id2, ...}", ep);
+  if (n == 0) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids is empty", ep);
+  if (n > MAX_ID_LIST) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids has %lld ids; a campaign holds at most %d accounts", ep, (long long)n, MAX_ID_LIST);
   lua_createtable(L, 0, 1);
   lua_createtable(L, (int)n, 0);
   lua_newtable(L); /* seen ids */
@@ -337,9 +343,10 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
     int isint = 0;
     lua_Integer id = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
     if (!isint || id <= 0)
-      return push_validation_error(L, method, path, "email_account_ids", "%s: account id #%lld must be a positive integer, got %s", ep, (long long)i, luaL_tolstring(L, -1, NULL));
+      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids[%lld] must be a positive integer, got %s", ep, (long long)i,
+                                   lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : lua_pushfstring(L, "a %s", luaL_typename(L, -1)));
     if (lua_rawgeti(L, -2, id) != LUA_TNIL)
-      return push_validation_error(L, method, path, "email_account_ids", "%s: account id %lld is listed twice", ep, (long long)id);
+      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids lists %lld twice", ep, (long long)id);
     lua_pop(L, 2);
     lua_pushboolean(L, 1);
     lua_rawseti(L, -2, id);
@@ -415,9 +422,12 @@ int encode_query(lua_State *L, int idx, buf_t *out, char *err, size_t errsz) {
 
 int validate_free_query(lua_State *L, int idx, buf_t *out, char *err, size_t errsz) {
   if (!lua_istable(L, idx)) return snprintf(err, errsz, "query must be a table"), 0;
-  lua_getfield(L, idx, "api_key");
-  int has_key = !lua_isnil(L, -1);
-  lua_pop(L, 1);
+  int has_key = 0; /* in any case: API_KEY=... would be a second key, and one no mask looks for */
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), "api_key") == 0) has_key = 1;
+  }
   if (has_key) return snprintf(err, errsz, "query must not carry api_key: the client adds the key itself"), 0;
   return encode_query(L, idx, out, err, errsz);
 }
@@ -439,7 +449,8 @@ int check_api_path(lua_State *L, int idx, char *why, size_t whysz) {
     if (c <= ' ' || c >= 0x7F || c == '?' || c == '#' || c == '%' || c == '\\')
       return snprintf(why, whysz, "path may not contain spaces, control bytes, ?, #, %% or \\ (put parameters in opts.query)"), 0;
   }
-  if (strstr(p, "/../") || strstr(p, "/./") || (len >= 3 && strcmp(p + len - 3, "/..") == 0) || strstr(p, "//"))
+  if (strstr(p, "/../") || strstr(p, "/./") || (len >= 3 && strcmp(p + len - 3, "/..") == 0) ||
+      (len >= 2 && strcmp(p + len - 2, "/.") == 0) || strstr(p, "//"))
     return snprintf(why, whysz, "path may not contain . or .. segments or empty segments"), 0;
   return 1;
 }

@@ -1110,7 +1110,8 @@ function Server:redact(v)
   if type(v) ~= "table" or v == NULL then return v end
   local out = setmetatable({}, getmetatable(v))
   for k, x in pairs(v) do
-    out[k] = (type(k) == "string" and SECRET_FIELDS[k:lower()]) and "***" or self:redact(x)
+    local name = type(k) == "string" and self:scrub_string(k) or k
+    out[name] = (type(k) == "string" and SECRET_FIELDS[k:lower()]) and "***" or self:redact(x)
   end
   return out
 end
@@ -1151,11 +1152,11 @@ end
 
 function Server:append_log(req, user_id, status, fault)
   local query = {}
-  for k, v in pairs(req.query) do
-    query[k] = k == "api_key" and "***" or self:scrub_string(tostring(v))
+  for k, v in pairs(req.query) do -- names too: a key pasted as a parameter name stays out of the log
+    query[self:scrub_string(tostring(k))] = k == "api_key" and "***" or self:scrub_string(tostring(v))
   end
   self.seq = self.seq + 1
-  self.log[#self.log + 1] = { seq = self.seq, method = req.method, path = req.path, query = query,
+  self.log[#self.log + 1] = { seq = self.seq, method = req.method, path = self:scrub_string(req.path), query = query,
     body = self:log_body(req.body), status = status, fault = fault, user_id = user_id }
 end
 
