@@ -22,15 +22,7 @@ end
 describe("endpoints over HTTP", function()
   local server, client
 
-  setup(function()
-    server = support.server()
-    client = server:client()
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  support.shared_server(function(s, c) server, client = s, c end)
 
   describe("get_email_accounts", function()
     it("sends offset, limit and the filters under the API's own names", function()

@@ -47,15 +47,7 @@ end
 describe("errors", function()
   local server, client
 
-  setup(function()
-    server = support.server()
-    client = server:client()
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  support.shared_server(function(s, c) server, client = s, c end)
   after_each(function() server:configure { faults = json.null, rate_limit = json.null, latency_ms = 0 } end)
 
   local function faults(name, extra)

@@ -66,15 +66,7 @@ end
 describe("secrets", function()
   local server, client
 
-  setup(function()
-    server = mock_server.start { api_key = KEY }
-    client = server:client()
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  support.shared_server(function(s, c) server, client = s, c end, { api_key = KEY })
   after_each(function() server:configure { faults = json.null } end)
 
   -- Calls that make errors whose text would carry the key if nothing masked it.

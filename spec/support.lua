@@ -14,6 +14,23 @@ function M.server(knobs)
   return mock_server.start(o)
 end
 
+-- One mock per describe block, reset before each test. bind(server, client) receives them
+-- once started, so the spec can keep them in its own locals.
+function M.shared_server(bind, knobs)
+  local busted = require "busted" -- setup and friends live in the spec's environment, not _G
+  local server, client
+  busted.setup(function()
+    server = M.server(knobs)
+    client = server:client()
+    bind(server, client)
+  end)
+  busted.teardown(function()
+    client:close()
+    server:stop()
+  end)
+  busted.before_each(function() server:reset() end)
+end
+
 function M.client(server, opts)
   return server:client(opts)
 end

@@ -55,15 +55,7 @@ local BIG = ("x"):rep(64 * 1024 + 1)
 describe("validation before sending", function()
   local server, client
 
-  setup(function()
-    server = support.server()
-    client = server:client()
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-  end)
-  before_each(function() server:reset() end)
+  support.shared_server(function(s, c) server, client = s, c end)
 
   local function nothing_sent()
     assert.equal(0, #server:log(), "the mock received a request")

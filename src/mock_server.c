@@ -118,6 +118,31 @@ static void run_handler(mock_t *m, answer_t *a) {
   lua_settop(L, req);
 }
 
+/* Builds req = {method, path, query, headers, body} in the mock's state and runs the handler
+ * under the lock. conn is NULL for admin calls made in-process (no query, no headers). */
+static void handle_request(mock_t *m, const char *method, const char *path, struct MHD_Connection *conn,
+                           const char *body, size_t body_len, answer_t *a) {
+  memset(a, 0, sizeof *a);
+  buf_init(&a->body);
+  buf_init(&a->headers);
+  pthread_mutex_lock(&m->lock);
+  lua_State *L = m->L;
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, method), lua_setfield(L, -2, "method");
+  lua_pushstring(L, path), lua_setfield(L, -2, "path");
+  lua_newtable(L);
+  if (conn) MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, (MHD_KeyValueIterator)push_pairs, L);
+  lua_setfield(L, -2, "query");
+  lua_newtable(L);
+  if (conn) MHD_get_connection_values(conn, MHD_HEADER_KIND, (MHD_KeyValueIterator)push_lower_pair, L);
+  lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, body, body_len);
+  lua_setfield(L, -2, "body");
+  run_handler(m, a);
+  lua_pop(L, 1);
+  pthread_mutex_unlock(&m->lock);
+}
+
 /* ---------------------------------------------------------------- answering */
 
 /* Sleeps in slices so that stopping the server never waits out a long stall. */
@@ -206,25 +231,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *upload_size = 0;
     return MHD_YES;
   }
-  answer_t a = {0};
-  buf_init(&a.body);
-  buf_init(&a.headers);
-  pthread_mutex_lock(&m->lock);
-  lua_State *L = m->L;
-  lua_createtable(L, 0, 5);
-  lua_pushstring(L, method), lua_setfield(L, -2, "method");
-  lua_pushstring(L, url), lua_setfield(L, -2, "path");
-  lua_newtable(L);
-  MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, (MHD_KeyValueIterator)push_pairs, L);
-  lua_setfield(L, -2, "query");
-  lua_newtable(L);
-  MHD_get_connection_values(conn, MHD_HEADER_KIND, (MHD_KeyValueIterator)push_lower_pair, L);
-  lua_setfield(L, -2, "headers");
-  lua_pushlstring(L, ctx->too_large ? "" : (ctx->upload.data ? ctx->upload.data : ""), ctx->upload.len);
-  lua_setfield(L, -2, "body");
-  run_handler(m, &a);
-  lua_pop(L, 1);
-  pthread_mutex_unlock(&m->lock);
+  answer_t a;
+  const char *body = ctx->too_large || !ctx->upload.data ? "" : ctx->upload.data;
+  handle_request(m, method, url, conn, body, ctx->too_large ? 0 : ctx->upload.len, &a);
   sleep_ms(m, a.delay_ms);
   enum MHD_Result ret = send_answer(conn, &a);
   buf_free(&a.body);
@@ -310,20 +319,8 @@ void mock_stop(mock_t *m) {
 
 /* Calls the handler directly with an admin request; pushes status and body onto L. */
 static void mock_admin(mock_t *m, lua_State *L, const char *method, const char *path, const char *body, size_t body_len) {
-  answer_t a = {0};
-  buf_init(&a.body);
-  buf_init(&a.headers);
-  pthread_mutex_lock(&m->lock);
-  lua_State *ML = m->L;
-  lua_createtable(ML, 0, 5);
-  lua_pushstring(ML, method), lua_setfield(ML, -2, "method");
-  lua_pushstring(ML, path), lua_setfield(ML, -2, "path");
-  lua_newtable(ML), lua_setfield(ML, -2, "query");
-  lua_newtable(ML), lua_setfield(ML, -2, "headers");
-  lua_pushlstring(ML, body ? body : "", body_len), lua_setfield(ML, -2, "body");
-  run_handler(m, &a);
-  lua_pop(ML, 1);
-  pthread_mutex_unlock(&m->lock);
+  answer_t a;
+  handle_request(m, method, path, NULL, body ? body : "", body_len, &a);
   lua_pushinteger(L, a.status);
   lua_pushlstring(L, a.body.data ? a.body.data : "", a.body.len);
   buf_free(&a.body);
