@@ -15,20 +15,23 @@ function M.server(knobs)
 end
 
 -- One mock per describe block, reset before each test. bind(server, client) receives them
--- once started, so the spec can keep them in its own locals.
-function M.shared_server(bind, knobs)
+-- once started, so the spec can keep them in its own locals; client_opts go to server:client.
+function M.shared_server(bind, knobs, client_opts)
   local busted = require "busted" -- setup and friends live in the spec's environment, not _G
   local server, client
   busted.setup(function()
     server = M.server(knobs)
-    client = server:client()
+    client = server:client(client_opts)
     bind(server, client)
   end)
   busted.teardown(function()
     client:close()
     server:stop()
   end)
-  busted.before_each(function() server:reset() end)
+  busted.before_each(function()
+    server:reset()
+    client:reset_rate_state() -- a 429 pause learned in one test must not slow the next
+  end)
 end
 
 function M.client(server, opts)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine_lua.h"
 #include "http.h"
 #include "json.h"
 #include "redact.h"
@@ -152,7 +153,7 @@ static void attach_masked_data(lua_State *L) {
 }
 
 /* Pushes nil, err for a non-2xx answer (or 2xx with ok:false); decoded is the body's index or 0. */
-static int push_http_error(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r, int decoded) {
+static int push_http_error(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r, int decoded) {
   api_error_t e = {.kind = "http", .status = r->status, .method = call->method, .path = masked_path,
                    .body = r->body.data, .body_len = r->body.len, .retry_after = r->retry_after};
   lua_Integer account_id = 0;
@@ -217,7 +218,7 @@ static void normalise_warmup_stats(lua_State *L, int t) {
 }
 
 /* A 2xx answer that is not JSON: plain-text "success" from a write is a success. */
-static int push_text_answer(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+static int push_text_answer(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
   const char *p = r->body.data ? r->body.data : "";
   while (isspace((unsigned char)*p)) p++;
   int is_write = strcmp(call->method, "GET") != 0;
@@ -241,7 +242,7 @@ static int push_text_answer(lua_State *L, client_t *c, const call_t *call, const
   return 2;
 }
 
-static int push_answer(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+static int push_answer(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
   char err[128];
   int decoded = r->body.len > 0 && json_decode(L, r->body.data, r->body.len, err, sizeof err);
   int ok_false = 0;
@@ -274,7 +275,7 @@ static const char *network_code(CURLcode rc) {
   }
 }
 
-static int push_network_error(lua_State *L, client_t *c, const call_t *call, const char *masked_path, http_response_t *r) {
+static int push_network_error(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
   int timeout = r->curl_code == CURLE_OPERATION_TIMEDOUT;
   api_error_t e = {.kind = timeout ? "timeout" : "network", .method = call->method, .path = masked_path,
                    .message = r->curl_error, .code = network_code(r->curl_code), .retry_after = -1};
@@ -309,24 +310,79 @@ static void build_masked_path(buf_t *out, const client_t *c, const call_t *call)
   buf_free(&raw);
 }
 
-int client_call(lua_State *L, client_t *c, const call_t *call) {
-  buf_t url, masked;
-  buf_init(&url);
-  buf_init(&masked);
-  build_url(&url, c, call);
-  build_masked_path(&masked, c, call);
-  http_request_t req = {call->method, url.data, call->body ? call->body->data : NULL,
-                        call->body ? call->body->len : 0, c->timeout_ms, c->connect_timeout_ms};
-  http_response_t resp;
-  http_response_init(&resp);
-  CURLcode rc = http_perform(c->easy, &req, &resp);
-  explicit_bzero(url.data, url.len); /* the URL carries the key */
-  buf_free(&url);
-  /* Nothing below raises: buffers are freed after the results are pushed. */
-  int n = rc == CURLE_OK ? push_answer(L, c, call, masked.data, &resp) : push_network_error(L, c, call, masked.data, &resp);
-  http_response_free(&resp);
-  buf_free(&masked);
+/* Marks errors a write may have survived: the caller must check before sending it again. */
+static void mark_ambiguous(lua_State *L, const reply_t *rp, const http_response_t *r) {
+  if (!rp->write || lua_type(L, -1) != LUA_TTABLE) return;
+  int maybe_done = r->curl_code == CURLE_OK ? (r->status >= 500 || (r->status >= 200 && r->status < 300))
+                                            : r->curl_code != CURLE_COULDNT_CONNECT && r->curl_code != CURLE_COULDNT_RESOLVE_HOST;
+  if (!maybe_done) return;
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "ambiguous");
+}
+
+int push_reply(lua_State *L, const reply_t *rp, http_response_t *r, int attempts) {
+  int n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
+                                   : push_network_error(L, NULL, rp, rp->masked_path, r);
+  if (n == 2) {
+    mark_ambiguous(L, rp, r);
+    lua_pushinteger(L, attempts);
+    lua_setfield(L, -2, "attempts");
+  }
   return n;
+}
+
+static reply_t *new_reply(const client_t *c, const call_t *call) {
+  reply_t *rp = calloc(1, sizeof *rp);
+  if (!rp) return NULL;
+  snprintf(rp->method, sizeof rp->method, "%s", call->method);
+  rp->answer = call->answer;
+  rp->write = strcmp(call->method, "GET") != 0;
+  buf_t masked;
+  buf_init(&masked);
+  build_masked_path(&masked, c, call);
+  rp->masked_path = masked.data ? masked.data : strdup("");
+  return rp;
+}
+
+static transfer_t *new_transfer(client_t *c, call_t *call) {
+  transfer_t *t = transfer_new();
+  buf_t url;
+  buf_init(&url);
+  build_url(&url, c, call);
+  if (!t || !url.data) {
+    buf_free(&url);
+    transfer_free(t);
+    return NULL;
+  }
+  t->url = url.data; /* owned by t now */
+  snprintf(t->method, sizeof t->method, "%s", call->method);
+  if (call->body) {
+    t->body = *call->body; /* moved: the caller's buffer is left empty */
+    buf_init(call->body);
+    t->has_body = 1;
+  }
+  t->timeout_ms = c->timeout_ms;
+  t->connect_timeout_ms = c->connect_timeout_ms;
+  t->idempotent = call->idempotent;
+  t->lock = call->lock;
+  t->max_retries = c->max_retries;
+  t->max_wait = c->max_wait;
+  t->limiter = c->limiter;
+  t->slots = c->slots;
+  c->slots->refs++;
+  return t;
+}
+
+int client_call(lua_State *L, client_t *c, call_t *call) {
+  transfer_t *t = new_transfer(c, call);
+  reply_t *rp = t ? new_reply(c, call) : NULL;
+  if (!rp) {
+    transfer_free(t);
+    return luaL_error(L, "smartlead: out of memory preparing a request");
+  }
+  t->user = rp;
+  buf_free(call->query); /* copied into the URL; freed now because engine_call may not return */
+  return engine_call(L, t); /* yields or waits; then push_reply via finish_transfer */
 }
 
 /* ---------------------------------------------------------------- the Client */
@@ -340,13 +396,13 @@ client_t *client_check(lua_State *L, int idx) {
 static void client_release(client_t *c) {
   if (c->closed) return;
   c->closed = 1;
-  if (c->easy) curl_easy_cleanup(c->easy);
+  slots_release(c->slots); /* in-flight transfers keep their own reference */
   if (c->api_key) {
     explicit_bzero(c->api_key, strlen(c->api_key));
     free(c->api_key);
   }
   free(c->base_url);
-  c->easy = NULL;
+  c->slots = NULL;
   c->api_key = c->base_url = NULL;
 }
 
@@ -402,7 +458,8 @@ static char *opt_string(lua_State *L, const char *name, const char *dflt) {
 }
 
 static void check_options(lua_State *L) {
-  static const char *const known[] = {"api_key", "base_url", "timeout", "connect_timeout", NULL};
+  static const char *const known[] = {"api_key",     "base_url", "timeout", "connect_timeout", "concurrency",
+                                      "rate",        "max_retries", "max_wait", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -423,10 +480,43 @@ static const char *push_masked_base_url(lua_State *L, const client_t *c) {
 }
 
 /* core.new_client{api_key=, base_url=, timeout=, connect_timeout=} -> Client (raises on misuse) */
+static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
+  lua_Integer v = dflt;
+  if (lua_getfield(L, 1, name) != LUA_TNIL) {
+    int isint = 0;
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < lo || v > hi) luaL_error(L, "smartlead.client: %s must be an integer from %d to %d", name, (int)lo, (int)hi);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+/* rate = {requests=N, per=SECONDS} | false; absent: the documented 10 per 2 seconds. */
+static void opt_rate(lua_State *L, double *requests, double *per, int *given) {
+  *requests = 10, *per = 2, *given = 0;
+  int t = lua_getfield(L, 1, "rate");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) *requests = 0, *given = 1;
+  else if (t == LUA_TTABLE) {
+    lua_getfield(L, -1, "requests");
+    lua_getfield(L, -2, "per");
+    *requests = lua_tonumber(L, -2), *per = lua_isnil(L, -1) ? 1 : lua_tonumber(L, -1);
+    if (!(*requests >= 1 && *requests <= 100000 && *per > 0 && *per <= 86400))
+      luaL_error(L, "smartlead.client: rate must be {requests = N >= 1, per = SECONDS > 0} or false");
+    lua_pop(L, 2);
+    *given = 1;
+  } else if (t != LUA_TNIL) luaL_error(L, "smartlead.client: rate must be {requests = N, per = SECONDS} or false");
+  lua_pop(L, 1);
+}
+
 static int l_new_client(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   check_options(L);
   long timeout_ms = opt_ms(L, "timeout", 60), connect_ms = opt_ms(L, "connect_timeout", 10);
+  int concurrency = (int)opt_int(L, "concurrency", 8, 1, 64), max_retries = (int)opt_int(L, "max_retries", 5, 0, 20);
+  double max_wait = opt_int(L, "max_wait", 600, 0, 86400);
+  double requests, per;
+  int rate_given;
+  opt_rate(L, &requests, &per, &rate_given);
   client_t *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   c->closed = 1; /* until fully built, so __gc frees only what exists */
@@ -436,8 +526,10 @@ static int l_new_client(lua_State *L) {
   c->connect_timeout_ms = connect_ms;
   c->api_key = opt_string(L, "api_key", NULL);
   c->base_url = opt_string(L, "base_url", DEFAULT_BASE_URL);
-  c->easy = curl_easy_init();
-  if (!c->easy || !c->base_url) return luaL_error(L, "smartlead.client: out of memory");
+  c->max_retries = max_retries;
+  c->max_wait = max_wait;
+  c->slots = slots_new(concurrency);
+  if (!c->slots || !c->base_url) return luaL_error(L, "smartlead.client: out of memory");
   size_t n = strlen(c->base_url);
   while (n > 0 && c->base_url[n - 1] == '/') c->base_url[--n] = '\0';
   if (!base_url_allowed(c->base_url))
@@ -448,6 +540,8 @@ static int l_new_client(lua_State *L) {
   if (strlen(c->api_key) < 8 || strpbrk(c->api_key, " \t\r\n"))
     return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
   redact_add_secret(c->api_key);
+  c->limiter = limiter_for_key(c->api_key, requests, per, rate_given);
+  if (!c->limiter) return luaL_error(L, "smartlead.client: too many distinct API keys in one process");
   return 1;
 }
 
@@ -472,6 +566,24 @@ static int l_base_url(lua_State *L) {
   return 1;
 }
 
+/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=} */
+static int l_options(lua_State *L) {
+  client_t *c = client_check(L, 1);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, c->slots->max), lua_setfield(L, -2, "concurrency");
+  lua_pushinteger(L, c->max_retries), lua_setfield(L, -2, "max_retries");
+  lua_pushnumber(L, c->max_wait), lua_setfield(L, -2, "max_wait");
+  lua_pushnumber(L, c->timeout_ms / 1000.0), lua_setfield(L, -2, "timeout");
+  lua_pushnumber(L, c->connect_timeout_ms / 1000.0), lua_setfield(L, -2, "connect_timeout");
+  return 1;
+}
+
+/* client:reset_rate_state() -- forget learned limits and pauses of this key (shared by clients) */
+static int l_reset_rate_state(lua_State *L) {
+  limiter_reset(client_check(L, 1)->limiter);
+  return 0;
+}
+
 /* client:mask(text) -> text with the key masked */
 static int l_mask(lua_State *L) {
   client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
@@ -494,7 +606,8 @@ static int l_new_error(lua_State *L) {
 }
 
 void client_register(lua_State *L) {
-  static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"mask", l_mask}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"options", l_options},
+                                     {"reset_rate_state", l_reset_rate_state}, {"mask", l_mask}, {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   if (luaL_newmetatable(L, CLIENT_MT)) {
     luaL_setfuncs(L, meta, 0);

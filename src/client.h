@@ -6,16 +6,20 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "engine.h"
 
 #define CLIENT_MT "smartlead.Client"
 #define ERROR_MT "smartlead.Error"
 
 typedef struct {
-  CURL *easy;     /* reused so the connection stays alive */
   char *api_key;  /* owned; wiped and freed on close */
   char *base_url; /* owned; no trailing slash */
   long timeout_ms;
   long connect_timeout_ms;
+  slots_t *slots;      /* concurrency cap, shared with in-flight transfers */
+  limiter_t *limiter;  /* shared by every client with this key */
+  int max_retries;
+  double max_wait;
   int closed;
 } client_t;
 
@@ -30,9 +34,19 @@ typedef struct {
   const char *method;
   const char *path;  /* API path, e.g. /email-accounts/42 */
   buf_t *query;      /* "a=1&b=2" without the key, may be empty */
-  buf_t *body;       /* JSON text or NULL */
+  buf_t *body;       /* JSON text or NULL; client_call takes its contents */
   answer_kind_t answer;
+  int idempotent;    /* safe to send twice: reads, set-value writes, attach/detach */
+  uint64_t lock;     /* writes sharing a lock never run at once (0: none) */
 } call_t;
+
+/* What decoding an answer needs, kept with the transfer while the caller waits. */
+typedef struct {
+  char method[8];
+  char *masked_path; /* owned */
+  answer_kind_t answer;
+  int write;
+} reply_t;
 
 /* An error as the API layer reports it; strings may be NULL. */
 typedef struct {
@@ -50,8 +64,13 @@ typedef struct {
 
 client_t *client_check(lua_State *L, int idx);
 
-/* Sends the call and pushes `answer` or `nil, err`; returns the number of values pushed. */
-int client_call(lua_State *L, client_t *c, const call_t *call);
+/* Sends the call and pushes `answer` or `nil, err`; returns the number of values pushed.
+ * Inside a scheduled coroutine it yields until the answer is there, so it must be the
+ * caller's last step: it never returns to a C frame that still owns memory. */
+int client_call(lua_State *L, client_t *c, call_t *call);
+
+/* Pushes the decoded answer (or nil, err) of a finished transfer; returns the count. */
+int push_reply(lua_State *L, const reply_t *rp, http_response_t *r, int attempts);
 
 /* Pushes an error table (every string masked with the client's key when c is given). */
 void push_api_error(lua_State *L, const client_t *c, const api_error_t *e);

@@ -100,9 +100,10 @@ static const field_t WARMUP_UPDATE[] = {
 const endpoint_t ENDPOINTS[] = {
     {"get_email_accounts", "GET", "/email-accounts/", NULL, ARG_FIELDS, TO_QUERY, LIST_QUERY, 0, ANSWER_JSON, 0,
      "query", "List accounts, one page (offset, limit 1..100) with any filter"},
-    {"add_smtp_account", "POST", "/email-accounts/save", NULL, ARG_FIELDS, TO_BODY, SMTP_SAVE, 1, ANSWER_SAVE, 1,
+    {"add_smtp_account", "POST", "/email-accounts/save", NULL, ARG_FIELDS, TO_BODY, SMTP_SAVE, 1, ANSWER_SAVE, UNSAFE_WRITE,
      "fields", "Add (or, with id, update the credentials of) an SMTP account"},
-    {"add_oauth_account", "POST", "/email-accounts/save-oauth", NULL, ARG_FIELDS, TO_BODY, OAUTH_SAVE, 1, ANSWER_SAVE, 1,
+    {"add_oauth_account", "POST", "/email-accounts/save-oauth", NULL, ARG_FIELDS, TO_BODY, OAUTH_SAVE, 1, ANSWER_SAVE,
+     UNSAFE_WRITE,
      "fields", "Add a Gmail or Outlook account with OAuth tokens"},
     {"update_email_account", "POST", "/email-accounts/{id}", "email_account_id", ARG_FIELDS, TO_BODY, ACCOUNT_UPDATE, 1,
      ANSWER_SAVE, 1, "id, fields", "Change an account's limits, names, tracking and suspension"},
@@ -121,7 +122,7 @@ const endpoint_t ENDPOINTS[] = {
     {"get_warmup_stats", "GET", "/email-accounts/{id}/warmup-stats", "email_account_id", ARG_NONE, TO_QUERY, NULL, 0,
      ANSWER_WARMUP_STATS, 0, "id", "Warmup statistics of the last 7 days (counts as integers)"},
     {"reconnect_failed_email_accounts", "POST", "/email-accounts/reconnect-failed-email-accounts", NULL, ARG_NONE,
-     TO_BODY, NULL, 0, ANSWER_JSON, 1, "", "Ask SmartLead to reconnect every failed account (3 a day)"},
+     TO_BODY, NULL, 0, ANSWER_JSON, UNSAFE_WRITE, "", "Ask SmartLead to reconnect every failed account (3 a day)"},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL}};
 
 /* ---------------------------------------------------------------- building */
@@ -150,6 +151,20 @@ static int build_payload(lua_State *L, const endpoint_t *ep, int arg, const char
   }
 }
 
+/* Writes to one account (or campaign, or address) are serialised by the engine. */
+static uint64_t write_lock(lua_State *L, const endpoint_t *ep, lua_Integer id, int payload) {
+  if (ep->mutates == READS) return 0;
+  if (ep->id_name) return ((uint64_t)(ep->id_name[0] == 'c' ? 2 : 1) << 56) | ((uint64_t)id & 0xFFFFFFFFFFFFFFULL);
+  if (lua_type(L, payload) == LUA_TTABLE && lua_getfield(L, payload, "from_email") == LUA_TSTRING) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = lua_tostring(L, -1); *p; p++) h = (h ^ (unsigned char)(*p | 0x20)) * 1099511628211ULL;
+    lua_pop(L, 1);
+    return (3ULL << 56) | (h & 0xFFFFFFFFFFFFFFULL);
+  }
+  lua_pop(L, lua_type(L, payload) == LUA_TTABLE ? 1 : 0);
+  return 0;
+}
+
 /* client:<endpoint>(...) -> answer | nil, err   (upvalue 1: index into ENDPOINTS) */
 static int l_dispatch(lua_State *L) {
   const endpoint_t *ep = &ENDPOINTS[lua_tointeger(L, lua_upvalueindex(1))];
@@ -176,8 +191,9 @@ static int l_dispatch(lua_State *L) {
   if (!ok) {
     n = push_validation_error(L, ep->method, path, NULL, "%s: %s", ep->name, err);
   } else {
-    call_t call = {ep->method, path, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer};
-    n = client_call(L, c, &call);
+    call_t call = {ep->method, path, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer,
+                   ep->mutates != UNSAFE_WRITE, write_lock(L, ep, id, lua_gettop(L))};
+    return client_call(L, c, &call); /* last step: it may yield; it took query and body */
   }
   buf_free(&query);
   buf_free(&body);
@@ -216,8 +232,9 @@ static int l_request(lua_State *L) {
   if (!ok) {
     n = push_validation_error(L, method, path, bad, "request: %s%s", bad && strcmp(bad, "body") == 0 ? "body: " : "", err);
   } else {
-    call_t call = {method, path, &query, has_body ? &body : NULL, ANSWER_JSON};
-    n = client_call(L, c, &call);
+    /* POST to an unknown endpoint might create something: never repeated blindly */
+    call_t call = {method, path, &query, has_body ? &body : NULL, ANSWER_JSON, strcmp(method, "POST") != 0, 0};
+    return client_call(L, c, &call); /* last step: it may yield; it took query and body */
   }
   buf_free(&query);
   buf_free(&body);
@@ -235,7 +252,7 @@ static int l_endpoints(lua_State *L) {
     lua_pushstring(L, ep->path), lua_setfield(L, -2, "path");
     lua_pushstring(L, ep->args_doc), lua_setfield(L, -2, "args");
     lua_pushstring(L, ep->summary), lua_setfield(L, -2, "summary");
-    lua_pushboolean(L, ep->mutates), lua_setfield(L, -2, "mutates");
+    lua_pushboolean(L, ep->mutates != READS), lua_setfield(L, -2, "mutates");
     if (ep->fields) {
       lua_newtable(L);
       for (int j = 0; ep->fields[j].name; j++) {

@@ -9,6 +9,7 @@
 
 typedef enum { ARG_NONE, ARG_FIELDS, ARG_IDS, ARG_EMAIL } arg_kind_t;
 typedef enum { TO_QUERY, TO_BODY } dest_t;
+enum { READS = 0, SAFE_WRITE = 1, UNSAFE_WRITE = 2 };
 
 typedef struct {
   const char *name;      /* Lua method name */
@@ -20,7 +21,7 @@ typedef struct {
   const field_t *fields; /* for ARG_FIELDS */
   int payload_required;  /* the argument may not be nil */
   answer_kind_t answer;
-  int mutates;
+  int mutates;           /* READS, SAFE_WRITE (repeatable) or UNSAFE_WRITE (never blindly repeated) */
   const char *args_doc;  /* for help */
   const char *summary;
 } endpoint_t;

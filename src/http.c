@@ -91,7 +91,7 @@ static void set_method(CURL *easy, const http_request_t *req) {
   curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
 }
 
-CURLcode http_perform(CURL *easy, const http_request_t *req, http_response_t *resp) {
+struct curl_slist *http_setup(CURL *easy, const http_request_t *req, http_response_t *resp) {
   struct curl_slist *headers = NULL;
   headers = curl_slist_append(headers, "Accept: application/json");
   if (req->body) headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -113,14 +113,14 @@ CURLcode http_perform(CURL *easy, const http_request_t *req, http_response_t *re
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, resp->curl_error);
   resp->curl_error[0] = '\0';
+  return headers;
+}
 
-  resp->curl_code = curl_easy_perform(easy);
+void http_finish(CURL *easy, http_response_t *resp, CURLcode rc) {
+  resp->curl_code = rc;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp->status);
   curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &resp->seconds);
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
-  curl_slist_free_all(headers);
-  if (resp->curl_code != CURLE_OK && resp->curl_error[0] == '\0')
-    snprintf(resp->curl_error, sizeof resp->curl_error, "%s", curl_easy_strerror(resp->curl_code));
-  return resp->curl_code;
+  if (rc != CURLE_OK && resp->curl_error[0] == '\0')
+    snprintf(resp->curl_error, sizeof resp->curl_error, "%s", curl_easy_strerror(rc));
 }

@@ -32,8 +32,11 @@ typedef struct {
 void http_response_init(http_response_t *r);
 void http_response_free(http_response_t *r);
 
-/* Performs the request; returns the CURLcode (CURLE_OK when an HTTP answer arrived). */
-CURLcode http_perform(CURL *easy, const http_request_t *req, http_response_t *resp);
+/* Sets every option of one exchange on easy; returns the header list the caller frees after. */
+struct curl_slist *http_setup(CURL *easy, const http_request_t *req, http_response_t *resp);
+
+/* Reads status and timing into resp once the transfer ended with rc. */
+void http_finish(CURL *easy, http_response_t *resp, CURLcode rc);
 
 /* Parses one header line into resp (Retry-After, x-ratelimit-*, Content-Type). Exposed for tests. */
 void http_parse_header(http_response_t *resp, const char *line, size_t len);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "client.h"
 #include "endpoints.h"
+#include "engine_lua.h"
 #include "json.h"
 #include "mock_server.h"
 #include "redact.h"
@@ -99,15 +100,28 @@ static int l_wait_for_signal(lua_State *L) {
   return 1;
 }
 
+/* core.isatty(fd) -> boolean */
+static int l_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* core.monotime() -> seconds on a clock that never jumps */
+static int l_monotime(lua_State *L) {
+  lua_pushnumber(L, monotonic_now());
+  return 1;
+}
+
 int luaopen_smartlead_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"mask", l_mask}, {"add_secret", l_add_secret}, {"read_private_file", l_read_private_file},
-      {"block_signals", l_block_signals}, {"wait_for_signal", l_wait_for_signal}, {NULL, NULL}};
+      {"block_signals", l_block_signals}, {"isatty", l_isatty}, {"monotime", l_monotime}, {"wait_for_signal", l_wait_for_signal}, {NULL, NULL}};
   luaL_checkversion(L);
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   client_register(L);
   endpoints_register(L);
+  engine_lua_register(L);
   mock_register(L);
   lua_newtable(L);
   json_register(L);

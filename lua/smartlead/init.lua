@@ -13,10 +13,16 @@ local M = {
   defaults = {},
 }
 
-local CLIENT_OPTIONS = { api_key = true, base_url = true, timeout = true, connect_timeout = true }
+local CLIENT_OPTIONS = {
+  api_key = true, base_url = true, timeout = true, connect_timeout = true,
+  concurrency = true, rate = true, max_retries = true, max_wait = true,
+}
 
--- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=} -> Client
+-- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
+--                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600} -> Client
 -- The key comes from opts, then the --mock default, then SMARTLEAD_API_KEY, then the config file.
+-- Every option left out comes from smartlead.defaults when set there (--mock sets rate=false:
+-- the mock has no limit unless one is configured, and its headers still govern when it does).
 function M.client(opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("smartlead.client: options must be a table, got " .. type(opts), 2)
@@ -25,6 +31,9 @@ function M.client(opts)
   for k, v in pairs(opts or {}) do
     if not CLIENT_OPTIONS[k] then error(("smartlead.client: unknown option '%s'"):format(tostring(k)), 2) end
     o[k] = v
+  end
+  for k, v in pairs(M.defaults) do
+    if o[k] == nil and k ~= "api_key" and k ~= "base_url" then o[k] = v end
   end
   o.base_url = o.base_url or M.defaults.base_url or os.getenv("SMARTLEAD_BASE_URL")
   o.api_key = o.api_key or M.defaults.api_key or os.getenv("SMARTLEAD_API_KEY")
@@ -62,5 +71,6 @@ M.mask = core.mask
 M.endpoints = core.endpoints()
 
 require("smartlead.pages").install(core.client_methods)
+M.policy = require "smartlead.policy"
 
 return M

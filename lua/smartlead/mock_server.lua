@@ -45,9 +45,10 @@ function Server:url() return self.handle:url() end
 function Server:port() return self.handle:port() end
 function Server:stop() self.handle:stop() end
 
--- A client of this server (extra options pass through).
+-- A client of this server (extra options pass through). No client-side pacing by default:
+-- the mock has no rate limit unless configured, and then its headers and 429s govern.
 function Server:client(opts)
-  local o = { api_key = self.api_key, base_url = self:url() }
+  local o = { api_key = self.api_key, base_url = self:url(), rate = false }
   for k, v in pairs(opts or {}) do o[k] = v end
   require "smartlead" -- the Lua-side Client methods (accounts, all_accounts, ...)
   return core.new_client(o)

@@ -1,10 +1,16 @@
--- Paging through GET /email-accounts/ (offset/limit, bare arrays, no total): an iterator
--- over every account, deduplicated by id, stopping at the first short page.
+-- Paging through GET /email-accounts/ (offset/limit, bare arrays, no total): an iterator over
+-- every account, deduplicated by id, stopping at the first short page. Following pages are
+-- fetched ahead while the script works on this one; how far ahead grows with each full page
+-- (1, 2, 4 ... up to the client's concurrency), so a small fleet costs one request and a large
+-- one keeps the pipe full, wasting at most a few requests past the end.
+local tasks = require "smartlead.tasks"
+
 local M = {}
 
 local PAGE = 100 -- the API's maximum
 
 local function copy_filters(filters)
+  if filters ~= nil and type(filters) ~= "table" then error("accounts(): filters must be a table", 3) end
   local q = {}
   for k, v in pairs(filters or {}) do
     if k == "offset" or k == "limit" then
@@ -15,29 +21,68 @@ local function copy_filters(filters)
   return q
 end
 
+local function new_pager(client, query)
+  return {
+    client = client, query = query, pages = {}, fetches = {},
+    next_offset = 0,   -- first offset not yet requested
+    end_offset = nil,  -- offset of the first short page, once seen
+    window = 1,        -- pages allowed in flight
+    max_window = client:options().concurrency,
+  }
+end
+
+local function fetch(p, offset)
+  local q = {}
+  for k, v in pairs(p.query) do q[k] = v end
+  q.offset, q.limit = offset, PAGE
+  p.fetches[offset] = tasks.spawn(function()
+    local got, err = p.client:get_email_accounts(q)
+    p.pages[offset] = { got = got, err = err }
+    if got and #got < PAGE and (not p.end_offset or offset < p.end_offset) then p.end_offset = offset end
+    if got and #got == PAGE and p.window < p.max_window then p.window = p.window * 2 end
+  end)
+end
+
+-- Keeps `window` pages requested ahead of the one being read, never past a known end.
+local function top_up(p, reading)
+  while p.next_offset < reading + p.window * PAGE and (not p.end_offset or p.next_offset <= p.end_offset) do
+    fetch(p, p.next_offset)
+    p.next_offset = p.next_offset + PAGE
+  end
+end
+
+local function page_at(p, offset)
+  top_up(p, offset)
+  if not p.pages[offset] then tasks.wait({ p.fetches[offset] }) end
+  local page = p.pages[offset]
+  p.pages[offset], p.fetches[offset] = nil, nil -- keep memory flat on big fleets
+  top_up(p, offset + PAGE)
+  return page
+end
+
 -- client:accounts(filters) -> iterator of accounts; a failing page raises its error.
 local function accounts(client, filters)
-  local query = copy_filters(filters)
-  local page, i, offset, done, seen = {}, 0, 0, false, {}
+  local p = new_pager(client, copy_filters(filters))
+  local offset, page, i, seen, finished = 0, nil, 0, {}, false
   return function()
-    while true do
-      i = i + 1
-      local a = page[i]
-      if a ~= nil then
-        if not seen[a.id] then
+    while not finished do
+      if page then
+        i = i + 1
+        local a = page[i]
+        if a == nil then
+          finished = #page < PAGE
+          page, offset = nil, offset + PAGE
+        elseif not seen[a.id] then
           seen[a.id] = true
           return a
         end
-      elseif done then
-        return nil
       else
-        query.offset, query.limit = offset, PAGE
-        local got, err = client:get_email_accounts(query)
-        if not got then error(err, 2) end
-        page, i, offset = got, 0, offset + PAGE
-        done = #got < PAGE
+        local got = page_at(p, offset)
+        if not got.got then error(got.err, 2) end
+        page, i = got.got, 0
       end
     end
+    return nil
   end
 end
 
@@ -54,6 +99,7 @@ end
 function M.install(methods)
   methods.accounts = accounts
   methods.all_accounts = all_accounts
+  methods.each = tasks.each
 end
 
 return M

@@ -1,0 +1,88 @@
+/* The HTTP engine: libcurl's multi interface, many transfers in flight, connections reused,
+ * one rate limiter per API key for the whole process, retries of what is safe to repeat.
+ * Nothing here touches Lua values: a transfer carries only C data; the Lua side waits on it
+ * either by yielding (a scheduled coroutine) or by pumping the engine until it is done. */
+#ifndef SMARTLUA_ENGINE_H
+#define SMARTLUA_ENGINE_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "http.h"
+
+typedef struct engine engine_t;
+typedef struct limiter limiter_t;
+
+/* Per-client concurrency cap, shared with that client's transfers (refcounted). */
+typedef struct {
+  int refs;
+  int running;
+  int max;
+} slots_t;
+
+typedef enum { T_QUEUED, T_RUNNING, T_DONE } transfer_state_t;
+
+#define TRANSFER_NO_WAITER (-2) /* LUA_NOREF: nobody yields on this transfer */
+
+typedef struct transfer {
+  struct transfer *next;
+  limiter_t *limiter;
+  slots_t *slots;
+  CURL *easy;
+  struct curl_slist *headers;
+  char *url; /* carries the key: wiped when freed */
+  buf_t body;
+  int has_body;
+  char method[8];
+  long timeout_ms, connect_timeout_ms;
+  http_response_t resp;
+  int idempotent;  /* safe to send twice (reads, set-value updates, attach/detach) */
+  int attempts;    /* times sent */
+  int max_retries;
+  double max_wait; /* seconds of backoff and rate-limit waiting this call may spend */
+  double waited;
+  double not_before; /* monotonic seconds */
+  uint64_t lock;     /* writes with the same lock never run at once; 0: none */
+  transfer_state_t state;
+  int co_ref;        /* registry ref of the coroutine waiting for it, or LUA_NOREF */
+  void *user;        /* the caller's decoding context, owned by the caller */
+} transfer_t;
+
+engine_t *engine_new(void);
+void engine_free(engine_t *e); /* abandons transfers still queued or running */
+
+/* Queues t; the engine owns it until it is DONE. */
+void engine_submit(engine_t *e, transfer_t *t);
+
+/* Runs the engine until t is DONE (other transfers progress meanwhile). */
+void engine_wait_for(engine_t *e, transfer_t *t);
+
+/* One round: starts what may start, moves data, waits at most max_block seconds for progress.
+ * Returns how many transfers finished. */
+int engine_pump(engine_t *e, double max_block);
+
+/* Finished transfers whose co_ref is set, oldest first; NULL when none. */
+transfer_t *engine_take_finished(engine_t *e);
+
+/* Counts and the reason the engine is waiting (NULL when it is not). */
+void engine_status(engine_t *e, int *queued, int *running, double *pause_left, const char **reason);
+
+void engine_set_quiet(engine_t *e, int quiet);
+
+transfer_t *transfer_new(void);
+void transfer_free(transfer_t *t);
+
+/* The limiter for this key (created once per process); rate <= 0 requests: no client-side pacing.
+ * A later call with an explicit rate reconfigures it. */
+limiter_t *limiter_for_key(const char *key, double requests, double per, int explicit_rate);
+
+/* Forgets pauses, server windows and spent tokens (the server's state was reset). */
+void limiter_reset(limiter_t *l);
+
+slots_t *slots_new(int max);
+void slots_release(slots_t *s);
+
+double monotonic_now(void);
+
+#endif

@@ -1,0 +1,143 @@
+#include "engine_lua.h"
+
+#include <lauxlib.h>
+#include <stdlib.h>
+
+#include "client.h"
+
+#define ENGINE_KEY "smartlead.engine"
+#define SCHEDULED_KEY "smartlead.scheduled" /* weak set of coroutines the scheduler owns */
+
+static const char io_wait_sentinel = 0;
+
+typedef struct {
+  engine_t *e;
+} engine_box_t;
+
+static int engine_gc(lua_State *L) {
+  engine_box_t *box = lua_touserdata(L, 1);
+  engine_free(box->e);
+  box->e = NULL;
+  return 0;
+}
+
+/* The state's engine, made on first use and freed with the state. */
+static engine_t *engine_of(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ENGINE_KEY) == LUA_TUSERDATA) {
+    engine_t *e = ((engine_box_t *)lua_touserdata(L, -1))->e;
+    lua_pop(L, 1);
+    return e;
+  }
+  lua_pop(L, 1);
+  engine_box_t *box = lua_newuserdatauv(L, sizeof *box, 0);
+  box->e = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, engine_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  box->e = engine_new();
+  if (!box->e) luaL_error(L, "smartlead: cannot start the HTTP engine");
+  lua_setfield(L, LUA_REGISTRYINDEX, ENGINE_KEY);
+  return box->e;
+}
+
+static int is_scheduled(lua_State *L) {
+  if (!lua_isyieldable(L)) return 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SCHEDULED_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushthread(L);
+  int yes = lua_rawget(L, -2) != LUA_TNIL;
+  lua_pop(L, 2);
+  return yes;
+}
+
+/* Continuation after the transfer is done: decode, free, return the answer. */
+static int finish_transfer(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  transfer_t *t = (transfer_t *)ctx;
+  reply_t *rp = t->user;
+  int n = push_reply(L, rp, &t->resp, t->attempts);
+  free(rp->masked_path);
+  free(rp);
+  transfer_free(t);
+  return n;
+}
+
+int engine_call(lua_State *L, transfer_t *t) {
+  engine_t *e = engine_of(L);
+  engine_submit(e, t);
+  if (is_scheduled(L)) {
+    lua_pushthread(L);
+    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the engine hands it back when done */
+    lua_pushlightuserdata(L, (void *)&io_wait_sentinel);
+    return lua_yieldk(L, 1, (lua_KContext)t, finish_transfer);
+  }
+  engine_wait_for(e, t);
+  return finish_transfer(L, LUA_OK, (lua_KContext)t);
+}
+
+/* core.engine_pump([max_block_seconds]) -> {coroutine, ...} whose requests have finished */
+static int l_engine_pump(lua_State *L) {
+  double max_block = luaL_optnumber(L, 1, 0.05);
+  engine_t *e = engine_of(L);
+  engine_pump(e, max_block < 0 ? 0 : max_block);
+  lua_newtable(L);
+  int n = 0;
+  transfer_t *t;
+  while ((t = engine_take_finished(e))) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->co_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, t->co_ref);
+    t->co_ref = TRANSFER_NO_WAITER;
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
+/* core.schedule(co) -- endpoint calls inside co yield core.IO_WAIT instead of blocking */
+static int l_schedule(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SCHEDULED_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SCHEDULED_KEY);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+/* core.engine_status() -> {queued=, running=, pause=seconds, reason=} */
+static int l_engine_status(lua_State *L) {
+  int queued, running;
+  double pause;
+  const char *reason;
+  engine_status(engine_of(L), &queued, &running, &pause, &reason);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, queued), lua_setfield(L, -2, "queued");
+  lua_pushinteger(L, running), lua_setfield(L, -2, "running");
+  lua_pushnumber(L, pause), lua_setfield(L, -2, "pause");
+  if (reason) lua_pushstring(L, reason), lua_setfield(L, -2, "reason");
+  return 1;
+}
+
+/* core.set_quiet(bool) -- no rate-limit messages on stderr */
+static int l_set_quiet(lua_State *L) {
+  engine_set_quiet(engine_of(L), lua_toboolean(L, 1));
+  return 0;
+}
+
+void engine_lua_register(lua_State *L) {
+  static const luaL_Reg fns[] = {{"engine_pump", l_engine_pump}, {"schedule", l_schedule},
+                                 {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet}, {NULL, NULL}};
+  luaL_setfuncs(L, fns, 0);
+  lua_pushlightuserdata(L, (void *)&io_wait_sentinel);
+  lua_setfield(L, -2, "IO_WAIT");
+}

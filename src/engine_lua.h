@@ -1,0 +1,18 @@
+/* The engine as Lua sees it: one engine per lua_State, coroutines that yield while their
+ * request is in flight, and the pump a Lua scheduler drives. */
+#ifndef SMARTLUA_ENGINE_LUA_H
+#define SMARTLUA_ENGINE_LUA_H
+
+#include <lua.h>
+
+#include "engine.h"
+
+/* Sends t (whose user is a reply_t) and pushes its answer. In a coroutine registered with
+ * core.schedule it yields core.IO_WAIT until the answer is there; elsewhere it pumps the
+ * engine until then. Must be the caller's last step (see client_call). */
+int engine_call(lua_State *L, transfer_t *t);
+
+/* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet */
+void engine_lua_register(lua_State *L);
+
+#endif
