@@ -1,0 +1,52 @@
+-- Take sick inboxes (disconnected, suspended, warmup blocked, reputation under 90%) out of their
+-- campaigns and stop them sending (daily limit 0). A campaign always keeps one account: the
+-- API refuses to empty an active one, so its healthiest sick account stays (and is set to 0).
+-- SmartLead's account endpoints do not tell a campaign's status, so every campaign is treated
+-- as active. usage: smartlua examples/pause_unhealthy.lua [--dry-run] [CAMPAIGN_ID...]
+-- (no ids: every campaign the accounts are in; try: smartlua --mock examples/pause_unhealthy.lua)
+local smartlead = require "smartlead"
+local policy = require "smartlead.policy"
+
+local dry_run, only = false, nil
+for _, a in ipairs(arg or {}) do
+  if a == "--dry-run" then dry_run = true
+  else
+    local id = math.tointeger(tonumber(a))
+    if not id then error("usage: pause_unhealthy.lua [--dry-run] [CAMPAIGN_ID...]", 0) end
+    only = only or {}
+    only[id] = true
+  end
+end
+
+local client = smartlead.client()
+local accounts = assert(client:all_accounts { fetch_campaigns = true })
+
+-- Campaign membership comes with the accounts (fetch_campaigns): no request per campaign.
+local members = {}
+for _, a in ipairs(accounts) do
+  for _, cid in ipairs(a.campaign_ids or {}) do
+    if not only or only[cid] then
+      members[cid] = members[cid] or {}
+      table.insert(members[cid], a.id)
+    end
+  end
+end
+local campaigns = {}
+for cid, ids in pairs(members) do campaigns[#campaigns + 1] = { id = cid, status = "ACTIVE", account_ids = ids } end
+table.sort(campaigns, function(x, y) return x.id < y.id end)
+print(("%d accounts in %d campaigns"):format(#accounts, #campaigns))
+
+local changes, notes = policy.pause(campaigns, accounts)
+io.write(policy.describe(changes))
+for _, n in ipairs(notes) do print("note: " .. n) end
+if dry_run or #changes == 0 then
+  print(("%d changes planned, none applied%s"):format(#changes, dry_run and " (--dry-run)" or ""))
+  return
+end
+
+local report = policy.apply(client, changes)
+for _, f in ipairs(report.failed) do
+  io.write("FAILED ", policy.describe({ f.change }):gsub("\n$", ""), ": ", tostring(f.error), "\n")
+end
+print(("applied %d of %d steps"):format(report.ok, report.total))
+if #report.failed > 0 then os.exit(1) end
