@@ -17,7 +17,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 
-CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/client.c src/validate.c \
+CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
            src/endpoints.c src/mock_server.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o
@@ -46,13 +46,19 @@ $(B)/smartlead/core.so: $(CORE_OBJ) | $(B)/smartlead
 $(B)/obj $(B)/smartlead:
 	mkdir -p $@
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+# Installs the missing Debian packages among $(1): as root directly, otherwise it prints the
+# exact apt-get line and fails.
+define install_missing
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	line="apt-get install -y --no-install-recommends $$(echo $$missing)"; \
 	if [ "$$(id -u)" != 0 ]; then echo "missing packages; run as root: apt-get update && $$line" >&2; exit 1; fi; \
 	echo "installing: $$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$line >/dev/null
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
 
 test: deps
 	$(MAKE) all
@@ -70,3 +76,17 @@ install: all
 
 clean:
 	rm -rf build build-asan
+
+# ---------------------------------------------------------------------------- bench
+# `make bench`: smartlua against idiomatic Python (requests) and Node (fetch) baselines on the
+# mock server; prints medians and ratios and writes bench/results.md. BENCH_REPEAT=1 for a quick
+# run, BENCH_ONLY=W1,W3 and BENCH_CLIENTS=smartlua,node to narrow it. Packages only the bench needs:
+BENCH_PACKAGES = python3 python3-requests time
+# Node: any node on PATH will do (this image has Node 20); else Debian's nodejs.
+BENCH_NODE = $(if $(shell command -v node 2>/dev/null),,nodejs)
+
+.PHONY: bench
+bench: deps
+	$(call install_missing,$(BENCH_PACKAGES) $(BENCH_NODE))
+	$(MAKE) all
+	/usr/bin/python3 bench/run.py

@@ -21,6 +21,7 @@ local DEFAULT_USER = 1001
 local DEFAULT_KEY = "mock-key"
 local LINK_ID_BASE = 46000
 local CAMPAIGN_LIMIT = 2500
+M.DEFAULT_LOG_LIMIT = 20000 -- request-log entries kept (knob log_limit)
 local NULL = json.null
 
 ---------------------------------------------------------------------------- small utilities
@@ -1156,8 +1157,23 @@ function Server:append_log(req, user_id, status, fault)
     query[self:scrub_string(tostring(k))] = k == "api_key" and "***" or self:scrub_string(tostring(v))
   end
   self.seq = self.seq + 1
-  self.log[#self.log + 1] = { seq = self.seq, method = req.method, path = self:scrub_string(req.path), query = query,
+  local log = self.log
+  log[#log + 1] = { seq = self.seq, method = req.method, path = self:scrub_string(req.path), query = query,
     body = self:log_body(req.body), status = status, fault = fault, user_id = user_id }
+  -- Trimmed in batches (amortised O(1) per request); readers see exactly the last log_limit.
+  local limit = self.config.log_limit or M.DEFAULT_LOG_LIMIT
+  if #log > limit + math.max(64, limit // 4) then self:trim_log() end
+end
+
+-- Keeps only the last log_limit entries (seq keeps counting, so a reader can tell what went).
+function Server:trim_log()
+  local log, limit = self.log, self.config.log_limit or M.DEFAULT_LOG_LIMIT
+  local n = #log
+  if n <= limit then return log end
+  local kept = json.array({})
+  table.move(log, n - limit + 1, n, 1, kept)
+  self.log = kept
+  return kept
 end
 
 ---------------------------------------------------------------------------- knobs
@@ -1209,6 +1225,11 @@ local KNOBS = {
   save_answer_shape = one_of({ "legacy", "data" }),
   attach_requires_connected = function(v)
     assert(type(v) == "boolean", "attach_requires_connected must be a boolean")
+    return v
+  end,
+  -- keep only the last N request-log entries, so long runs stay bounded (null: the default)
+  log_limit = function(v)
+    assert(math.type(v) == "integer" and v >= 1, "log_limit must be an integer >= 1")
     return v
   end,
 }
@@ -1266,7 +1287,7 @@ function Server:admin_config(req)
 end
 
 local ADMIN = {
-  ["GET /__mock/log"] = function(self) return reply(200, self.log) end,
+  ["GET /__mock/log"] = function(self) return reply(200, self:trim_log()) end,
   ["POST /__mock/log/clear"] = function(self)
     self.log = json.array({})
     return reply(200, { ok = true })
@@ -1341,7 +1362,8 @@ function M.new(seed, opts)
   for k, uid in pairs(opts.other_keys or {}) do self.keys[k] = uid end
   self.extra_accounts = opts.extra_accounts or 0
   self.now = opts.now or os.time
-  self.config = { limit_over_100 = "422", save_answer_shape = "legacy", attach_requires_connected = true }
+  self.config = { limit_over_100 = "422", save_answer_shape = "legacy", attach_requires_connected = true,
+    log_limit = M.DEFAULT_LOG_LIMIT }
   self:merge_config(opts)
   self:reset()
   return self
