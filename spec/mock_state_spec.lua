@@ -844,6 +844,9 @@ describe("request log", function()
     call(server, "GET", "/email-accounts/", {}, nil, "wrong-key")
     local _, log = admin(server, "GET", "log")
     assert.equals(2, #log)
+    assert.is_number(log[1].at) -- arrival time, for rate checks
+    assert.is_true(log[2].at >= log[1].at)
+    log[1].at = nil
     assert.same({ seq = 1, method = "GET", path = "/api/v1/email-accounts/", query = { limit = "5", api_key = "***" },
       status = 200, user_id = OWN }, log[1])
     assert.equals(401, log[2].status)

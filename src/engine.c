@@ -14,6 +14,8 @@
 #define BACKOFF_CAP 8.0
 #define PAUSE_CAP 900.0   /* a server has locked a key out for 8 minutes after Retry-After: 60 */
 #define MAX_LIMITERS 32
+#define MAX_WINDOW 4096   /* start times remembered; rates above this per window use a bucket */
+#define WINDOW_MARGIN 1.02 /* a little slack so arrival jitter never puts N+1 in a server window */
 
 double monotonic_now(void) {
   struct timespec ts;
@@ -35,9 +37,10 @@ static double random01(void) {
 
 struct limiter {
   uint64_t key_hash; /* the key itself is not kept here */
-  double capacity;   /* token bucket size; 0: no client-side pacing */
-  double refill;     /* tokens per second */
-  double tokens, last_refill;
+  int limit;         /* requests allowed in any `per` seconds; 0: no client-side pacing */
+  double per;
+  double *starts;    /* ring of the last `limit` start times (sliding window) */
+  int head, count;
   double paused_until;      /* after a 429, every request waits */
   double window_end;        /* from x-ratelimit-reset */
   long window_left;         /* requests the server still allows in that window; -1 unknown */
@@ -51,7 +54,7 @@ static limiter_t *limiters[MAX_LIMITERS];
 static int n_limiters;
 
 __attribute__((destructor)) static void free_limiters(void) {
-  for (int i = 0; i < n_limiters; i++) free(limiters[i]);
+  for (int i = 0; i < n_limiters; i++) free(limiters[i]->starts), free(limiters[i]);
   n_limiters = 0;
 }
 
@@ -61,11 +64,18 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
+/* A sliding window: at most `requests` starts in any `per` seconds, which also keeps a server's
+ * fixed windows of that length under the limit (a token bucket would allow twice the burst). */
 static void limiter_configure(limiter_t *l, double requests, double per) {
-  l->capacity = requests > 0 && per > 0 ? requests : 0;
-  l->refill = l->capacity ? requests / per : 0;
-  l->tokens = l->capacity;
-  l->last_refill = monotonic_now();
+  int limit = requests >= 1 && per > 0 ? (int)requests : 0;
+  if (limit > MAX_WINDOW) per = per * MAX_WINDOW / limit, limit = MAX_WINDOW; /* same average rate */
+  double *starts = limit ? calloc((size_t)limit, sizeof *starts) : NULL;
+  if (limit && !starts) limit = 0;
+  free(l->starts);
+  l->starts = starts;
+  l->limit = limit;
+  l->per = per * WINDOW_MARGIN;
+  l->head = l->count = 0;
 }
 
 limiter_t *limiter_for_key(const char *key, double requests, double per, int explicit_rate) {
@@ -86,18 +96,15 @@ limiter_t *limiter_for_key(const char *key, double requests, double per, int exp
 }
 
 void limiter_reset(limiter_t *l) {
-  l->tokens = l->capacity;
-  l->last_refill = monotonic_now();
+  l->head = l->count = 0;
   l->paused_until = l->window_end = 0;
   l->window_left = -1;
   l->strikes = 0;
 }
 
-static void refill(limiter_t *l, double now) {
-  if (!l->capacity) return;
-  l->tokens += (now - l->last_refill) * l->refill;
-  if (l->tokens > l->capacity) l->tokens = l->capacity;
-  l->last_refill = now;
+/* The start time that leaves the window when the next request starts. */
+static double oldest_start(const limiter_t *l) {
+  return l->starts[(l->head - l->count + l->limit) % l->limit];
 }
 
 /* Seconds until a request may start (0: now). */
@@ -105,14 +112,18 @@ static double limiter_wait(limiter_t *l, double now) {
   if (now < l->paused_until) return l->reason = "the server answered 429", l->paused_until - now;
   if (l->window_left >= 0 && now >= l->window_end) l->window_left = -1; /* window over: unknown again */
   if (l->window_left == 0) return l->reason = "x-ratelimit-remaining is 0", l->window_end - now;
-  refill(l, now);
-  if (l->capacity && l->tokens < 1) return l->reason = "client-side rate", (1 - l->tokens) / l->refill;
+  if (l->limit && l->count == l->limit && now < oldest_start(l) + l->per)
+    return l->reason = "client-side rate", oldest_start(l) + l->per - now;
   l->reason = NULL;
   return 0;
 }
 
-static void limiter_take(limiter_t *l) {
-  if (l->capacity) l->tokens -= 1;
+static void limiter_take(limiter_t *l, double now) {
+  if (l->limit) {
+    l->starts[l->head] = now;
+    l->head = (l->head + 1) % l->limit;
+    if (l->count < l->limit) l->count++;
+  }
   if (l->window_left > 0) l->window_left--;
   l->running++;
 }
@@ -255,7 +266,7 @@ static int start(engine_t *e, transfer_t *t) {
   t->attempts++;
   t->state = T_RUNNING;
   t->slots->running++;
-  limiter_take(t->limiter);
+  limiter_take(t->limiter, monotonic_now());
   return 1;
 }
 

@@ -71,6 +71,7 @@ M.mask = core.mask
 M.endpoints = core.endpoints()
 
 require("smartlead.pages").install(core.client_methods)
+require("smartlead.saves").install(core.client_methods)
 M.policy = require "smartlead.policy"
 
 return M

@@ -13,6 +13,10 @@
 
 local json = require "smartlead.json"
 
+-- When each request arrived (log entries' `at`), on the clock clients use for their own timing.
+local has_core, core = pcall(require, "smartlead.core")
+local monotime = has_core and core.monotime or os.clock
+
 local M = {}
 local Server = {}
 Server.__index = Server
@@ -1159,7 +1163,7 @@ function Server:append_log(req, user_id, status, fault)
   self.seq = self.seq + 1
   local log = self.log
   log[#log + 1] = { seq = self.seq, method = req.method, path = self:scrub_string(req.path), query = query,
-    body = self:log_body(req.body), status = status, fault = fault, user_id = user_id }
+    body = self:log_body(req.body), status = status, fault = fault, user_id = user_id, at = monotime() }
   -- Trimmed in batches (amortised O(1) per request); readers see exactly the last log_limit.
   local limit = self.config.log_limit or M.DEFAULT_LOG_LIMIT
   if #log > limit + math.max(64, limit // 4) then self:trim_log() end
