@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.." || exit 1
 BUSTED=${BUSTED:-/usr/bin/busted}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# journals and other state the runs write stay in the scratch dir, not in the user's home
+export XDG_STATE_HOME="$out/state"
 status=0
 
 run_suite() { # name, interpreter...

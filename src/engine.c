@@ -44,6 +44,9 @@ struct limiter {
   double paused_until;      /* after a 429, every request waits */
   double window_end;        /* from x-ratelimit-reset */
   long window_left;         /* requests the server still allows in that window; -1 unknown */
+  long last_remaining;      /* the server's last x-ratelimit-remaining; -1 unknown */
+  double window_start;      /* when a new server window was first seen to begin; 0 unknown */
+  double window_len;        /* the longest reset seen: the server window's length */
   int running;
   int strikes;              /* consecutive 429s, for backoff when the server says nothing */
   const char *reason;       /* why requests are waiting, for progress and messages */
@@ -87,7 +90,7 @@ limiter_t *limiter_for_key(const char *key, double requests, double per, int exp
   if (found && explicit_rate) limiter_configure(found, requests, per);
   if (!found && n_limiters < MAX_LIMITERS && (found = calloc(1, sizeof *found))) {
     found->key_hash = h;
-    found->window_left = -1;
+    found->window_left = found->last_remaining = -1;
     limiter_configure(found, requests, per);
     limiters[n_limiters++] = found;
   }
@@ -97,8 +100,8 @@ limiter_t *limiter_for_key(const char *key, double requests, double per, int exp
 
 void limiter_reset(limiter_t *l) {
   l->head = l->count = 0;
-  l->paused_until = l->window_end = 0;
-  l->window_left = -1;
+  l->paused_until = l->window_end = l->window_start = l->window_len = 0;
+  l->window_left = l->last_remaining = -1;
   l->strikes = 0;
 }
 
@@ -136,10 +139,28 @@ static double reset_seconds(long reset) {
   return r < 0 ? 0 : r > PAUSE_CAP ? PAUSE_CAP : r;
 }
 
+/* When the current server window ends. x-ratelimit-reset counts whole seconds, so on its own it
+ * overstates the wait by up to a second; once a window's start has been seen (remaining jumped
+ * back up), windows end at that start plus whole window lengths, which is never too early. */
+static double window_end_at(limiter_t *l, double now, double reset) {
+  double end = now + reset;
+  if (l->window_start > 0 && l->window_len > 0) {
+    double k = ceil((now - l->window_start) / l->window_len);
+    double predicted = l->window_start + (k < 1 ? 1 : k) * l->window_len;
+    if (predicted > now && predicted < end) end = predicted;
+  }
+  return end;
+}
+
 /* Follows the server's own count: what it says remains, less what is still in flight. */
 static void limiter_observe(limiter_t *l, const http_response_t *r, double now) {
   if (r->rl_remaining < 0 || r->rl_reset < 0) return;
-  double end = now + reset_seconds(r->rl_reset);
+  double reset = reset_seconds(r->rl_reset);
+  if (reset > l->window_len) l->window_len = reset;
+  long jump = r->rl_limit > 0 ? r->rl_limit / 4 : 2;
+  if (l->last_remaining >= 0 && r->rl_remaining > l->last_remaining + (jump > 2 ? jump : 2)) l->window_start = now;
+  l->last_remaining = r->rl_remaining;
+  double end = window_end_at(l, now, reset);
   long left = r->rl_remaining - l->running;
   if (left < 0) left = 0;
   int same_window = l->window_left >= 0 && fabs(end - l->window_end) < 0.5;
