@@ -13,6 +13,7 @@ function M.start_mock(seed_file)
   end
   sl.defaults.base_url = server:url()
   sl.defaults.api_key = server.api_key
+  sl.defaults.rate = false
   sl.mock = server -- scripts may read sl.mock:log(); also keeps the server alive
   return true
 end
@@ -22,13 +23,25 @@ local function usage_error(msg)
   return false
 end
 
--- smartlua mock [--port N] [--seed FILE]: serve until SIGINT or SIGTERM.
+-- smartlua mock [--port N] [--seed FILE] [--extra-accounts N] [--knobs FILE.json]: serve until
+-- SIGINT or SIGTERM. --knobs is a JSON object of start options and knobs (latency_ms, rate_limit,
+-- faults, log_limit, extra_accounts, ...); --extra-accounts overrides the file's extra_accounts.
 function M.mock_command()
-  local port, seed = 0, nil
+  local port, seed, extra, knobs_file = 0, nil, nil, nil
   local i = 1
   while arg[i] do
     local a = arg[i]
-    if a == "--port" then
+    if a == "--extra-accounts" then
+      extra = math.tointeger(tonumber(arg[i + 1] or ""))
+      if not extra or extra < 0 or extra > 10000000 then
+        return usage_error("--extra-accounts needs a number 0..10000000")
+      end
+      i = i + 2
+    elseif a == "--knobs" then
+      knobs_file = arg[i + 1]
+      if not knobs_file then return usage_error("--knobs needs a JSON file") end
+      i = i + 2
+    elseif a == "--port" then
       port = math.tointeger(tonumber(arg[i + 1] or ""))
       if not port or port < 0 or port > 65535 then return usage_error("--port needs a number 0..65535") end
       i = i + 2
@@ -40,11 +53,34 @@ function M.mock_command()
       return usage_error("unknown argument " .. a)
     end
   end
+  local opts = {}
+  if knobs_file then
+    local f, ferr = io.open(knobs_file, "rb")
+    if not f then return usage_error("--knobs: " .. ferr) end
+    local text = f:read("a")
+    f:close()
+    local json = require "smartlead.json"
+    local ok, knobs = pcall(json.decode, text)
+    if not ok or type(knobs) ~= "table" or json.is_array(knobs) then
+      return usage_error(("--knobs %s: not a JSON object"):format(knobs_file))
+    end
+    for k, v in pairs(knobs) do
+      if k == "port" or k == "seed_file" or k == "api_key" then
+        return usage_error(("--knobs %s: '%s' is not a knob (use the option or the environment)"):format(knobs_file, k))
+      end
+      opts[k] = v
+    end
+  end
+  if extra then opts.extra_accounts = extra end
   core.block_signals() -- before the server's threads exist, so they inherit the mask
   local env_key = os.getenv("SMARTLEAD_API_KEY")
-  local server = require("smartlead.mock_server").start {
-    port = port, seed_file = seed, api_key = env_key or "mock-api-key-0123456789",
-  }
+  opts.port, opts.seed_file, opts.api_key = port, seed, env_key or "mock-api-key-0123456789"
+  local started, server = pcall(require("smartlead.mock_server").start, opts)
+  if not started then -- a bad seed or knob is the user's mistake: one line, no traceback
+    local line = tostring(server):match("^[^\n]*"):gsub("[^%s:]+%.lua:%d+: ", "")
+    io.stderr:write("smartlua mock: ", line, "\n")
+    return false
+  end
   io.stdout:write(("mock SmartLead API on %s\n"):format(server:url()))
   io.stdout:write(env_key and "key: the value of SMARTLEAD_API_KEY\n" or "key: mock-api-key-0123456789\n")
   io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/reset\n")
@@ -106,5 +142,13 @@ function M.repl(tty)
   end
   return true
 end
+
+-- The run layer (lua/smartlead/run_cli.lua): a script runs between run_begin(opts) and
+-- run_end(ok) under --plan, --resume, --max-changes or the default journal; apply and undo are
+-- subcommands. Each returns true or an exit code.
+function M.run_begin(opts) return require("smartlead.run_cli").run_begin(opts) end
+function M.run_end(ok) return require("smartlead.run_cli").run_end(ok) end
+function M.apply_command(opts) return require("smartlead.run_cli").apply_command(opts) end
+function M.undo_command(opts) return require("smartlead.run_cli").undo_command(opts) end
 
 return M

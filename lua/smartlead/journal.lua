@@ -1,0 +1,235 @@
+-- The write journal: one JSON object per line (JSONL), appended and flushed per record, so a
+-- run killed at any moment leaves at most its last line cut short.
+--
+-- Records: {type="begin", journal=1, mode=, time=, pid=}, then per write an intent
+-- {type="intent", seq=, time=, op=, target=, fields=, before=} written before the request is
+-- sent and a result {type="result", seq=, time=, status="ok"|"failed", answer= | error=} after.
+local json = require "smartlead.json"
+
+local M = {}
+
+M.VERSION = 1
+
+local SECRET_KEYS = { password = true, imap_password = true, token = true, access_token = true,
+  refresh_token = true, id_token = true, api_key = true, secret = true }
+
+-- True for field names whose values must never be written down.
+function M.is_secret(key)
+  if type(key) ~= "string" then return false end
+  local k = key:lower()
+  return SECRET_KEYS[k] or k:find("password", 1, true) ~= nil or k:find("token", 1, true) ~= nil
+end
+
+-- A deep copy of v with every secret value replaced by "***".
+function M.redact(v)
+  if type(v) ~= "table" or v == json.null then return v end
+  local out = {}
+  for k, x in pairs(v) do
+    if M.is_secret(k) then out[k] = "***" else out[k] = M.redact(x) end
+  end
+  return setmetatable(out, getmetatable(v)) -- keeps json arrays arrays
+end
+
+-- True when v (a redacted table) lost a secret: it cannot be sent as it stands.
+function M.has_redacted(v)
+  if type(v) ~= "table" or v == json.null then return false end
+  for k, x in pairs(v) do
+    if (M.is_secret(k) and x == "***") or M.has_redacted(x) then return true end
+  end
+  return false
+end
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Our pid (Linux: /proc/self; else the shell's parent).
+function M.pid()
+  local f = io.open("/proc/self/stat", "r")
+  local pid = f and f:read("n")
+  if f then f:close() end
+  if pid then return math.tointeger(pid) end
+  local p = io.popen("echo $PPID")
+  pid = p and tonumber(p:read("l"))
+  if p then p:close() end
+  return pid and math.tointeger(pid) or 0
+end
+
+-- $XDG_STATE_HOME/smartlua/journal (default ~/.local/state/smartlua/journal).
+function M.dir()
+  local base = os.getenv("XDG_STATE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then return nil, "neither XDG_STATE_HOME nor HOME is set" end
+    base = home .. "/.local/state"
+  end
+  return base .. "/smartlua/journal"
+end
+
+function M.default_path()
+  local dir, err = M.dir()
+  if not dir then return nil, err end
+  return ("%s/%s-%d.jsonl"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
+end
+
+-- Creates dir and missing parents with mode 0700 (umask 077 covers every level mkdir creates).
+local function make_private_dir(dir)
+  local ok = os.execute("umask 077 && mkdir -p -- " .. shell_quote(dir))
+  if not ok then return nil, "cannot create " .. dir end
+  return true
+end
+
+-- Creates path with mode 0600 unless it exists (content appended later).
+local function make_private_file(path)
+  local ok = os.execute("umask 077 && : >> " .. shell_quote(path))
+  if not ok then return nil, "cannot create " .. path end
+  return true
+end
+
+local Journal = {}
+Journal.__index = Journal
+
+-- The highest seq in an existing journal (0 for a new or empty one), after dropping a last
+-- line cut short, so that appending continues its numbering on a clean line.
+local function existing_seq(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local empty = f:seek("end") == 0
+  f:close()
+  if empty then return 0 end
+  local ok, err = M.repair(path)
+  if not ok then return nil, err end
+  local records, rerr = M.read(path)
+  if not records then return nil, rerr end
+  return M.index(records).max_seq
+end
+
+-- journal.open(path, {create_dirs=bool}) -> Journal | nil, err. Appends to an existing file.
+function M.open(path, opts)
+  if opts and opts.create_dirs then
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir and dir ~= "" then
+      local ok, err = make_private_dir(dir)
+      if not ok then return nil, err end
+    end
+  end
+  local seq, serr = existing_seq(path)
+  if not seq then return nil, serr end
+  local ok, err = make_private_file(path)
+  if not ok then return nil, err end
+  local f, ferr = io.open(path, "a")
+  if not f then return nil, ferr end
+  f:setvbuf("full", 1 << 16)
+  return setmetatable({ path = path, file = f, seq = seq, writes = 0 }, Journal)
+end
+
+function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
+
+-- Appends one record as one line and hands it to the kernel before returning.
+function Journal:append(record)
+  record.time = record.time or M.now()
+  local line = json.encode(record) .. "\n"
+  assert(self.file:write(line))
+  assert(self.file:flush())
+end
+
+function Journal:begin(mode, extra)
+  local r = { type = "begin", journal = M.VERSION, mode = mode, pid = M.pid() }
+  for k, v in pairs(extra or {}) do r[k] = v end
+  self:append(r)
+end
+
+-- Writes the intent of a write; returns its seq.
+function Journal:intent(record)
+  self.seq = self.seq + 1
+  self.writes = self.writes + 1
+  record.type, record.seq = "intent", self.seq
+  record.fields = M.redact(record.fields)
+  self:append(record)
+  return self.seq
+end
+
+-- A short, secret-free form of an error value.
+function M.error_fields(err)
+  if type(err) ~= "table" then return { message = tostring(err) } end
+  return { kind = err.kind, status = err.status, code = err.code, message = err.message, field = err.field }
+end
+
+function Journal:result(seq, ok, value, extra)
+  local r = { type = "result", seq = seq, status = ok and "ok" or "failed" }
+  if ok then r.answer = M.redact(value) else r.error = M.error_fields(value) end
+  for k, v in pairs(extra or {}) do r[k] = v end
+  self:append(r)
+end
+
+function Journal:close()
+  if self.file then self.file:close() end
+  self.file = nil
+end
+
+---------------------------------------------------------------------------- reading
+
+-- Splits text into records. A last line without its newline is the trace of a kill mid-write
+-- and is dropped (even when it parses); a bad line anywhere else is an error.
+function M.parse(text)
+  local records, lines = {}, {}
+  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local tail = text:match("([^\n]*)$")
+  if tail ~= "" then lines[#lines + 1] = tail end
+  local complete_last = text:sub(-1) == "\n"
+  for i, line in ipairs(lines) do
+    if line ~= "" then
+      local ok, rec = pcall(json.decode, line)
+      if ok and type(rec) == "table" and rec.type then
+        if i == #lines and not complete_last and tail ~= "" then break end -- cut short, even if it parses
+        records[#records + 1] = rec
+      elseif i ~= #lines or complete_last then -- only a line without its newline is a cut one
+        return nil, ("line %d is not a journal record"):format(i)
+      end
+    end
+  end
+  return records
+end
+
+function M.read(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  local records, perr = M.parse(text)
+  if not records then return nil, path .. ": " .. perr end
+  return records, text
+end
+
+-- Pairs intents with their results: {by_seq = {[seq] = {intent=, result=}}, order = {seqs},
+-- max_seq = n}. A later result for the same seq (a resumed write) replaces an earlier one.
+function M.index(records)
+  local by_seq, order, max_seq = {}, {}, 0
+  for _, r in ipairs(records) do
+    local seq = math.tointeger(r.seq)
+    if r.type == "intent" and seq then
+      by_seq[seq] = { intent = r }
+      order[#order + 1] = seq
+      if seq > max_seq then max_seq = seq end
+    elseif r.type == "result" and seq and by_seq[seq] then
+      by_seq[seq].result = r
+    end
+  end
+  return { by_seq = by_seq, order = order, max_seq = max_seq }
+end
+
+-- Rewrites path without its cut-short last line (atomically, via rename), so that appending
+-- after a kill starts on a clean line.
+function M.repair(path)
+  local records, text = M.read(path)
+  if not records then return nil, text end
+  if text == "" or text:sub(-1) == "\n" then return true end
+  local tmp = path .. ".repair"
+  os.remove(tmp)
+  local ok, err = make_private_file(tmp)
+  if not ok then return nil, err end
+  local f = assert(io.open(tmp, "wb"))
+  for _, r in ipairs(records) do f:write(json.encode(r), "\n") end
+  f:close()
+  return os.rename(tmp, path)
+end
+
+return M

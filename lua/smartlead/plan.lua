@@ -1,0 +1,327 @@
+-- Plans: the writes a run would make, as recorded ops, turned into `field: before -> after`
+-- per account, totals, and a JSON file that `smartlua apply` can replay.
+--
+-- An op: {op=, target=, fields=, before=}. target is {account=id} (update_email_account,
+-- update_warmup), {campaign=id} (attach/detach; fields.email_account_ids), {email=, account=?}
+-- (saves), {method=, path=} (request) or {} (reconnect). before holds request-named values.
+local json = require "smartlead.json"
+local journal = require "smartlead.journal"
+
+local M = {}
+
+M.VERSION = 1
+
+-- update_email_account request field -> the account answer's name for it.
+M.ANSWER_NAME = {
+  max_email_per_day = "message_per_day", from_name = "from_name",
+  custom_tracking_url = "custom_tracking_domain", bcc = "bcc_email", signature = "signature",
+  client_id = "client_id", time_to_wait_in_mins = "minTimeToWaitInMins", is_suspended = "is_suspended",
+}
+
+-- update_warmup setting -> warmup_details field (daily_rampup is not readable).
+M.WARMUP_NAME = {
+  total_warmup_per_day = "max_email_per_day", reply_rate_percentage = "reply_rate",
+  warmup_key_id = "warmup_key_id",
+}
+
+local function is_null(v) return v == nil or v == json.null end
+
+-- Request-named view of an account answer: what update and warmup fields hold now.
+function M.account_view(a)
+  local v = { id = a.id, from_email = a.from_email }
+  for req, ans in pairs(M.ANSWER_NAME) do v[req] = a[ans] end
+  local w = a.warmup_details
+  if w ~= nil then
+    v.warmup_enabled = not is_null(w) and w.status == "ACTIVE"
+    for req, ans in pairs(M.WARMUP_NAME) do
+      if is_null(w) then v[req] = json.null else v[req] = w[ans] end
+    end
+  end
+  return v
+end
+
+-- Merges a fresh view into a remembered one (a list answer lacks is_suspended).
+function M.merge_view(old, new)
+  local out = {}
+  for k, x in pairs(old or {}) do out[k] = x end
+  for k, x in pairs(new) do out[k] = x end
+  return out
+end
+
+-- Request names a read shows (daily_rampup is write-only).
+local READABLE = { warmup_enabled = true }
+for k in pairs(M.ANSWER_NAME) do READABLE[k] = true end
+for k in pairs(M.WARMUP_NAME) do READABLE[k] = true end
+
+-- The view's values of these fields; missing lists readable names the view lacks (a fresh
+-- read would show them; unknown names are left to the endpoint to refuse).
+function M.before_values(view, fields)
+  local before, missing = {}, {}
+  for k in pairs(fields) do
+    local x = view and view[k]
+    if x == nil and READABLE[k] then missing[#missing + 1] = k end
+    before[k] = x
+  end
+  return before, missing
+end
+
+-- Integral floats become integers, so 17.0 and 17 compare and print the same.
+function M.normalize(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) ~= "table" or v == json.null then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = M.normalize(x) end
+  return setmetatable(out, getmetatable(v))
+end
+
+function M.same(a, b)
+  if type(a) == "table" and type(b) == "table" and a ~= json.null and b ~= json.null then
+    return json.encode(M.normalize(a)) == json.encode(M.normalize(b))
+  end
+  if type(a) == "number" and type(b) == "number" then return a == b end
+  return a == b
+end
+
+-- One canonical string for an op's identity: op, target and (redacted) fields.
+function M.key(op)
+  return json.encode(M.normalize { op = op.op, target = op.target, fields = journal.redact(op.fields) })
+end
+
+---------------------------------------------------------------------------- the plan
+
+local Plan = {}
+Plan.__index = Plan
+
+function M.new() return setmetatable({ ops = {}, names = {} }, Plan) end
+
+function Plan:add(op) self.ops[#self.ops + 1] = op end
+
+-- Remembers an account's address for display.
+function Plan:name(id, email)
+  if id and email and not is_null(email) then self.names[id] = email end
+end
+
+local function entry(list, index, key, make)
+  local e = index[key]
+  if not e then
+    e = make()
+    index[key] = e
+    list[#list + 1] = e
+  end
+  return e
+end
+
+-- Field changes of update/warmup ops: first before, last after.
+local function fold_fields(acc, op)
+  for _, k in ipairs(M.sorted_keys(op.fields)) do
+    local f = acc.fields[k]
+    if not f then
+      f = { name = k, before = op.before and op.before[k] }
+      acc.fields[k] = f
+      acc.order[#acc.order + 1] = k
+    end
+    f.after = op.fields[k]
+  end
+end
+
+-- Campaign membership changes: attach of a member and detach of a non-member change nothing.
+local function fold_campaign(camp, op)
+  local attach = op.op == "add_campaign_email_accounts"
+  local was = {}
+  for _, id in ipairs(op.before and op.before.attached or {}) do was[id] = true end
+  for _, id in ipairs(op.fields.email_account_ids or {}) do
+    id = math.tointeger(id) or id
+    local member = camp.member[id]
+    if member == nil then member = was[id] or false end
+    if attach ~= member then -- a second flip cancels the first
+      camp.change[id] = (camp.change[id] == nil) and (attach and "attach" or "detach") or nil
+      if camp.change[id] and not camp.listed[id] then camp.order[#camp.order + 1], camp.listed[id] = id, true end
+    end
+    camp.member[id] = attach
+  end
+end
+
+function M.sorted_keys(t)
+  local keys = {}
+  for k in pairs(t or {}) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- Folds the ops into {accounts=, campaigns=, saves=, others=} in order of first appearance.
+function Plan:fold()
+  local s = { accounts = {}, campaigns = {}, saves = {}, others = {} }
+  local ai, ci = {}, {}
+  for _, op in ipairs(self.ops) do
+    if op.target.account and (op.op == "update_email_account" or op.op == "update_warmup") then
+      local id = op.target.account
+      fold_fields(entry(s.accounts, ai, id, function() return { id = id, fields = {}, order = {} } end), op)
+    elseif op.target.campaign then
+      local cid = op.target.campaign
+      fold_campaign(entry(s.campaigns, ci, cid, function()
+        return { id = cid, member = {}, change = {}, order = {}, listed = {} }
+      end), op)
+    elseif op.op == "add_smtp_account" or op.op == "add_oauth_account" then
+      s.saves[#s.saves + 1] = op
+    else
+      s.others[#s.others + 1] = op
+    end
+  end
+  return s
+end
+
+-- Totals: accounts changed (distinct, with a changed field, an attach or detach, or a save),
+-- fields changed, attaches, detaches, saves, other writes; plus the set of account ids.
+function Plan:totals()
+  local s = self:fold()
+  local t = { accounts = 0, fields = 0, attaches = 0, detaches = 0, saves = #s.saves, others = #s.others }
+  local ids = {}
+  for _, a in ipairs(s.accounts) do
+    for _, k in ipairs(a.order) do
+      local f = a.fields[k]
+      if not M.same(f.before, f.after) then t.fields, ids[a.id] = t.fields + 1, true end
+    end
+  end
+  for _, c in ipairs(s.campaigns) do
+    for _, id in ipairs(c.order) do
+      local ch = c.change[id]
+      if ch == "attach" then t.attaches = t.attaches + 1 elseif ch == "detach" then t.detaches = t.detaches + 1 end
+      if ch then ids[id] = true end
+    end
+  end
+  for id in pairs(ids) do t.accounts = t.accounts + 1 end
+  t.accounts = t.accounts + #s.saves
+  t.changes = t.fields + t.attaches + t.detaches + t.saves + t.others
+  t.ids = ids
+  return t, s
+end
+
+---------------------------------------------------------------------------- text
+
+local function show(v)
+  if v == nil then return "(unknown)" end
+  if v == json.null then return "null" end
+  if v == "***" then return v end
+  return json.encode(M.normalize(v))
+end
+M.show = show
+
+local function plural(n, one, many) return ("%d %s"):format(n, n == 1 and one or many) end
+
+function Plan:label(id)
+  local email = self.names[id]
+  return email and (id .. " " .. email) or tostring(id)
+end
+
+local function account_lines(self, a, out)
+  local lines = {}
+  for _, k in ipairs(a.order) do
+    local f = a.fields[k]
+    if not M.same(f.before, f.after) then
+      lines[#lines + 1] = ("  %s: %s -> %s"):format(k, show(f.before), show(f.after))
+    end
+  end
+  if #lines == 0 then return end
+  out[#out + 1] = self:label(a.id)
+  for _, l in ipairs(lines) do out[#out + 1] = l end
+end
+
+local function campaign_lines(self, c, out)
+  local lines = {}
+  for _, id in ipairs(c.order) do
+    local ch = c.change[id]
+    if ch then lines[#lines + 1] = ("  %s: %s"):format(ch, self:label(id)) end
+  end
+  if #lines == 0 then return end
+  out[#out + 1] = "campaign " .. c.id
+  for _, l in ipairs(lines) do out[#out + 1] = l end
+end
+
+local function save_lines(op, out)
+  local f = journal.redact(op.fields)
+  local what = f.id and not is_null(f.id) and ("credentials of account " .. show(f.id)) or "new account"
+  out[#out + 1] = ("%s %s (%s)"):format(what, tostring(op.target.email), op.op)
+  for _, k in ipairs(M.sorted_keys(f)) do out[#out + 1] = ("  + %s: %s"):format(k, show(f[k])) end
+end
+
+local function other_line(op)
+  if op.op == "request" then return ("request %s %s"):format(op.target.method, op.target.path) end
+  return op.op .. "()"
+end
+
+-- The plan as lines: account by account, then campaigns, saves, other writes, totals.
+function Plan:lines()
+  local t, s = self:totals()
+  local out = {}
+  for _, a in ipairs(s.accounts) do account_lines(self, a, out) end
+  for _, c in ipairs(s.campaigns) do campaign_lines(self, c, out) end
+  for _, op in ipairs(s.saves) do save_lines(op, out) end
+  for _, op in ipairs(s.others) do out[#out + 1] = other_line(op) end
+  local parts = { plural(t.accounts, "account", "accounts") .. " changed",
+    plural(t.fields, "field", "fields") .. " changed", plural(t.attaches, "attach", "attaches"),
+    plural(t.detaches, "detach", "detaches") }
+  if t.saves > 0 then parts[#parts + 1] = plural(t.saves, "save", "saves") end
+  if t.others > 0 then parts[#parts + 1] = plural(t.others, "other write", "other writes") end
+  out[#out + 1] = "Plan: " .. table.concat(parts, ", ") .. "."
+  return out
+end
+
+---------------------------------------------------------------------------- file
+
+-- Every account id the ops name (as a set).
+function Plan:account_ids()
+  local ids = {}
+  for _, op in ipairs(self.ops) do
+    if op.target.account then ids[op.target.account] = true end
+    for _, id in ipairs(op.target.campaign and op.fields.email_account_ids or {}) do ids[id] = true end
+  end
+  return ids
+end
+
+-- The plan as JSON: secrets are replaced by "***" and never written.
+function Plan:encode(info)
+  local ops = json.array {}
+  for i, op in ipairs(self.ops) do
+    ops[i] = { op = op.op, target = op.target, fields = journal.redact(op.fields), before = op.before }
+  end
+  local names = json.array {}
+  for _, id in ipairs(M.sorted_keys(self:account_ids())) do
+    if self.names[id] then names[#names + 1] = { id = id, email = self.names[id] } end
+  end
+  local doc = { smartlua_plan = M.VERSION, created = journal.now(), ops = ops, names = names }
+  for k, v in pairs(info or {}) do doc[k] = v end
+  return json.encode(doc)
+end
+
+function Plan:save(path, info)
+  local ok = os.execute("umask 077 && : > '" .. path:gsub("'", "'\\''") .. "'")
+  local f, err = ok and io.open(path, "wb")
+  if not f then return nil, err or ("cannot create " .. path) end
+  f:write(self:encode(info), "\n")
+  f:close()
+  return true
+end
+
+function M.decode(text, source)
+  local doc, err = json.decode(text)
+  if type(doc) ~= "table" or doc.smartlua_plan == nil then
+    return nil, ("%s: not a smartlua plan%s"):format(source, err and (" (" .. err .. ")") or "")
+  end
+  if doc.smartlua_plan ~= M.VERSION then
+    return nil, ("%s: plan version %s, this smartlua reads %d"):format(source, tostring(doc.smartlua_plan), M.VERSION)
+  end
+  local p = M.new()
+  for _, op in ipairs(doc.ops or {}) do p:add(op) end
+  for _, n in ipairs(doc.names or {}) do p:name(n.id, n.email) end
+  return p
+end
+
+function M.load(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  return M.decode(text, path)
+end
+
+return M

@@ -1,0 +1,285 @@
+-- The write journal: records, redaction, a reader that survives a kill mid-write, file modes,
+-- the default path, what a journaled run writes, and undo restoring the fixture exactly.
+local journal = require "smartlead.journal"
+local json = require "smartlead.json"
+local support = require "support"
+local proc = require "proc"
+local run = require "smartlead.run"
+local apply = require "smartlead.apply"
+
+local q = proc.q
+
+local function mode_of(path)
+  local p = assert(io.popen("stat -c %a " .. q(path)))
+  local m = p:read("l")
+  p:close()
+  return m
+end
+
+local function lines_of(path)
+  local out = {}
+  for l in (proc.read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = json.decode(l) end
+  return out
+end
+
+-- The mock's state without the clock: updated_at changes on every write, even a restoring one.
+local function timeless(state)
+  for _, a in ipairs(state.accounts) do a.updated_at = nil end
+  return state
+end
+
+describe("journal", function()
+  local tmp
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  describe("redaction", function()
+    it("replaces passwords and tokens at any depth, keeps arrays arrays and the rest as is", function()
+      local r = journal.redact { from_email = "a@b.co", password = "pw1", imap_password = "pw2",
+        token = { access_token = "x", refresh_token = "y" }, ids = json.array { 1, 2 }, nested = { api_key = "k" } }
+      assert.same({ from_email = "a@b.co", password = "***", imap_password = "***", token = "***",
+        ids = { 1, 2 }, nested = { api_key = "***" } }, r)
+      assert.is_true(json.is_array(r.ids))
+      assert.is_true(journal.has_redacted(r))
+      assert.is_false(journal.has_redacted { from_email = "a@b.co" })
+    end)
+  end)
+
+  describe("reading", function()
+    local INTENT = '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":3002},"fields":{"max_email_per_day":5}}'
+    local RESULT = '{"type":"result","seq":1,"status":"ok","answer":{"ok":true}}'
+
+    it("pairs intents with results", function()
+      local idx = journal.index(assert(journal.parse(INTENT .. "\n" .. RESULT .. "\n")))
+      assert.same({ 1 }, idx.order)
+      assert.equal("ok", idx.by_seq[1].result.status)
+      assert.equal(1, idx.max_seq)
+    end)
+
+    it("drops a last line cut short by a kill, whether or not it parses", function()
+      for _, cut in ipairs { RESULT:sub(1, 20), RESULT } do
+        local records = assert(journal.parse(INTENT .. "\n" .. cut))
+        assert.equal(1, #records)
+        assert.is_nil(journal.index(records).by_seq[1].result)
+      end
+    end)
+
+    it("refuses a bad line in the middle", function()
+      local records, err = journal.parse(INTENT .. "\n{broken\n" .. RESULT .. "\n")
+      assert.is_nil(records)
+      assert.matches("line 2", err)
+    end)
+
+    it("repair rewrites the file without the cut line, so appends start on a clean line", function()
+      local path = proc.write(tmp .. "/cut.jsonl", INTENT .. "\n" .. RESULT:sub(1, 30))
+      assert(journal.repair(path))
+      assert.equal(json.encode(json.decode(INTENT)) .. "\n", proc.read(path))
+      local j = assert(journal.open(path))
+      j:append { type = "result", seq = 1, status = "ok" }
+      j:close()
+      local records = assert(journal.read(path))
+      assert.equal(2, #records)
+      assert.equal("0600", "0" .. mode_of(path))
+    end)
+  end)
+
+  describe("files", function()
+    it("creates missing directories 0700 and the journal 0600, and flushes each record", function()
+      local path = tmp .. "/state/a/b/j.jsonl"
+      local j = assert(journal.open(path, { create_dirs = true }))
+      j:begin("journal")
+      local seq = j:intent { op = "add_smtp_account", target = { email = "x@y.co" }, fields = { password = "secret-pw" } }
+      -- flushed per record: readable before close
+      local records = assert(journal.read(path))
+      assert.equal(2, #records)
+      assert.equal("***", records[2].fields.password)
+      j:result(seq, false, { kind = "http", status = 400, message = "no" })
+      j:close()
+      assert.equal("700", mode_of(tmp .. "/state/a"))
+      assert.equal("700", mode_of(tmp .. "/state/a/b"))
+      assert.equal("600", mode_of(path))
+      assert.falsy(proc.read(path):find("secret-pw", 1, true))
+    end)
+
+    it("continues the numbering of an existing journal, and refuses a file that is not one", function()
+      local path = tmp .. "/twice.jsonl"
+      for round = 1, 2 do
+        local j = assert(journal.open(path))
+        j:begin("journal")
+        assert.equal(round * 2 - 1, j:intent { op = "reconnect_failed_email_accounts", target = {}, fields = {} })
+        assert.equal(round * 2, j:intent { op = "reconnect_failed_email_accounts", target = {}, fields = {} })
+        j:close()
+      end
+      assert.same({ 1, 2, 3, 4 }, journal.index(assert(journal.read(path))).order)
+      local other = proc.write(tmp .. "/notes.txt", "shopping list\nmilk\n")
+      local j, err = journal.open(other)
+      assert.is_nil(j)
+      assert.matches("line 1 is not a journal record", err)
+    end)
+
+    it("defaults to $XDG_STATE_HOME/smartlua/journal/<UTC time>-<pid>.jsonl", function()
+      local r = proc.smartlua({ "-e", [[print(require("smartlead.journal").default_path())]] },
+        "env XDG_STATE_HOME=" .. q(tmp .. "/xdg"))
+      assert.equal(0, r.code)
+      assert.matches("^" .. (tmp .. "/xdg"):gsub("%p", "%%%0") .. "/smartlua/journal/%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ%-%d+%.jsonl$",
+        r.lines[1])
+      r = proc.smartlua({ "-e", [[print(require("smartlead.journal").default_path())]] },
+        "env -u XDG_STATE_HOME HOME=" .. q(tmp .. "/home"))
+      assert.matches("^" .. (tmp .. "/home"):gsub("%p", "%%%0") .. "/%.local/state/smartlua/journal/", r.lines[1])
+    end)
+  end)
+
+  describe("a journaled run of build/smartlua", function()
+    local server
+
+    setup(function() server = support.server() end)
+    teardown(function() server:stop() end)
+    before_each(function() server:reset() end)
+
+    local function env(extra)
+      return ("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s %s"):format(
+        q(support.KEY), q(server:url()), q(tmp .. "/xdg"), extra or "")
+    end
+
+    local SCRIPT = [[
+      local c = require("smartlead").client()
+      assert(c:update_email_account(3002, { max_email_per_day = 17 }))
+      assert(c:add_smtp_account { from_name = "New One", from_email = "new.one@example.org",
+        user_name = "new.one@example.org", password = "Secret-PW-1", smtp_host = "smtp.example.org",
+        smtp_port = 587, imap_host = "imap.example.org", imap_port = 993, warmup_enabled = false })
+      local r, err = c:update_email_account(3002, { max_email_per_day = -1 })
+      assert(not r and err.kind == "validation")
+    ]]
+
+    it("writes an intent before and a result after each write, before-values included, no secret", function()
+      local script = proc.write(tmp .. "/journaled.lua", SCRIPT)
+      local path = tmp .. "/run.jsonl"
+      local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(path) .. " " .. q(script))
+      assert.equal(4, r.code, r.err) -- one write failed (refused before sending)
+      assert.equal("smartlua: journal: " .. path .. " (3 writes, 1 failed)", r.errlines[#r.errlines])
+      local recs = lines_of(path)
+      assert.equal("begin", recs[1].type)
+      assert.same({ type = "intent", seq = 1, op = "update_email_account", target = { account = 3002 },
+        fields = { max_email_per_day = 17 }, before = { max_email_per_day = 20 }, email = "umar.baker@fastpipeline.co" },
+        (function() recs[2].time = nil return recs[2] end)())
+      assert.same({ "result", 1, "ok", 3002 }, { recs[3].type, recs[3].seq, recs[3].status, recs[3].answer.email_account_id })
+      assert.same({ "intent", 2, "add_smtp_account", "***" }, { recs[4].type, recs[4].seq, recs[4].op, recs[4].fields.password })
+      assert.same({ email = "new.one@example.org" }, recs[4].target)
+      assert.equal("ok", recs[5].status)
+      assert.same({ "result", 3, "failed", "validation" }, { recs[7].type, recs[7].seq, recs[7].status, recs[7].error.kind })
+      assert.falsy(proc.read(path):find("Secret-PW-1", 1, true))
+      assert.equal("600", mode_of(path))
+    end)
+
+    it("goes to the default path when no --journal is given, and only when something was written", function()
+      local script = proc.write(tmp .. "/journaled2.lua", SCRIPT)
+      local xdg = tmp .. "/xdg"
+      os.execute("rm -rf " .. q(xdg))
+      local r = proc.sh(env() .. " " .. q(proc.BIN) .. " " .. q(script))
+      assert.equal(4, r.code)
+      local path = r.errlines[#r.errlines]:match("^smartlua: journal: (%S+)")
+      assert.matches("^" .. xdg:gsub("%p", "%%%0") .. "/smartlua/journal/.*%.jsonl$", path)
+      assert.equal("700", mode_of(xdg .. "/smartlua/journal"))
+      assert.equal("600", mode_of(path))
+      os.execute("rm -rf " .. q(xdg))
+      r = proc.sh(env() .. " " .. q(proc.BIN) .. " -e " .. q("assert(require('smartlead').client():get_email_account(3001))"))
+      assert.equal(0, r.code, r.err)
+      assert.equal("", r.err)
+      assert.is_false(proc.exists(xdg .. "/smartlua"))
+    end)
+  end)
+
+  describe("undo", function()
+    local server, client
+
+    setup(function()
+      server = support.server()
+      client = server:client()
+    end)
+    teardown(function()
+      client:close()
+      server:stop()
+    end)
+    before_each(function() server:reset() end)
+
+    -- Runs fn(client) under a journal session; returns the journal's records.
+    local function journaled(path, fn)
+      local s = run.session { mode = "journal", journal = path }
+      local previous = run.activate(s)
+      local ok, err = pcall(fn, client)
+      run.activate(previous)
+      if s.journal then s.journal:close() end
+      assert(ok, err)
+      return assert(journal.read(path))
+    end
+
+    local function quiet() local lines = {} return lines, function(l) lines[#lines + 1] = l end end
+
+    it("restores the fixture exactly: updates, warmup, attach and detach, newest first", function()
+      local before = timeless(server:state())
+      local path = tmp .. "/undo-me.jsonl"
+      local records = journaled(path, function(c)
+        assert(c:update_email_account(3002, { max_email_per_day = 17, from_name = "Changed", custom_tracking_url = "t.example.com" }))
+        assert(c:update_email_account(3002, { max_email_per_day = 15, bcc = "copy@example.com" }))
+        assert(c:update_email_account(3007, { time_to_wait_in_mins = 9, client_id = json.null, is_suspended = true }))
+        assert(c:update_warmup(3001, { warmup_enabled = false, total_warmup_per_day = 7, reply_rate_percentage = 12 }))
+        assert(c:add_campaign_email_accounts(4104, { 3003, 3005 }))
+        assert(c:remove_campaign_email_accounts(4101, { 3002 }))
+      end)
+      assert.are_not.same(before, timeless(server:state()))
+      local lines, out = quiet()
+      local report = apply.undo(records, { client = client, journal = tmp .. "/undo-journal.jsonl", out = out })
+      assert.equal(0, apply.exit_code(report), table.concat(lines, "\n"))
+      assert.same(before, timeless(server:state()))
+      -- its own journal, each write pointing back at what it undid
+      local undo_records = lines_of(tmp .. "/undo-journal.jsonl")
+      assert.equal("undo", undo_records[1].mode)
+      local undone = {}
+      for _, r in ipairs(undo_records) do
+        if r.type == "intent" then undone[#undone + 1] = r.undo_of end
+      end
+      assert.same({ 6, 5, 4, 3, 2, 1 }, undone)
+      -- a second undo has nothing left to do
+      lines, out = quiet()
+      report = apply.undo(records, { client = client, journal = tmp .. "/undo-again.jsonl", out = out })
+      assert.equal(0, report.sent)
+      assert.same(before, timeless(server:state()))
+    end)
+
+    it("reports saves as not undoable and skips accounts changed since", function()
+      local path = tmp .. "/undo-save.jsonl"
+      local records = journaled(path, function(c)
+        assert(c:update_email_account(3005, { max_email_per_day = 11 }))
+        assert(c:add_smtp_account { from_name = "Kept", from_email = "kept@example.org", user_name = "kept@example.org",
+          password = "pw-kept", smtp_host = "smtp.example.org", smtp_port = 587, imap_host = "imap.example.org",
+          imap_port = 993, warmup_enabled = false })
+      end)
+      assert(client:update_email_account(3005, { max_email_per_day = 12 })) -- someone else, later
+      local lines, out = quiet()
+      local report = apply.undo(records, { client = client, journal = tmp .. "/undo-save-j.jsonl", out = out })
+      assert.equal(4, apply.exit_code(report))
+      assert.equal(0, report.sent)
+      local id = server:state().accounts[#server:state().accounts].id
+      assert.same({
+        ("cannot undo journal #2: add_smtp_account created kept@example.org (account %d); the API cannot delete accounts: remove it in SmartLead"):format(id),
+        "skipped 3005 " .. server:account(3005).from_email .. " (journal #1): changed since; not overwriting (max_email_per_day 12 -> "
+          .. records[2].before.max_email_per_day .. ")",
+        "Undo: 0 writes sent, 1 skipped, 0 failed, 1 cannot be undone.",
+      }, lines)
+      assert.equal(12, server:account(3005).message_per_day)
+    end)
+
+    it("`smartlua undo JOURNAL` runs the same from the command line", function()
+      local path = tmp .. "/cli-undo.jsonl"
+      local before = timeless(server:state())
+      journaled(path, function(c) assert(c:update_email_account(3002, { max_email_per_day = 33 })) end)
+      local r = proc.sh(("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s %s undo --journal %s %s"):format(
+        q(support.KEY), q(server:url()), q(proc.BIN), q(tmp .. "/cli-undo-j.jsonl"), q(path)))
+      assert.equal(0, r.code, r.err)
+      assert.same({ "restored 3002 umar.baker@fastpipeline.co: max_email_per_day 33 -> 20",
+        "Undo: 1 writes sent, 0 skipped, 0 failed, 0 cannot be undone." }, r.lines)
+      assert.same({ "smartlua: journal: " .. tmp .. "/cli-undo-j.jsonl" }, r.errlines)
+      assert.same(before, timeless(server:state()))
+    end)
+  end)
+end)
