@@ -208,8 +208,18 @@ M.show = show
 
 local function plural(n, one, many) return ("%d %s"):format(n, n == 1 and one or many) end
 
-function Plan:label(id)
+-- The address of an account: named explicitly, else from what the run has seen (set by the run).
+function Plan:email(id)
   local email = self.names[id]
+  if not email and self.lookup then
+    email = self.lookup(id)
+    if email then self.names[id] = email end
+  end
+  return email
+end
+
+function Plan:label(id)
+  local email = self:email(id)
   return email and (id .. " " .. email) or tostring(id)
 end
 
@@ -286,7 +296,8 @@ function Plan:encode(info)
   end
   local names = json.array {}
   for _, id in ipairs(M.sorted_keys(self:account_ids())) do
-    if self.names[id] then names[#names + 1] = { id = id, email = self.names[id] } end
+    local email = self:email(id)
+    if email then names[#names + 1] = { id = id, email = email } end
   end
   local doc = { smartlua_plan = M.VERSION, created = journal.now(), ops = ops, names = names }
   for k, v in pairs(info or {}) do doc[k] = v end

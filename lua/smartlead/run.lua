@@ -153,25 +153,53 @@ M.synthetic = synthetic
 local Session = {}
 Session.__index = Session
 
+-- views: id -> the compact view before-values come from. A view is made on first use from the
+-- last account table the script was given; those tables are held weakly, so a scan of 50,000
+-- accounts keeps nothing alive and costs one table store per account.
+local function lazy_views(seen, plan)
+  return setmetatable({}, { __index = function(views, id)
+    local acc = seen[id]
+    if not acc then return nil end
+    local v = planlib.account_view(acc)
+    rawset(views, id, v)
+    plan:name(id, acc.from_email)
+    return v
+  end })
+end
+
 -- run.session{mode="plan"|"journal"|"resume", journal=PATH} -> Session
 function M.session(opts)
-  local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, views = {}, members = {},
-    plan = planlib.new(), sent = 0, failed = 0, skipped = 0, start_seq = 0, begin_info = opts.info }, Session)
+  local plan = planlib.new()
+  local seen = setmetatable({}, { __mode = "v" })
+  plan.lookup = function(id)
+    local acc = seen[id]
+    return acc and type(acc.from_email) == "string" and acc.from_email or nil
+  end
+  local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, seen = seen,
+    views = lazy_views(seen, plan), members = {},
+    plan = plan, sent = 0, failed = 0, skipped = 0, start_seq = 0, begin_info = opts.info }, Session)
   if s.mode == "resume" then s:load_resume(opts.resume or opts.journal) end
   return s
 end
 
--- Remembers an account answer (merged: a list answer lacks is_suspended).
-function Session:see(acc)
+-- Remembers an account answer. A view in use takes it in (merged: a list answer lacks
+-- is_suspended); one account read on its own becomes a view; an account from a list is kept
+-- weakly for a view made later, so scanning a fleet stays cheap.
+function Session:see(acc, from_list)
   if type(acc) ~= "table" or not int_id(acc.id) then return end
-  self.views[acc.id] = planlib.merge_view(self.views[acc.id], planlib.account_view(acc))
-  self.plan:name(acc.id, acc.from_email)
+  local view = rawget(self.views, acc.id)
+  if view or not from_list then
+    self.views[acc.id] = planlib.merge_view(view or self.views[acc.id], planlib.account_view(acc))
+    self.plan:name(acc.id, acc.from_email)
+  else
+    self.seen[acc.id] = acc
+  end
 end
 
 function Session:remember(name, answer, arg1)
   if type(answer) ~= "table" or answer == json.null then return end
   if name == "get_email_accounts" or name == "get_campaign_email_accounts" then
-    for _, acc in ipairs(answer) do self:see(acc) end
+    for _, acc in ipairs(answer) do self:see(acc, true) end
   else
     self:see(answer)
   end
