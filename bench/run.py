@@ -289,8 +289,11 @@ def run_workload(w, spec, clients, reps, key, workdir, results, counter):
                 counter[0] += 1
                 value = 1000 + counter[0]  # a new max_email_per_day every run
                 mock.admin("POST", "reset")
+                # smartlua journals every write by default (that is part of what is measured);
+                # the journals go to the bench's scratch dir, not the user's home
                 env = dict(os.environ, SMARTLEAD_API_KEY=key, SMARTLEAD_BASE_URL=mock.url,
-                           BENCH_EXPECT=str(spec["fleet"]), BENCH_VALUE=str(value))
+                           BENCH_EXPECT=str(spec["fleet"]), BENCH_VALUE=str(value),
+                           XDG_STATE_HOME=os.path.join(workdir, "state"))
                 if "ids_file" in ctx:
                     env["BENCH_IDS_FILE"] = ctx["ids_file"]
                 run = run_client(CLIENTS[c](w), env, spec["timeout"], workdir, f"{w}-{c}-{rep}")

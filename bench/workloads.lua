@@ -42,6 +42,20 @@ end
 -- Sets max_email_per_day on every id. With the engine: client:each, the engine paces and retries;
 -- without it: one call after the other, sleeping on a 429 as a careful user would.
 -- Returns the count of 429s that reached this script, and the engine flag.
+-- The idiomatic script picks the accounts it changes from the listing; that also gives the
+-- journal (on by default) the before-values undo needs, at one request per 100 accounts, instead
+-- of one read per write. The ids file holds the first N accounts of the listing.
+local function pick_from_listing(client, ids)
+  local want, targets = {}, {}
+  for _, id in ipairs(ids) do want[id] = true end
+  for a in client:accounts() do
+    if want[a.id] then targets[#targets + 1] = a end
+    if #targets == #ids then break end
+  end
+  if #targets ~= #ids then error(("found %d of the %d accounts in the listing"):format(#targets, #ids), 0) end
+  return targets
+end
+
 local function bulk_update(client, engine, ids, value, concurrency)
   local seen_429, pending = 0, {}
   local fields = { max_email_per_day = value }
@@ -57,7 +71,8 @@ local function bulk_update(client, engine, ids, value, concurrency)
   end
   local leftovers = ids
   if engine and client.each then
-    client:each(ids, update, { concurrency = concurrency })
+    local targets = pick_from_listing(client, ids)
+    client:each(targets, function(a) return update(a.id) end, { concurrency = concurrency })
     leftovers = {}
     for _, id in ipairs(ids) do
       if pending[id] then leftovers[#leftovers + 1] = id end

@@ -361,7 +361,7 @@ describe("smartlua host", function()
       assert.equal(1, r.code)
       assert.equal("", r.out)
       assert.same({ "smartlua mock: unknown argument --bogus",
-                    "usage: smartlua mock [--port N] [--seed FILE.json]" }, r.errlines)
+                    "usage: smartlua mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]" }, r.errlines)
     end)
 
     it("`smartlua mock --port x` exits non-zero with usage", function()

@@ -131,10 +131,7 @@ describe("journal", function()
 
   describe("a journaled run of build/smartlua", function()
     local server
-
-    setup(function() server = support.server() end)
-    teardown(function() server:stop() end)
-    before_each(function() server:reset() end)
+    support.shared_server(function(s) server = s end)
 
     local function env(extra)
       return ("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s %s"):format(
@@ -191,16 +188,7 @@ describe("journal", function()
 
   describe("undo", function()
     local server, client
-
-    setup(function()
-      server = support.server()
-      client = server:client()
-    end)
-    teardown(function()
-      client:close()
-      server:stop()
-    end)
-    before_each(function() server:reset() end)
+    support.shared_server(function(s, c) server, client = s, c end)
 
     -- Runs fn(client) under a journal session; returns the journal's records.
     local function journaled(path, fn)

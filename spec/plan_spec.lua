@@ -35,18 +35,26 @@ end
 
 describe("plan", function()
   local tmp, server, client
+  support.shared_server(function(s, c) server, client = s, c end)
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
 
-  setup(function()
-    tmp = proc.mktemp()
-    server = support.server()
-    client = server:client()
+  it("refuses under --plan what the real call would refuse, and records only valid writes", function()
+    local s = run.session { mode = "plan" }
+    local previous = run.activate(s)
+    local bad, err = client:update_email_account(3002, { max_emails_per_day = 5 })
+    local bad_port, port_err = client:add_smtp_account { from_name = "x" }
+    local good = client:update_email_account(3002, { max_email_per_day = 5 })
+    run.activate(previous)
+    assert.is_nil(bad)
+    assert.equal("validation", err.kind)
+    assert.matches('did you mean "max_email_per_day"', err.message, 1, true)
+    assert.is_nil(bad_port)
+    assert.equal("validation", port_err.kind)
+    assert.is_true(good.planned)
+    assert.equal(1, #s.plan.ops)
+    assert.equal(0, writes_in(server:log()))
   end)
-  teardown(function()
-    client:close()
-    server:stop()
-    proc.rmtree(tmp)
-  end)
-  before_each(function() server:reset() end)
 
   local function script(name, text) return proc.write(tmp .. "/" .. name, text) end
 

@@ -35,18 +35,9 @@ local SAVE = {
 
 describe("resume", function()
   local tmp, server, client
-
-  setup(function()
-    tmp = proc.mktemp()
-    server = support.server()
-    client = server:client()
-  end)
-  teardown(function()
-    client:close()
-    server:stop()
-    proc.rmtree(tmp)
-  end)
-  before_each(function() server:reset() end)
+  support.shared_server(function(s, c) server, client = s, c end)
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
 
   -- Runs fn(client, session) under a session; returns the session.
   local function in_session(opts, fn)

@@ -165,8 +165,8 @@ static uint64_t write_lock(lua_State *L, const endpoint_t *ep, lua_Integer id, i
   return 0;
 }
 
-/* client:<endpoint>(...) -> answer | nil, err   (upvalue 1: index into ENDPOINTS) */
-static int l_dispatch(lua_State *L) {
+/* Validates and builds the call; sends it when `send`, else answers true (nothing sent). */
+static int dispatch(lua_State *L, int send) {
   const endpoint_t *ep = &ENDPOINTS[lua_tointeger(L, lua_upvalueindex(1))];
   client_t *c = client_check(L, 1);
   int arg = 2;
@@ -190,6 +190,9 @@ static int l_dispatch(lua_State *L) {
   int n;
   if (!ok) {
     n = push_validation_error(L, ep->method, path, NULL, "%s: %s", ep->name, err);
+  } else if (!send) {
+    lua_pushboolean(L, 1);
+    n = 1;
   } else {
     call_t call = {ep->method, path, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer,
                    ep->mutates != UNSAFE_WRITE, write_lock(L, ep, id, lua_gettop(L))};
@@ -199,6 +202,12 @@ static int l_dispatch(lua_State *L) {
   buf_free(&body);
   return n;
 }
+
+/* client:<endpoint>(...) -> answer | nil, err   (upvalue 1: index into ENDPOINTS) */
+static int l_dispatch(lua_State *L) { return dispatch(L, 1); }
+
+/* core.validators.<endpoint>(client, ...) -> true | nil, err: every check, nothing sent (--plan) */
+static int l_validate_only(lua_State *L) { return dispatch(L, 0); }
 
 /* client:request(method, path, {query=, body=}) -> answer | nil, err */
 static int l_request(lua_State *L) {
@@ -277,6 +286,13 @@ void endpoints_register(lua_State *L) {
   lua_pushcfunction(L, l_request);
   lua_setfield(L, -2, "request");
   lua_pop(L, 2);
+  lua_newtable(L);
+  for (int i = 0; ENDPOINTS[i].name; i++) {
+    lua_pushinteger(L, i);
+    lua_pushcclosure(L, l_validate_only, 1);
+    lua_setfield(L, -2, ENDPOINTS[i].name);
+  }
+  lua_setfield(L, -2, "validators");
   lua_pushcfunction(L, l_endpoints);
   lua_setfield(L, -2, "endpoints");
 }

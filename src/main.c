@@ -53,7 +53,7 @@ static int docall(lua_State *L, int narg, int nres) {
 
 static void print_usage(void) {
   printf("usage: %s [options] [script [args]]\n"
-         "       %s mock [--port N] [--seed FILE.json]\n"
+         "       %s mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]\n"
          "       %s apply [--journal FILE] [--max-changes N] PLAN.json\n"
          "       %s undo [--journal FILE] JOURNAL\n"
          "Options:\n"

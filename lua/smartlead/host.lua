@@ -19,7 +19,7 @@ function M.start_mock(seed_file)
 end
 
 local function usage_error(msg)
-  io.stderr:write("smartlua mock: ", msg, "\nusage: smartlua mock [--port N] [--seed FILE.json]\n")
+  io.stderr:write("smartlua mock: ", msg, "\nusage: smartlua mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]\n")
   return false
 end
 

@@ -435,6 +435,11 @@ end
 local function write_handler(s, name, orig, client, ...)
   local op = M.describe(name, ...)
   if not op or (name == "request" and op.target.method == "GET") then return orig(client, ...) end
+  if s.mode == "plan" and core.validators[name] then
+    -- the same checks the real call makes, so a plan never holds a write that would be refused
+    local valid, err = core.validators[name](client, ...)
+    if not valid then return nil, err end
+  end
   op.before = s:before_of(client, op)
   if s.mode == "plan" then return s:plan_write(client, op) end
   if s.mode == "resume" then return s:resume_write(client, op) end
