@@ -19,15 +19,4 @@ end
 print(("%d accounts: %d healthy, %d warning, %d sick"):format(#accounts, count.healthy, count.warning, count.sick))
 
 local changes = policy.ramp(accounts, PARAMS)
-io.write(policy.describe(changes))
-if dry_run or #changes == 0 then
-  print(("%d changes planned, none applied%s"):format(#changes, dry_run and " (--dry-run)" or ""))
-  return
-end
-
-local report = policy.apply(client, changes, { concurrency = 4 })
-for _, f in ipairs(report.failed) do
-  io.write("FAILED ", policy.describe({ f.change }):gsub("\n$", ""), ": ", tostring(f.error), "\n")
-end
-print(("applied %d of %d changes"):format(report.ok, report.total))
-if #report.failed > 0 then os.exit(1) end
+if not policy.run(client, changes, { dry_run = dry_run, concurrency = 4 }) then os.exit(1) end

@@ -55,15 +55,4 @@ repeat
   end
 until unknown == 0
 
-io.write(policy.describe(changes))
-for _, n in ipairs(notes) do print("note: " .. n) end
-if dry_run or #changes == 0 then
-  print(("%d changes planned, none applied%s"):format(#changes, dry_run and " (--dry-run)" or ""))
-  return
-end
-local report = policy.apply(client, changes)
-for _, f in ipairs(report.failed) do
-  io.write("FAILED ", policy.describe({ f.change }):gsub("\n$", ""), ": ", tostring(f.error), "\n")
-end
-print(("applied %d of %d steps"):format(report.ok, report.total))
-if #report.failed > 0 then os.exit(1) end
+if not policy.run(client, changes, { notes = notes, dry_run = dry_run }) then os.exit(1) end

@@ -570,4 +570,23 @@ end
 
 M.steps = steps
 
+-- policy.run(client, changes, {notes=, dry_run=, concurrency=}) -> true when every change applied
+-- What the examples do with a decision: print it, stop there on a dry run, else apply it and
+-- name every change that failed.
+function M.run(client, changes, opts)
+  opts = opts or {}
+  io.write(M.describe(changes))
+  for _, n in ipairs(opts.notes or {}) do print("note: " .. n) end
+  if opts.dry_run or #changes == 0 then
+    print(("%d changes planned, none applied%s"):format(#changes, opts.dry_run and " (--dry-run)" or ""))
+    return true
+  end
+  local report = M.apply(client, changes, { concurrency = opts.concurrency })
+  for _, f in ipairs(report.failed) do
+    io.write("FAILED ", (M.describe({ f.change }):gsub("\n$", "")), ": ", tostring(f.error), "\n")
+  end
+  print(("applied %d of %d steps"):format(report.ok, report.total))
+  return #report.failed == 0
+end
+
 return M
