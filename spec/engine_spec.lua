@@ -21,6 +21,9 @@ local function own_ids(server, n)
 end
 
 -- The most requests the log shows inside any window of `per` seconds.
+-- Seconds an arrival may lag its start; spec/run.sh raises it for the valgrind pass.
+local TIMING_SLACK = tonumber(os.getenv("SMARTLUA_SPEC_TIMING_SLACK")) or 0.05
+
 local function busiest_window(log, per)
   local most = 0
   for i = 1, #log do
@@ -100,9 +103,11 @@ describe("engine", function()
       assert.equal(16, report.ok)
       local log = server:log()
       assert.equal(16, #log)
-      assert.is_true(busiest_window(log, 1.0) <= 5, "more than 5 requests in one second")
+      -- the log has arrival times: a slow machine (valgrind) delays some arrivals after the
+      -- client started them on time, so the windows shrink by that slack
+      assert.is_true(busiest_window(log, 1.0 - TIMING_SLACK) <= 5, "more than 5 requests in one second")
       -- 16 requests at 5 per second cannot arrive in less than 3 windows
-      assert.is_true(log[16].at - log[1].at >= 3.0)
+      assert.is_true(log[16].at - log[1].at >= 3.0 - TIMING_SLACK)
       paced:reset_rate_state()
       paced:close()
     end)

@@ -311,24 +311,47 @@ static void build_masked_path(buf_t *out, const client_t *c, const call_t *call)
 }
 
 /* Marks errors a write may have survived: the caller must check before sending it again. */
-static void mark_ambiguous(lua_State *L, const reply_t *rp, const http_response_t *r) {
-  if (!rp->write || lua_type(L, -1) != LUA_TTABLE) return;
-  int maybe_done = r->curl_code == CURLE_OK ? (r->status >= 500 || (r->status >= 200 && r->status < 300))
-                                            : r->curl_code != CURLE_COULDNT_CONNECT && r->curl_code != CURLE_COULDNT_RESOLVE_HOST;
-  if (!maybe_done) return;
+static void mark_ambiguous(lua_State *L, const reply_t *rp, int maybe_done) {
+  if (!rp->write || !maybe_done || lua_type(L, -1) != LUA_TTABLE) return;
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "ambiguous");
 }
 
-int push_reply(lua_State *L, const reply_t *rp, http_response_t *r, int attempts) {
-  int n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
-                                   : push_network_error(L, NULL, rp, rp->masked_path, r);
+/* nil, err for a transfer a Ctrl-C cancelled; tostring(err) adds method and path. */
+static int push_cancelled(lua_State *L, const reply_t *rp, const transfer_t *t) {
+  const char *msg = t->cancelled == CANCELLED_UNSENT ? "cancelled by Ctrl-C; the request was not sent"
+                    : rp->write ? "cancelled by Ctrl-C; the request was aborted in flight and may have been applied"
+                                : "cancelled by Ctrl-C; the request was aborted";
+  api_error_t e = {.kind = "cancelled", .code = "CANCELLED", .method = rp->method, .path = rp->masked_path,
+                   .message = msg, .retry_after = -1};
+  luaL_pushfail(L);
+  push_api_error(L, NULL, &e);
+  return 2;
+}
+
+int push_reply(lua_State *L, const reply_t *rp, transfer_t *t) {
+  http_response_t *r = &t->resp;
+  int n, maybe_done;
+  if (t->cancelled) { /* in flight: the server may have it; unsent: only an earlier attempt may */
+    n = push_cancelled(L, rp, t);
+    maybe_done = t->cancelled == CANCELLED_IN_FLIGHT || t->maybe_acted;
+  } else {
+    n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
+                                 : push_network_error(L, NULL, rp, rp->masked_path, r);
+    maybe_done = http_may_have_acted(r);
+  }
   if (n == 2) {
-    mark_ambiguous(L, rp, r);
-    lua_pushinteger(L, attempts);
+    mark_ambiguous(L, rp, maybe_done);
+    lua_pushinteger(L, t->attempts);
     lua_setfield(L, -2, "attempts");
   }
   return n;
+}
+
+static void free_reply(void *p) {
+  reply_t *rp = p;
+  free(rp->masked_path);
+  free(rp);
 }
 
 static reply_t *new_reply(const client_t *c, const call_t *call) {
@@ -381,6 +404,7 @@ int client_call(lua_State *L, client_t *c, call_t *call) {
     return luaL_error(L, "smartlead: out of memory preparing a request");
   }
   t->user = rp;
+  t->free_user = free_reply;
   buf_free(call->query); /* copied into the URL; freed now because engine_call may not return */
   return engine_call(L, t); /* yields or waits; then push_reply via finish_transfer */
 }

@@ -40,7 +40,7 @@ typedef struct {
   uint64_t lock;     /* writes sharing a lock never run at once (0: none) */
 } call_t;
 
-/* What decoding an answer needs, kept with the transfer while the caller waits. */
+/* What decoding an answer needs, kept with (and freed by) the transfer while the caller waits. */
 typedef struct {
   char method[8];
   char *masked_path; /* owned */
@@ -50,7 +50,7 @@ typedef struct {
 
 /* An error as the API layer reports it; strings may be NULL. */
 typedef struct {
-  const char *kind; /* validation, http, network, timeout, json */
+  const char *kind; /* validation, http, network, timeout, json, cancelled */
   long status;
   const char *code;
   const char *message;
@@ -69,8 +69,9 @@ client_t *client_check(lua_State *L, int idx);
  * caller's last step: it never returns to a C frame that still owns memory. */
 int client_call(lua_State *L, client_t *c, call_t *call);
 
-/* Pushes the decoded answer (or nil, err) of a finished transfer; returns the count. */
-int push_reply(lua_State *L, const reply_t *rp, http_response_t *r, int attempts);
+/* Pushes the decoded answer (or nil, err) of a finished transfer; returns the count. A transfer
+ * an interrupt cancelled gives err.kind "cancelled" (ambiguous for a write that may have landed). */
+int push_reply(lua_State *L, const reply_t *rp, transfer_t *t);
 
 /* Pushes an error table (every string masked with the client's key when c is given). */
 void push_api_error(lua_State *L, const client_t *c, const api_error_t *e);

@@ -2,12 +2,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "trace.h"
 #include "version.h"
 
 #define BACKOFF_BASE 0.25 /* seconds before the first retry, doubling after */
@@ -169,6 +171,27 @@ static void limiter_observe(limiter_t *l, const http_response_t *r, double now) 
   l->window_left = left;
 }
 
+/* Starts in the client-side window that ends now. */
+static int window_used(const limiter_t *l, double now) {
+  int used = 0;
+  for (int i = 0; i < l->count; i++)
+    used += l->starts[(l->head - 1 - i + l->limit) % l->limit] > now - l->per;
+  return used;
+}
+
+/* The limiter's state after an attempt, for traces at level 2. */
+static void limiter_describe(limiter_t *l, const http_response_t *r, double now, char *out, size_t n) {
+  int k = r->rl_remaining >= 0 ? snprintf(out, n, "server limit %ld, remaining %ld, reset %ld; ", r->rl_limit,
+                                           r->rl_remaining, r->rl_reset)
+                                : snprintf(out, n, "no x-ratelimit headers; ");
+  if (k < 0 || (size_t)k >= n) return;
+  if (l->limit) k += snprintf(out + k, n - (size_t)k, "client %d of %d in %.1fs, %d running",
+                              window_used(l, now), l->limit, l->per, l->running);
+  else k += snprintf(out + k, n - (size_t)k, "client pacing off, %d running", l->running);
+  double wait = limiter_wait(l, now);
+  if ((size_t)k < n && wait > 0) snprintf(out + k, n - (size_t)k, ", paused %.1fs (%s)", wait, l->reason);
+}
+
 /* ---------------------------------------------------------------- slots */
 
 slots_t *slots_new(int max) {
@@ -194,6 +217,8 @@ transfer_t *transfer_new(void) {
 
 void transfer_free(transfer_t *t) {
   if (!t) return;
+  if (t->handle) *t->handle = NULL;
+  if (t->free_user && t->user) t->free_user(t->user);
   if (t->url) explicit_bzero(t->url, strlen(t->url));
   free(t->url);
   buf_free(&t->body);
@@ -260,6 +285,12 @@ static void unlink_from(transfer_t **list, transfer_t *t) {
     }
 }
 
+static void mark_done(engine_t *e, transfer_t *t) {
+  t->state = T_DONE;
+  t->next = NULL;
+  if (t->co_ref != TRANSFER_NO_WAITER) append(&e->finished, t);
+}
+
 void engine_submit(engine_t *e, transfer_t *t) {
   t->state = T_QUEUED;
   t->not_before = 0;
@@ -277,7 +308,7 @@ static int start(engine_t *e, transfer_t *t) {
   if (!t->easy && !(t->easy = curl_easy_init())) return 0;
   curl_easy_reset(t->easy);
   http_request_t req = {t->method, t->url, t->has_body ? (t->body.data ? t->body.data : "") : NULL,
-                        t->has_body ? t->body.len : 0, t->timeout_ms, t->connect_timeout_ms};
+                        t->has_body ? t->body.len : 0, t->timeout_ms, t->connect_timeout_ms, trace_level() >= 2};
   http_response_free(&t->resp);
   http_response_init(&t->resp);
   curl_slist_free_all(t->headers);
@@ -285,6 +316,7 @@ static int start(engine_t *e, transfer_t *t) {
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
   if (curl_multi_add_handle(e->multi, t->easy) != CURLM_OK) return 0;
   t->attempts++;
+  t->started = monotonic_now();
   t->state = T_RUNNING;
   t->slots->running++;
   limiter_take(t->limiter, monotonic_now());
@@ -304,8 +336,7 @@ static void start_ready(engine_t *e, double now) {
       else {
         t->resp.curl_code = CURLE_OUT_OF_MEMORY;
         snprintf(t->resp.curl_error, sizeof t->resp.curl_error, "cannot start the transfer");
-        t->state = T_DONE;
-        if (t->co_ref != TRANSFER_NO_WAITER) append(&e->finished, t);
+        mark_done(e, t);
       }
     }
     t = next;
@@ -374,6 +405,27 @@ static double retry_delay(engine_t *e, transfer_t *t, double now) {
   return d * (0.5 + 0.5 * random01());
 }
 
+/* Traces the attempt that just ended (or was cancelled); retry_in < 0: not sent again. */
+static void trace_end(transfer_t *t, double retry_in, double now, const char *cancelled) {
+  int sent = t->state == T_RUNNING; /* a queued transfer cancelled: nothing of this attempt to show */
+  char rate[200];
+  if (sent && trace_level() >= 2) limiter_describe(t->limiter, &t->resp, now, rate, sizeof rate);
+  double ms = cancelled || t->resp.seconds <= 0 ? (now - t->started) * 1000 : t->resp.seconds * 1000;
+  trace_attempt_t a = {.method = t->method, .url = t->url, .resp = &t->resp,
+                       .body = t->has_body ? t->body.data : NULL, .body_len = t->has_body ? t->body.len : 0,
+                       .attempt = sent ? t->attempts : 0, .retry_of = sent && t->last_outcome[0] ? t->last_outcome : NULL,
+                       .retry_in = retry_in, .cancelled = cancelled, .ms = sent ? ms : -1,
+                       .rate_state = sent && trace_level() >= 2 ? rate : NULL};
+  trace_attempt(&a);
+}
+
+/* The seconds until a failed attempt is sent again, or -1 when it is done. */
+static double next_try(engine_t *e, transfer_t *t, double now) {
+  if (!should_retry(t) || t->attempts > t->max_retries) return -1;
+  double delay = retry_delay(e, t, now);
+  return t->waited + delay <= t->max_wait ? delay : -1;
+}
+
 /* A transfer came back: retry it, or mark it done. */
 static void finish_attempt(engine_t *e, transfer_t *t, CURLcode rc, double now) {
   http_finish(t->easy, &t->resp, rc);
@@ -381,18 +433,66 @@ static void finish_attempt(engine_t *e, transfer_t *t, CURLcode rc, double now) 
   t->limiter->running--;
   limiter_observe(t->limiter, &t->resp, now);
   if (t->resp.curl_code == CURLE_OK && t->resp.status != 429) t->limiter->strikes = 0;
-  if (should_retry(t) && t->attempts <= t->max_retries) {
-    double delay = retry_delay(e, t, now);
-    if (t->waited + delay <= t->max_wait) {
-      t->waited += delay;
-      t->not_before = now + delay;
-      t->state = T_QUEUED;
-      append(&e->queued, t);
-      return;
-    }
+  double delay = next_try(e, t, now);
+  if (trace_level() >= 1) trace_end(t, delay, now, NULL);
+  t->maybe_acted |= http_may_have_acted(&t->resp);
+  trace_outcome(&t->resp, t->last_outcome, sizeof t->last_outcome);
+  if (delay < 0) {
+    mark_done(e, t);
+    return;
   }
-  t->state = T_DONE;
-  if (t->co_ref != TRANSFER_NO_WAITER) append(&e->finished, t);
+  t->waited += delay;
+  t->not_before = now + delay;
+  t->state = T_QUEUED;
+  append(&e->queued, t);
+}
+
+/* ---------------------------------------------------------------- interrupts */
+
+static volatile sig_atomic_t interrupted;
+static double interrupt_at; /* monotonic time engine_interrupt_after set; 0: none */
+static long cancelled_total;  /* transfers ended by interrupts, for the REPL's message */
+
+long engine_cancelled_count(void) { return cancelled_total; }
+
+void engine_request_interrupt(void) { interrupted = 1; }
+
+int engine_interrupt_pending(void) {
+  if (!interrupted && interrupt_at > 0 && monotonic_now() >= interrupt_at) interrupted = 1, interrupt_at = 0;
+  return interrupted != 0;
+}
+
+void engine_clear_interrupt(void) { interrupted = 0, interrupt_at = 0; }
+
+void engine_interrupt_after(double seconds) { interrupt_at = monotonic_now() + (seconds > 0 ? seconds : 0); }
+
+/* Ends t without an answer: the caller sees a cancelled error. */
+static void cancel(engine_t *e, transfer_t *t, cancel_t how, double now) {
+  if (how == CANCELLED_IN_FLIGHT) {
+    curl_multi_remove_handle(e->multi, t->easy);
+    t->slots->running--;
+    t->limiter->running--;
+  }
+  t->cancelled = how;
+  cancelled_total++;
+  t->resp.curl_code = CURLE_ABORTED_BY_CALLBACK;
+  snprintf(t->resp.curl_error, sizeof t->resp.curl_error, "cancelled by Ctrl-C");
+  if (trace_level() >= 1) trace_end(t, -1, now, how == CANCELLED_IN_FLIGHT ? "in flight" : "before it was sent");
+  mark_done(e, t);
+}
+
+static void cancel_all(engine_t *e) {
+  double now = monotonic_now();
+  while (e->running) {
+    transfer_t *t = e->running;
+    e->running = t->next;
+    cancel(e, t, CANCELLED_IN_FLIGHT, now);
+  }
+  while (e->queued) {
+    transfer_t *t = e->queued;
+    e->queued = t->next;
+    cancel(e, t, CANCELLED_UNSENT, now);
+  }
 }
 
 static int collect(engine_t *e) {
@@ -425,24 +525,37 @@ static double idle_time(engine_t *e, double now, double cap) {
   return wait < 0 ? 0 : wait;
 }
 
+/* Counts what an interrupt cancels, so a pending one ends every wait at once. */
+static int cancel_if_interrupted(engine_t *e) {
+  if (!engine_interrupt_pending() || (!e->running && !e->queued)) return 0;
+  int n = 0;
+  for (transfer_t *t = e->running; t; t = t->next) n++;
+  for (transfer_t *t = e->queued; t; t = t->next) n++;
+  cancel_all(e);
+  return n;
+}
+
+/* Every wait is capped at INTERRUPT_POLL so a Ctrl-C is seen soon, whichever thread got it. */
 int engine_pump(engine_t *e, double max_block) {
+  int done = cancel_if_interrupted(e);
+  if (done) return done;
   double now = monotonic_now();
   start_ready(e, now);
   int still;
   curl_multi_perform(e->multi, &still);
-  int done = collect(e);
-  if (done) return done;
-  double wait = idle_time(e, now, max_block);
+  if ((done = collect(e))) return done;
+  double wait = idle_time(e, now, max_block < INTERRUPT_POLL ? max_block : INTERRUPT_POLL);
   if (!e->running && !e->queued) return 0;
   int ms = (int)(wait * 1000) + (wait > 0 ? 1 : 0);
   if (e->running) curl_multi_poll(e->multi, NULL, 0, ms, NULL);
   else if (ms > 0) usleep((useconds_t)ms * 1000);
   curl_multi_perform(e->multi, &still);
-  return collect(e);
+  done = collect(e);
+  return done + cancel_if_interrupted(e);
 }
 
 void engine_wait_for(engine_t *e, transfer_t *t) {
-  while (t->state != T_DONE) engine_pump(e, 1.0);
+  while (t->state != T_DONE) engine_pump(e, INTERRUPT_POLL);
 }
 
 transfer_t *engine_take_finished(engine_t *e) {

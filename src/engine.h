@@ -25,6 +25,9 @@ typedef enum { T_QUEUED, T_RUNNING, T_DONE } transfer_state_t;
 
 #define TRANSFER_NO_WAITER (-2) /* LUA_NOREF: nobody yields on this transfer */
 
+/* How a transfer was cancelled by an interrupt (Ctrl-C). */
+typedef enum { NOT_CANCELLED, CANCELLED_UNSENT, CANCELLED_IN_FLIGHT } cancel_t;
+
 typedef struct transfer {
   struct transfer *next;
   limiter_t *limiter;
@@ -45,8 +48,14 @@ typedef struct transfer {
   double not_before; /* monotonic seconds */
   uint64_t lock;     /* writes with the same lock never run at once; 0: none */
   transfer_state_t state;
+  cancel_t cancelled;
+  int maybe_acted;   /* an earlier attempt may have reached the server and been acted on */
+  double started;    /* monotonic start of the current attempt */
+  char last_outcome[24]; /* how the previous attempt ended ("503"), for traces */
   int co_ref;        /* registry ref of the coroutine waiting for it, or LUA_NOREF */
-  void *user;        /* the caller's decoding context, owned by the caller */
+  struct transfer **handle; /* a holder's pointer to t, set to NULL when t is freed */
+  void *user;        /* the caller's decoding context */
+  void (*free_user)(void *user); /* when set, frees user with the transfer */
 } transfer_t;
 
 engine_t *engine_new(void);
@@ -69,6 +78,17 @@ transfer_t *engine_take_finished(engine_t *e);
 void engine_status(engine_t *e, int *queued, int *running, double *pause_left, const char **reason);
 
 void engine_set_quiet(engine_t *e, int quiet);
+
+/* Ctrl-C: while the flag is set, engine_pump aborts every queued and running transfer (they end
+ * DONE with cancelled set) within about INTERRUPT_POLL seconds. Only the caller clears it. */
+#define INTERRUPT_POLL 0.2
+void engine_request_interrupt(void); /* async-signal-safe: sets a sig_atomic_t */
+int engine_interrupt_pending(void);
+void engine_clear_interrupt(void);
+/* Sets the flag once `seconds` have passed (checked by the pump; for tests, not signal-safe). */
+void engine_interrupt_after(double seconds);
+/* How many transfers interrupts have cancelled in this process. */
+long engine_cancelled_count(void);
 
 transfer_t *transfer_new(void);
 void transfer_free(transfer_t *t);

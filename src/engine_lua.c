@@ -7,6 +7,7 @@
 
 #define ENGINE_KEY "smartlead.engine"
 #define SCHEDULED_KEY "smartlead.scheduled" /* weak set of coroutines the scheduler owns */
+#define TRANSFER_BOX_MT "smartlead.transfer"
 
 static const char io_wait_sentinel = 0;
 
@@ -53,29 +54,57 @@ static int is_scheduled(lua_State *L) {
   return yes;
 }
 
+/* Holds a yielded coroutine's transfer on that coroutine's stack. The engine owns the transfer
+ * until it hands the coroutine back (co_ref cleared); from then on the box does, so a coroutine
+ * dropped without being resumed (a Ctrl-C that stops the driver) frees its transfer. */
+typedef struct {
+  transfer_t *t;
+} transfer_box_t;
+
+static void free_call(transfer_t *t) {
+  t->handle = NULL;
+  transfer_free(t); /* and its reply_t */
+}
+
+static int transfer_box_gc(lua_State *L) {
+  transfer_box_t *box = lua_touserdata(L, 1);
+  transfer_t *t = box->t;
+  if (!t) return 0;
+  box->t = NULL;
+  t->handle = NULL;
+  if (t->state == T_DONE && t->co_ref == TRANSFER_NO_WAITER) free_call(t);
+  return 0;
+}
+
 /* Continuation after the transfer is done: decode, free, return the answer. */
 static int finish_transfer(lua_State *L, int status, lua_KContext ctx) {
   (void)status;
-  transfer_t *t = (transfer_t *)ctx;
-  reply_t *rp = t->user;
-  int n = push_reply(L, rp, &t->resp, t->attempts);
-  free(rp->masked_path);
-  free(rp);
-  transfer_free(t);
+  transfer_box_t *box = (transfer_box_t *)ctx;
+  transfer_t *t = box->t;
+  if (!t || t->state != T_DONE) return luaL_error(L, "smartlead: a request's coroutine was resumed before its answer");
+  box->t = NULL;
+  int n = push_reply(L, t->user, t);
+  free_call(t);
   return n;
 }
 
 int engine_call(lua_State *L, transfer_t *t) {
   engine_t *e = engine_of(L);
-  engine_submit(e, t);
-  if (is_scheduled(L)) {
-    lua_pushthread(L);
-    t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the engine hands it back when done */
-    lua_pushlightuserdata(L, (void *)&io_wait_sentinel);
-    return lua_yieldk(L, 1, (lua_KContext)t, finish_transfer);
+  if (!is_scheduled(L)) {
+    engine_submit(e, t);
+    engine_wait_for(e, t);
+    transfer_box_t box = {t};
+    return finish_transfer(L, LUA_OK, (lua_KContext)&box);
   }
-  engine_wait_for(e, t);
-  return finish_transfer(L, LUA_OK, (lua_KContext)t);
+  transfer_box_t *box = lua_newuserdatauv(L, sizeof *box, 0); /* stays on this coroutine's stack */
+  box->t = t;
+  t->handle = &box->t;
+  luaL_setmetatable(L, TRANSFER_BOX_MT);
+  engine_submit(e, t);
+  lua_pushthread(L);
+  t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the engine hands it back when done */
+  lua_pushlightuserdata(L, (void *)&io_wait_sentinel);
+  return lua_yieldk(L, 1, (lua_KContext)box, finish_transfer);
 }
 
 /* core.engine_pump([max_block_seconds]) -> {coroutine, ...} whose requests have finished */
@@ -134,10 +163,37 @@ static int l_set_quiet(lua_State *L) {
   return 0;
 }
 
+/* core.request_interrupt([after_seconds]) -- as Ctrl-C does; a delay is for tests */
+static int l_request_interrupt(lua_State *L) {
+  if (lua_isnoneornil(L, 1)) engine_request_interrupt();
+  else engine_interrupt_after(luaL_checknumber(L, 1));
+  return 0;
+}
+
+/* core.interrupt_pending() -> boolean */
+static int l_interrupt_pending(lua_State *L) {
+  lua_pushboolean(L, engine_interrupt_pending());
+  return 1;
+}
+
+/* core.clear_interrupt() -- the REPL calls it before each evaluation */
+static int l_clear_interrupt(lua_State *L) {
+  (void)L;
+  engine_clear_interrupt();
+  return 0;
+}
+
 void engine_lua_register(lua_State *L) {
   static const luaL_Reg fns[] = {{"engine_pump", l_engine_pump}, {"schedule", l_schedule},
-                                 {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet}, {NULL, NULL}};
+                                 {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet},
+                                 {"request_interrupt", l_request_interrupt}, {"interrupt_pending", l_interrupt_pending},
+                                 {"clear_interrupt", l_clear_interrupt}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
+  if (luaL_newmetatable(L, TRANSFER_BOX_MT)) {
+    lua_pushcfunction(L, transfer_box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   lua_pushlightuserdata(L, (void *)&io_wait_sentinel);
   lua_setfield(L, -2, "IO_WAIT");
 }

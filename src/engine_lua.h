@@ -12,7 +12,8 @@
  * engine until then. Must be the caller's last step (see client_call). */
 int engine_call(lua_State *L, transfer_t *t);
 
-/* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet */
+/* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet,
+ * core.request_interrupt, core.interrupt_pending, core.clear_interrupt */
 void engine_lua_register(lua_State *L);
 
 #endif

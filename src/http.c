@@ -16,7 +16,17 @@ void http_response_init(http_response_t *r) {
   r->rl_limit = r->rl_remaining = r->rl_reset = -1;
 }
 
-void http_response_free(http_response_t *r) { buf_free(&r->body); }
+void http_response_free(http_response_t *r) {
+  buf_free(&r->body);
+  buf_free(&r->headers);
+  if (r->req_headers.data) explicit_bzero(r->req_headers.data, r->req_headers.len); /* its URL holds the key */
+  buf_free(&r->req_headers);
+}
+
+int http_may_have_acted(const http_response_t *r) {
+  if (r->curl_code == CURLE_OK) return r->status >= 500 || (r->status >= 200 && r->status < 300);
+  return r->curl_code != CURLE_COULDNT_CONNECT && r->curl_code != CURLE_COULDNT_RESOLVE_HOST;
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
   http_response_t *r = userp;
@@ -76,9 +86,25 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp) {
     r->retry_after = -1;
     r->rl_limit = r->rl_remaining = r->rl_reset = -1;
     r->content_type[0] = '\0';
+    buf_reset(&r->headers);
   }
+  if (r->capture_headers) buf_append(&r->headers, data, n);
   http_parse_header(r, data, n);
   return n;
+}
+
+/* Only the request headers curl sends are kept; the rest of its debug stream is dropped. */
+static int on_debug(CURL *easy, curl_infotype type, char *data, size_t size, void *userp) {
+  (void)easy;
+  if (type == CURLINFO_HEADER_OUT) buf_append(&((http_response_t *)userp)->req_headers, data, size);
+  return 0;
+}
+
+static void capture_headers(CURL *easy, http_response_t *resp) {
+  resp->capture_headers = 1;
+  curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, on_debug);
+  curl_easy_setopt(easy, CURLOPT_DEBUGDATA, resp);
+  curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L); /* the debug callback is called only when verbose */
 }
 
 static void set_method(CURL *easy, const http_request_t *req) {
@@ -113,6 +139,7 @@ struct curl_slist *http_setup(CURL *easy, const http_request_t *req, http_respon
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, resp->curl_error);
   resp->curl_error[0] = '\0';
+  if (req->capture_headers) capture_headers(easy, resp);
   return headers;
 }
 

@@ -16,6 +16,7 @@ typedef struct {
   size_t body_len;
   long timeout_ms;
   long connect_timeout_ms;
+  int capture_headers; /* keep raw request and response header lines in the response */
 } http_request_t;
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
   CURLcode curl_code;
   char curl_error[CURL_ERROR_SIZE];
   double seconds;       /* total time of the exchange */
+  int capture_headers;  /* keep the raw header lines below (tracing at level 2 and up) */
+  buf_t headers;        /* response header lines as received */
+  buf_t req_headers;    /* request header lines as sent (the URL in them carries the key) */
 } http_response_t;
 
 void http_response_init(http_response_t *r);
@@ -37,6 +41,10 @@ struct curl_slist *http_setup(CURL *easy, const http_request_t *req, http_respon
 
 /* Reads status and timing into resp once the transfer ended with rc. */
 void http_finish(CURL *easy, http_response_t *resp, CURLcode rc);
+
+/* Whether the server may have acted on the request: a 2xx or 5xx answer, or a transport
+ * failure after the connection was made. */
+int http_may_have_acted(const http_response_t *r);
 
 /* Parses one header line into resp (Retry-After, x-ratelimit-*, Content-Type). Exposed for tests. */
 void http_parse_header(http_response_t *resp, const char *line, size_t len);

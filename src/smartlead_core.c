@@ -18,6 +18,7 @@
 #include "json.h"
 #include "mock_server.h"
 #include "redact.h"
+#include "trace.h"
 #include "version.h"
 
 /* core.mask(text) -> text with api_key= values and every known key masked */
@@ -36,6 +37,32 @@ static int l_mask(lua_State *L) {
 static int l_add_secret(lua_State *L) {
   redact_add_secret(luaL_checkstring(L, 1));
   return 0;
+}
+
+/* core.set_trace(level) -- 0 off, 1 one line per HTTP attempt, 2 headers and rate state, 3 bodies */
+static int l_set_trace(lua_State *L) {
+  lua_Integer level = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, level >= 0 && level <= 3, 1, "trace level must be 0 to 3");
+  trace_set_level((int)level);
+  return 0;
+}
+
+/* core.trace_level() -> 0..3 */
+static int l_trace_level(lua_State *L) {
+  lua_pushinteger(L, trace_level());
+  return 1;
+}
+
+/* core.mask_body(text) -> text as traces show it: secret JSON values and known keys masked */
+static int l_mask_body(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  buf_t b;
+  buf_init(&b);
+  trace_mask_body(&b, s, len);
+  lua_pushlstring(L, b.data ? b.data : "", b.len);
+  buf_free(&b);
+  return 1;
 }
 
 static int refuse_file(lua_State *L, const char *fmt, const char *path, unsigned mode) {
@@ -115,7 +142,8 @@ static int l_monotime(lua_State *L) {
 int luaopen_smartlead_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"mask", l_mask}, {"add_secret", l_add_secret}, {"read_private_file", l_read_private_file},
-      {"block_signals", l_block_signals}, {"isatty", l_isatty}, {"monotime", l_monotime}, {"wait_for_signal", l_wait_for_signal}, {NULL, NULL}};
+      {"block_signals", l_block_signals}, {"isatty", l_isatty}, {"monotime", l_monotime}, {"wait_for_signal", l_wait_for_signal},
+      {"set_trace", l_set_trace}, {"trace_level", l_trace_level}, {"mask_body", l_mask_body}, {NULL, NULL}};
   luaL_checkversion(L);
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);

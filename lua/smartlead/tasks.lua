@@ -113,9 +113,21 @@ local function check_each_args(items, fn, opts)
   end
 end
 
+-- Raised by each() after a Ctrl-C, once the items in flight are resolved.
+local function cancelled_error(report, started)
+  local err = core.new_error {
+    kind = "cancelled", code = "CANCELLED", report = report,
+    message = ("cancelled by Ctrl-C: %d of %d items done (%d ok, %d failed), %d not started"):format(
+      report.ok + #report.failed, report.total, report.ok, #report.failed, report.total - started),
+  }
+  error(err, 0)
+end
+
 -- client:each(items, fn, {concurrency=N, progress=bool, label=}) -> report
 -- Runs fn(item) for every item, the endpoint calls of different items concurrently. An item
--- fails when fn raises or returns nil, err; one failure never stops the others.
+-- fails when fn raises or returns nil, err; one failure never stops the others. A Ctrl-C
+-- (core.interrupt_pending()) stops it starting items and raises a "cancelled" error whose
+-- report field holds what was done.
 -- report = {total=, ok=, failed={ {index=, item=, error=} ... }}
 function M.each(client, items, fn, opts)
   check_each_args(items, fn, opts)
@@ -124,7 +136,7 @@ function M.each(client, items, fn, opts)
   local report = { total = n, ok = 0, failed = {} }
   local next_index, done = 0, 0
   local function worker()
-    while next_index < n do
+    while next_index < n and not core.interrupt_pending() do
       next_index = next_index + 1
       local i = next_index
       local ok, res, err = pcall(fn, items[i])
@@ -145,6 +157,7 @@ function M.each(client, items, fn, opts)
   M.wait(workers, show and function() show(done) end)
   if show then show(done, true) end
   table.sort(report.failed, function(a, b) return a.index < b.index end)
+  if core.interrupt_pending() then cancelled_error(report, next_index) end
   return report
 end
 
