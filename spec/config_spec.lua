@@ -86,11 +86,11 @@ describe("config.load", function()
     assert.same({ api_key = "load-work-2", base_url = "http://127.0.0.1:1/api/v1" }, config.load("work", path))
   end)
 
-  it("an unknown profile is an error naming it", function()
-    local path = file("api_key = x-load-3\n", "600")
+  it("an unknown profile is an error naming it and the profiles there are", function()
+    local path = file("api_key = x-load-3\n[work]\nrate = off\n", "600")
     local s, err = config.load("nope", path)
     assert.is_nil(s)
-    assert.equal(path .. ": no profile [nope]", err)
+    assert.equal(path .. ": no profile [nope] (profiles: default, work)", err)
   end)
 
   it("a missing file is not an error: nil and no message", function()
@@ -120,6 +120,168 @@ describe("config.load", function()
     local s, err = config.load(nil, path)
     assert.is_nil(s)
     assert.equal(path .. ":3: expected `key = value`", err)
+  end)
+end)
+
+describe("config.resolve", function()
+  local tmp, path
+
+  before_each(function()
+    tmp = proc.mktemp()
+    path = tmp .. "/config"
+  end)
+  after_each(function() proc.rmtree(tmp) end)
+
+  local function file(text, mode)
+    proc.write(path, text)
+    assert.is_true(os.execute(("chmod %s %s"):format(mode or "600", q(path))))
+  end
+
+  -- resolve with a fake environment and this file
+  local function resolve(env, extra)
+    local o = { path = path, getenv = function(name) return (env or {})[name] end }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return config.resolve(o)
+  end
+
+  local function pairs_of(s)
+    local out = {}
+    for _, k in ipairs { "profile", "api_key", "base_url", "rate", "concurrency", "timeout" } do
+      out[k] = { s[k].value, s[k].source }
+    end
+    return out
+  end
+
+  it("gives the built-in defaults when there is nothing else", function()
+    local s = assert(resolve())
+    assert.same({
+      profile = { "default", "default" }, api_key = {}, base_url = { "https://server.smartlead.ai/api/v1", "default" },
+      rate = { { requests = 10, per = 2 }, "default" }, concurrency = { 8, "default" }, timeout = { 60, "default" },
+    }, (function(t) t.api_key = {} return t end)(pairs_of(s)))
+    assert.is_nil(s.api_key.value)
+    assert.same({}, s.profiles)
+  end)
+
+  it("takes each setting from flag, then environment, then the profile, then the default", function()
+    file("api_key = file-key-00000001\nrate = 3/1\nconcurrency = 5\n[work]\napi_key = work-key-00000002\ntimeout = 9\n")
+    local s = assert(resolve({ SMARTLUA_CONCURRENCY = "4", SMARTLUA_RATE = "off" }, { options = { timeout = 7 } }))
+    assert.same({ profile = { "default", "default" }, api_key = { "file-key-00000001", "file:default" },
+      base_url = { "https://server.smartlead.ai/api/v1", "default" }, rate = { false, "environment" },
+      concurrency = { 4, "environment" }, timeout = { 7, "flag" } }, pairs_of(s))
+    assert.equal("SMARTLUA_RATE", s.rate.env)
+    s = assert(resolve({ SMARTLUA_PROFILE = "work" }))
+    assert.same({ "work", "environment" }, { s.profile.value, s.profile.source })
+    assert.same({ "work-key-00000002", "file:work" }, { s.api_key.value, s.api_key.source })
+    assert.same({ 9, "file:work" }, { s.timeout.value, s.timeout.source })
+    assert.same({ 8, "default" }, { s.concurrency.value, s.concurrency.source }) -- profiles do not inherit
+    s = assert(resolve({ SMARTLUA_PROFILE = "work" }, { defaults = { profile = "default", api_key = "mock-key-0003" }, mock = true }))
+    assert.same({ "default", "flag" }, { s.profile.value, s.profile.source })
+    assert.same({ "mock-key-0003", "--mock" }, { s.api_key.value, s.api_key.source })
+    assert.same({ "default", "work" }, s.profiles)
+  end)
+
+  it("an unknown profile is an error naming the profiles; with no file, it says so", function()
+    file("api_key = k-00000000001\n[a]\n[profile b]\n")
+    local s, err = resolve({ SMARTLUA_PROFILE = "c" })
+    assert.is_nil(s)
+    assert.equal(path .. ": no profile [c] (profiles: a, b, default)", err)
+    os.remove(path)
+    s, err = resolve({}, { defaults = { profile = "c" } })
+    assert.is_nil(s)
+    assert.matches("^unknown profile 'c': there is no config file %(", err)
+  end)
+
+  it("a bad value names where it came from", function()
+    file("[w]\nconcurrency = lots\n")
+    local s, err = resolve({}, { options = { profile = "w" } })
+    assert.is_nil(s)
+    assert.equal(path .. " [w]: concurrency must be a whole number from 1 to 64, got 'lots'", err)
+    s, err = resolve({ SMARTLUA_RATE = "fast" })
+    assert.is_nil(s)
+    assert.equal("SMARTLUA_RATE: rate must be N/SECONDS (e.g. 10/2) or off, got 'fast'", err)
+  end)
+
+  it("an unsafe file is an error only when something needs it", function()
+    file("api_key = unsafe-key-0004\n", "644")
+    local s, err = resolve()
+    assert.is_nil(s)
+    assert.truthy(err:find("chmod 600 " .. path, 1, true))
+    s = assert(resolve({ SMARTLEAD_API_KEY = "env-key-00000005" }))
+    assert.same({ "env-key-00000005", "environment" }, { s.api_key.value, s.api_key.source })
+    assert.truthy(s.warning:find("chmod 600", 1, true))
+    s, err = resolve({ SMARTLEAD_API_KEY = "env-key-00000005", SMARTLUA_PROFILE = "default" })
+    assert.is_nil(s)
+  end)
+
+  it("parse_rate reads N/S, N and off", function()
+    assert.same({ requests = 10, per = 2 }, config.parse_rate("10/2"))
+    assert.same({ requests = 5, per = 1 }, config.parse_rate("5"))
+    assert.same({ requests = 2.5, per = 0.5 }, config.parse_rate("2.5/0.5s"))
+    assert.equal(false, config.parse_rate("off"))
+    assert.is_nil(config.parse_rate("0/2"))
+    assert.equal("10/2", config.show_rate { requests = 10, per = 2 })
+    assert.equal("off", config.show_rate(false))
+  end)
+end)
+
+describe("config.set", function()
+  local tmp, path
+
+  before_each(function()
+    tmp = proc.mktemp()
+    path = tmp .. "/deep/er/config"
+  end)
+  after_each(function() proc.rmtree(tmp) end)
+
+  local function mode(p)
+    local h = assert(io.popen("stat -c %a " .. q(p)))
+    local m = h:read("l")
+    h:close()
+    return m
+  end
+
+  it("creates the file 0600 and its directories 0700", function()
+    assert.equal(path, config.set("api_key", "set-key-00000006", { path = path }))
+    assert.equal("api_key = set-key-00000006\n", proc.read(path))
+    assert.equal("600", mode(path))
+    assert.equal("700", mode(tmp .. "/deep/er"))
+    assert.equal("700", mode(tmp .. "/deep"))
+  end)
+
+  it("replaces the last assignment in place and keeps everything else", function()
+    assert(os.execute("mkdir -p " .. q(tmp .. "/deep/er")))
+    proc.write(path, "# top\ntimeout = 1\n; c\ntimeout = 2\n\n[profile work]\nrate = off # not a comment\n\n[x]\n")
+    assert(os.execute("chmod 600 " .. q(path)))
+    assert(config.set("timeout", "30", { path = path }))
+    assert(config.set("rate", "4/2", { path = path, profile = "work" }))
+    assert(config.set("base_url", "http://127.0.0.1:1/api/v1", { path = path, profile = "work" }))
+    assert(config.set("concurrency", "2", { path = path, profile = "x" }))
+    assert(config.set("api_key", "'quoted-key-7'", { path = path, profile = "new" }))
+    assert.equal("# top\ntimeout = 1\n; c\ntimeout = 30\n\n[profile work]\nrate = 4/2\nbase_url = http://127.0.0.1:1/api/v1\n"
+      .. "\n[x]\nconcurrency = 2\n\n[new]\napi_key = \"'quoted-key-7'\"\n", proc.read(path))
+    local sections = assert(config.parse(proc.read(path)))
+    assert.equal("'quoted-key-7'", sections.new.api_key)
+    assert.equal("30", sections.default.timeout)
+  end)
+
+  it("refuses unknown keys, bad values, line breaks and an unsafe file", function()
+    local ok, err = config.set("colour", "red", { path = path })
+    assert.is_nil(ok)
+    assert.equal("unknown setting 'colour' (known: api_key, base_url, rate, concurrency, timeout)", err)
+    ok, err = config.set("concurrency", "99", { path = path })
+    assert.equal("concurrency must be a whole number from 1 to 64, got '99'", err)
+    ok, err = config.set("base_url", "ftp://x", { path = path })
+    assert.equal("base_url must be an http(s):// URL, got 'ftp://x'", err)
+    ok, err = config.set("api_key", "two\nlines-key", { path = path })
+    assert.equal("api_key: the value must be one line", err)
+    assert.is_false(proc.exists(path))
+    assert(os.execute("mkdir -p " .. q(tmp .. "/deep/er")))
+    proc.write(path, "timeout = 1\n")
+    assert(os.execute("chmod 644 " .. q(path)))
+    ok, err = config.set("timeout", "2", { path = path })
+    assert.is_nil(ok)
+    assert.truthy(err:find("chmod 600", 1, true))
+    assert.equal("timeout = 1\n", proc.read(path))
   end)
 end)
 

@@ -15,33 +15,37 @@ local M = {
 
 local CLIENT_OPTIONS = {
   api_key = true, base_url = true, timeout = true, connect_timeout = true,
-  concurrency = true, rate = true, max_retries = true, max_wait = true,
+  concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true,
 }
 
 -- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
---                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600} -> Client
--- The key comes from opts, then the --mock default, then SMARTLEAD_API_KEY, then the config file.
--- Every option left out comes from smartlead.defaults when set there (--mock sets rate=false:
--- the mock has no limit unless one is configured, and its headers still govern when it does).
+--                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600, profile=} -> Client
+-- api_key, base_url, rate, concurrency and timeout each come from (config.resolve): the option,
+-- else smartlead.defaults (set by --mock, --profile and the CLI flags), else the environment
+-- (SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL, SMARTLUA_RATE, SMARTLUA_CONCURRENCY, SMARTLUA_TIMEOUT),
+-- else the profile's section of the config file (profile: option, defaults.profile,
+-- SMARTLUA_PROFILE, "default"), else the built-in default. Other options left out come from
+-- smartlead.defaults when set there.
 function M.client(opts)
   if opts ~= nil and type(opts) ~= "table" then
     error("smartlead.client: options must be a table, got " .. type(opts), 2)
   end
-  local o = {}
+  local given = {}
   for k, v in pairs(opts or {}) do
     if not CLIENT_OPTIONS[k] then error(("smartlead.client: unknown option '%s'"):format(tostring(k)), 2) end
-    o[k] = v
+    given[k] = v
   end
+  local settings, err = config.resolve { options = given, defaults = M.defaults, mock = M.mock ~= nil }
+  if not settings then error("smartlead.client: " .. err, 2) end
+  local o = {}
+  for k, v in pairs(given) do o[k] = v end
   for k, v in pairs(M.defaults) do
-    if o[k] == nil and k ~= "api_key" and k ~= "base_url" then o[k] = v end
+    if o[k] == nil and CLIENT_OPTIONS[k] then o[k] = v end
   end
-  o.base_url = o.base_url or M.defaults.base_url or os.getenv("SMARTLEAD_BASE_URL")
-  o.api_key = o.api_key or M.defaults.api_key or os.getenv("SMARTLEAD_API_KEY")
-  if not o.api_key then
-    local settings, err = config.load()
-    if err then error("smartlead.client: " .. err, 2) end
-    o.api_key = settings and settings.api_key
-    o.base_url = o.base_url or (settings and settings.base_url)
+  o.profile = nil
+  for _, key in ipairs(config.KEYS) do
+    local s = settings[key]
+    if s.source ~= "default" then o[key] = s.value end -- built-in defaults stay the C side's
   end
   local ok, client = pcall(core.new_client, o)
   if not ok then error(client, 2) end
@@ -73,5 +77,11 @@ M.endpoints = core.endpoints()
 require("smartlead.pages").install(core.client_methods)
 require("smartlead.saves").install(core.client_methods)
 M.policy = require "smartlead.policy"
+
+-- smartlead.show(value, {columns=, max_width=, color=}) prints as the REPL does: nested tables
+-- indented, accounts as an aligned table, secrets masked, null as `null`
+local show = require "smartlead.show"
+M.show = show.show
+M.format = show.format
 
 return M
