@@ -7,7 +7,7 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind
+               libedit-dev lua-busted ca-certificates valgrind tmux
 
 PKGS    = lua5.4 libcurl libmicrohttpd
 CFLAGS ?= -O2 -g
@@ -16,11 +16,12 @@ REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
+EDIT_LIBS  = $(shell pkg-config --libs libedit 2>/dev/null)
 
-CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
+CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c src/trace.c \
            src/endpoints.c src/mock_server.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
-HOST_OBJ = $(B)/obj/main.o
+HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(wildcard lua/smartlead/*.lua))
 SEED = spec/fixtures/seed.json
 
@@ -37,7 +38,7 @@ $(B)/embedded_data.c: tools/embed.lua $(LUA_FILES) $(SEED) | $(B)/obj
 	$(LUA) tools/embed.lua $@ $(SEED) $(LUA_FILES)
 
 $(B)/smartlua: $(HOST_OBJ) $(CORE_OBJ)
-	$(CC) $(REQ_CFLAGS) $(CFLAGS) -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) -lm -Wl,-E
+	$(CC) $(REQ_CFLAGS) $(CFLAGS) -o $@ $^ $(LUA_LIBS) $(PKG_LIBS) $(EDIT_LIBS) -lm -Wl,-E
 
 # The module for a stock lua5.4: the interpreter provides the Lua symbols.
 $(B)/smartlead/core.so: $(CORE_OBJ) | $(B)/smartlead

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "embedded.h"
 #include "redact.h"
+#include "repl.h"
 #include "version.h"
 
 static const char *progname = "smartlua";
@@ -56,10 +57,16 @@ static void print_usage(void) {
          "       %s mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]\n"
          "       %s apply [--journal FILE] [--max-changes N] PLAN.json\n"
          "       %s undo [--journal FILE] JOURNAL\n"
+         "       %s accounts list|get|update|add ...   (smartlua accounts --help)\n"
+         "       %s campaigns attach|detach|accounts ...\n"
+         "       %s api METHOD PATH [-q key=value ...] [-d JSON | -d @FILE]\n"
+         "       %s config list | config set KEY VALUE\n"
          "Options:\n"
          "  -e CHUNK          run the Lua chunk\n"
          "  -l MODULE         require MODULE into a global of the same name\n"
          "  -i                enter the REPL after the script\n"
+         "  -v, -vv, -vvv     trace requests on stderr: one line each; + headers and rate state; + bodies\n"
+         "  --profile NAME    use the named profile of the config file (else $SMARTLUA_PROFILE)\n"
          "  --mock[=FILE]     start the mock SmartLead server in-process and make it the default target\n"
          "                    (FILE.json: seed it from FILE instead of the bundled fixtures)\n"
          "  --plan            send reads, record writes without sending them, print field: before -> after\n"
@@ -78,7 +85,7 @@ static void print_usage(void) {
          "recorded writes are applied after it ends, so a script that uses what its own writes return (the id of a\n"
          "new account) needs --yes, or a run without a terminal.\n"
          "Exit codes: 0 ok, 1 error, 2 usage, 3 refused (--max-changes or declined), 4 some writes failed or were skipped.\n",
-         progname, progname, progname, progname);
+         progname, progname, progname, progname, progname, progname, progname, progname);
 }
 
 /* ---------------------------------------------------------------- options */
@@ -92,6 +99,8 @@ typedef struct {
   int plan, yes;      /* --plan, --yes */
   int no_journal;     /* --no-journal */
   const char *plan_out, *journal, *resume, *max_changes;
+  const char *profile; /* --profile */
+  int trace;           /* -v: 1, -vv: 2, -vvv: 3 */
 } options_t;
 
 /* "--name VALUE" or "--name=VALUE": 1 and *out set when argv[*i] is the option, 0 when it is
@@ -107,7 +116,7 @@ static int take_value(int argc, char **argv, int *i, const char *name, const cha
   return 1;
 }
 
-/* The run-layer options (plan, journal, resume, limits): 1 taken, 0 not one of them, -2 usage error. */
+/* The run-layer options (plan, journal, resume, limits): 1 taken, 0 not one of them, -1 usage error. */
 static int parse_run_option(int argc, char **argv, int *i, options_t *o) {
   static const char *const names[] = {"--plan-out", "--journal", "--resume", "--max-changes"};
   const char **slots[] = {&o->plan_out, &o->journal, &o->resume, &o->max_changes};
@@ -117,14 +126,20 @@ static int parse_run_option(int argc, char **argv, int *i, options_t *o) {
   if (strcmp(a, "--no-journal") == 0) return o->no_journal = 1, 1;
   for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
     int r = take_value(argc, argv, i, names[k], slots[k]);
-    if (r < 0) return fprintf(stderr, "%s: '%s' needs an argument\n", progname, names[k]), -2;
+    if (r < 0) return fprintf(stderr, "%s: '%s' needs an argument\n", progname, names[k]), -1;
     if (r > 0) return 1;
   }
   return 0;
 }
 
-/* Returns 0 on success, -1 for bad usage (exit 1), -2 for bad usage of a run-layer option
- * (exit 2), 1 when the run is over (--help, --version). */
+/* -v, -vv, -vvv: the trace level, or 0 when a is not one of them. */
+static int verbosity(const char *a) {
+  if (a[0] != '-' || a[1] != 'v') return 0;
+  size_t n = strspn(a + 1, "v");
+  return a[1 + n] == '\0' && n <= 3 ? (int)n : 0;
+}
+
+/* Returns 0 on success, -1 for bad usage (exit 2), 1 when the run is over (--help, --version). */
 static int parse_options(int argc, char **argv, options_t *o) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -136,6 +151,10 @@ static int parse_options(int argc, char **argv, options_t *o) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return print_usage(), 1;
     if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) return printf("smartlua %s (%s)\n", SMARTLUA_VERSION, LUA_RELEASE), 1;
     if (strcmp(a, "-i") == 0) o->interactive = 1;
+    else if (verbosity(a)) o->trace = verbosity(a);
+    else if (take_value(argc, argv, &i, "--profile", &o->profile)) {
+      if (!o->profile) return fprintf(stderr, "%s: '--profile' needs a name\n", progname), -1;
+    }
     else if (strcmp(a, "--mock") == 0) {
       o->mock = 1;
       size_t n = i + 1 < argc ? strlen(argv[i + 1]) : 0;
@@ -250,15 +269,37 @@ static int run_script(lua_State *L, char **argv, int argc, int script) {
   return report(L, docall(L, n, 0));
 }
 
+static int is_cli_command(const char *word) {
+  static const char *const names[] = {"accounts", "campaigns", "api", "config"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp(word, names[i]) == 0) return 1;
+  return 0;
+}
+
+static void open_state(lua_State *L) {
+  luaL_openlibs(L);
+  embedded_install_preloads(L);
+  repl_install_preload(L);
+}
+
+/* --profile and -v go to the Lua side before anything runs; returns success. */
+static int apply_settings(lua_State *L, const options_t *o) {
+  if (!o->profile && !o->trace) return 1;
+  lua_createtable(L, 0, 2);
+  set_string_field(L, "profile", o->profile);
+  lua_pushinteger(L, o->trace), lua_setfield(L, -2, "trace");
+  return call_host_values(L, "apply_settings", 1) == 0;
+}
+
 /* smartlua apply|undo [options] FILE: options as for a script run, FILE where the script goes. */
 static int run_subcommand(lua_State *L, int argc, char **argv) {
   options_t o = {0};
   int parsed = parse_options(argc - 1, argv + 1, &o);
-  if (parsed != 0) return parsed > 0 ? 0 : parsed == -2 ? 2 : 1;
+  if (parsed != 0) return parsed > 0 ? 0 : 2;
   if (o.script) o.script += 1; /* index into argv, not argv + 1 */
-  luaL_openlibs(L);
-  embedded_install_preloads(L);
+  open_state(L);
   create_arg_table(L, argv, argc, 1);
+  if (!apply_settings(L, &o)) return 2;
   const char *mock_args[] = {o.mock_seed};
   if (o.mock && !call_host(L, "start_mock", 1, mock_args)) return 1;
   push_run_options(L, &o, argv, argc);
@@ -285,11 +326,16 @@ static int run_main(lua_State *L, int argc, char **argv, const options_t *o) {
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
-  if (argc > 1 && strcmp(argv[1], "mock") == 0) { /* smartlua mock [--port N] [--seed FILE] */
-    luaL_openlibs(L);
-    embedded_install_preloads(L);
+  if (argc > 1 && is_cli_command(argv[1])) { /* smartlua accounts list ..., parsed in Lua */
+    open_state(L);
     create_arg_table(L, argv, argc, 1);
-    lua_pushinteger(L, call_host(L, "mock_command", 0, NULL) ? 0 : 1);
+    lua_pushinteger(L, call_host_values(L, "cli_command", 0));
+    return 1;
+  }
+  if (argc > 1 && strcmp(argv[1], "mock") == 0) { /* smartlua mock [--port N] [--seed FILE] */
+    open_state(L);
+    create_arg_table(L, argv, argc, 1);
+    lua_pushinteger(L, call_host_values(L, "mock_command", 0));
     return 1;
   }
   if (argc > 1 && (strcmp(argv[1], "apply") == 0 || strcmp(argv[1], "undo") == 0)) {
@@ -298,10 +344,10 @@ static int pmain(lua_State *L) {
   }
   options_t o = {0};
   int parsed = parse_options(argc, argv, &o);
-  if (parsed != 0) return lua_pushinteger(L, parsed > 0 ? 0 : parsed == -2 ? 2 : 1), 1;
-  luaL_openlibs(L);
-  embedded_install_preloads(L);
+  if (parsed != 0) return lua_pushinteger(L, parsed > 0 ? 0 : 2), 1;
+  open_state(L);
   create_arg_table(L, argv, argc, o.script);
+  if (!apply_settings(L, &o)) return lua_pushinteger(L, 2), 1;
   const char *mock_args[] = {o.mock_seed};
   if (o.mock && !call_host(L, "start_mock", 1, mock_args)) return lua_pushinteger(L, 1), 1;
   lua_pushinteger(L, run_main(L, argc, argv, &o));

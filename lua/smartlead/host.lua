@@ -20,7 +20,7 @@ end
 
 local function usage_error(msg)
   io.stderr:write("smartlua mock: ", msg, "\nusage: smartlua mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]\n")
-  return false
+  return 2 -- the exit code of every usage error
 end
 
 -- smartlua mock [--port N] [--seed FILE] [--extra-accounts N] [--knobs FILE.json]: serve until
@@ -91,54 +91,18 @@ function M.mock_command()
   return true
 end
 
--- A line-based REPL; expressions print their values.
-local function incomplete(err) return err and err:match("<eof>$") end
+-- The REPL (lua/smartlead/repl.lua); stdin that is not a terminal runs as a script.
+function M.repl(tty) return require("smartlead.repl").run(tty) end
 
-local function show(...)
-  local n = select("#", ...)
-  if n == 0 then return end
-  local sl = require "smartlead"
-  local parts = {}
-  for i = 1, n do
-    local v = select(i, ...)
-    parts[i] = v == sl.null and "null" or (type(v) == "table" and sl.json and pcall(sl.json.encode, v)
-      and sl.json.encode(v) or tostring(v))
-  end
-  print(core.mask(table.concat(parts, "\t")))
-end
+-- smartlua accounts|campaigns|api|config ...: arg[0] is the subcommand.
+function M.cli_command() return require("smartlead.cli").main(arg) end
 
-local function eval(src)
-  local f, err = load("return " .. src, "=stdin", "t")
-  if not f then f, err = load(src, "=stdin", "t") end
-  if not f then return nil, err end
-  return true, table.pack(xpcall(f, debug.traceback))
-end
-
-function M.repl(tty)
-  if not tty then -- like lua.c: stdin that is not a terminal is a script
-    local f, err = load(io.read("a"), "=stdin", "t")
-    if not f then error(err, 0) end
-    return f()
-  end
-  local sl = require "smartlead"
-  _G.smartlead = sl
-  local ok, client = pcall(sl.client)
-  if ok then _G.sl = client end
-  io.stdout:write(("smartlua %s -- %s\n"):format(sl.VERSION, ok and "client ready as `sl`" or "no API key: sl is not set"))
-  local buffer = ""
-  while true do
-    io.stdout:write(buffer == "" and "> " or ">> ")
-    io.stdout:flush()
-    local line = io.read("L")
-    if not line then io.stdout:write("\n") break end
-    buffer = buffer .. line
-    local compiled, res = eval(buffer)
-    if compiled or not incomplete(res) then
-      buffer = ""
-      if not compiled then print(core.mask(res))
-      elseif res[1] then show(table.unpack(res, 2, res.n))
-      else print(core.mask(tostring(res[2]))) end
-    end
+-- --profile NAME and -v.. for a script or the REPL, before anything runs.
+function M.apply_settings(s)
+  if s.profile then require("smartlead").defaults.profile = s.profile end
+  if s.trace and s.trace > 0 then
+    if not core.set_trace then error("tracing is not available in this build", 0) end
+    core.set_trace(s.trace)
   end
   return true
 end

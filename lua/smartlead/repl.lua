@@ -1,0 +1,236 @@
+-- The REPL: `smartlua` with no script, or `smartlua -i`. Line editing, history and Ctrl-C come
+-- from the host's libedit binding (smartlead.readline, src/repl.c); evaluation, printing,
+-- completion and :commands are here.
+local core = require "smartlead.core"
+
+local M = {}
+
+local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if",
+  "in", "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while" }
+
+-- ---------------------------------------------------------------- completion
+
+-- A field reachable without running any code: the raw field, else the __index table's.
+local function field(v, k)
+  if type(v) == "table" then
+    local x = rawget(v, k)
+    if x ~= nil then return x end
+  end
+  local mt = getmetatable(v)
+  local index = type(mt) == "table" and rawget(mt, "__index")
+  if type(index) == "table" then return rawget(index, k) end
+end
+
+-- Identifier keys of v and of its __index table; methods_only keeps functions (after ':').
+local function names_of(v, methods_only)
+  local out = {}
+  local function add(t)
+    for k, x in next, t do
+      if type(k) == "string" and k:match("^[%a_][%w_]*$") and (not methods_only or type(x) == "function") then
+        out[k] = true
+      end
+    end
+  end
+  if type(v) == "table" then add(v) end
+  local mt = getmetatable(v)
+  local index = type(mt) == "table" and rawget(mt, "__index")
+  if type(index) == "table" then add(index) end
+  return out
+end
+
+-- Walks "a.b.c" from the globals; nil when any step is missing or not a plain name.
+local function resolve(path)
+  local v = _G
+  for name in path:gmatch("[^%.:]+") do
+    if not name:match("^[%a_][%w_]*$") then return nil end
+    v = field(v, name)
+    if v == nil then return nil end
+  end
+  return v
+end
+
+-- The words that can replace `word` (globals, keywords, fields after '.', methods after ':').
+function M.complete(word)
+  local found = {}
+  local base, sep, partial = word:match("^(.*)([%.:])([%w_]*)$")
+  if base then
+    local v = base ~= "" and resolve(base) or nil
+    if v == nil then return found end
+    for k in pairs(names_of(v, sep == ":")) do
+      if k:sub(1, #partial) == partial then found[#found + 1] = base .. sep .. k end
+    end
+  else
+    for k in pairs(names_of(_G)) do
+      if k:sub(1, #word) == word then found[#found + 1] = k end
+    end
+    for _, k in ipairs(KEYWORDS) do
+      if k:sub(1, #word) == word then found[#found + 1] = k end
+    end
+  end
+  table.sort(found)
+  return found
+end
+
+-- ---------------------------------------------------------------- evaluation and printing
+
+local Session = {}
+Session.__index = Session
+
+local function incomplete(err) return err and err:match("<eof>$") ~= nil end
+
+-- Compiles a chunk: an expression first (so `sl:get_email_account(3001)` prints its value),
+-- else statements. Returns fn, or nil, err.
+local function compile(src)
+  local expr = src:gsub("^%s*=", "")
+  local f = load("return " .. expr, "=stdin", "t")
+  if f then return f end
+  return load(src, "=stdin", "t")
+end
+
+local function show_value(v)
+  local ok, text = pcall(function() return require("smartlead.show").format(v) end)
+  if ok then return text end
+  if v == require("smartlead.json").null then return "null" end
+  return tostring(v)
+end
+
+-- One line for an error: the message (key masked), without the traceback.
+local function error_line(err)
+  local text = type(err) == "string" and err or tostring(err)
+  return core.mask(text:match("^[^\n]*"))
+end
+
+local function is_api_error(v)
+  return type(v) == "table" and getmetatable(v) == require("smartlead").Error
+end
+
+function Session:print_results(res)
+  -- an endpoint's `nil, err` is a failed call: one line, the fields on :trace
+  if res.n == 3 and res[2] == nil and is_api_error(res[3]) then
+    self.last_error = show_value(res[3])
+    io.stdout:write("error: ", error_line(res[3]), "   (:trace for the details)\n")
+    return
+  end
+  for i = 2, res.n do io.stdout:write(core.mask(show_value(res[i])), "\n") end
+  if res.n >= 2 then _G._ = res[2] end -- the last result, like a calculator's ans
+  io.stdout:flush()
+end
+
+-- ---------------------------------------------------------------- the session
+
+local function state_dir()
+  local base = os.getenv("XDG_STATE_HOME")
+  if not base or base == "" then
+    local home = os.getenv("HOME")
+    if not home or home == "" then return nil end
+    base = home .. "/.local/state"
+  end
+  return base .. "/smartlua"
+end
+
+function Session:remember(entry)
+  -- masked before it reaches libedit, so neither memory nor the file ever holds a key
+  self.rl.add_history(core.mask(entry))
+  if self.history then
+    local ok, err = self.rl.save_history(self.history)
+    if not ok and not self.history_warned then
+      self.history_warned = true
+      io.stderr:write("smartlua: history not saved: ", tostring(err), "\n")
+    end
+  end
+end
+
+function Session:command(line)
+  local name, rest = line:match("^%s*:(%a*)%s*(.-)%s*$")
+  local help = require "smartlead.help"
+  if name == "help" or name == "h" then
+    local text = rest == "" and help.overview() or help.topic(rest)
+    io.stdout:write(text or ("no help for '%s' (try :help)"):format(rest), "\n")
+  elseif name == "trace" then
+    io.stdout:write(self.last_error and core.mask(self.last_error) or "no error yet", "\n")
+  elseif name == "quit" or name == "q" then
+    return "quit"
+  else
+    io.stdout:write(("unknown command ':%s' (try :help)\n"):format(name))
+  end
+end
+
+function Session:evaluate(src)
+  local f, err = compile(src)
+  if not f then
+    io.stdout:write(error_line(err), "\n")
+    return
+  end
+  local res = table.pack(self.rl.protect(f))
+  if res[1] then return self:print_results(res) end
+  local details = is_api_error(res[2]) and show_value(res[2]) or error_line(res[2])
+  self.last_error = details .. "\n" .. tostring(res[3])
+  io.stdout:write(error_line(res[2]), "   (:trace for the traceback)\n")
+end
+
+-- Reads until a chunk is complete; returns the chunk, or nil at end of input.
+function Session:read_chunk()
+  local buffer
+  while true do
+    local line, why = self.rl.readline(buffer and ">> " or "> ")
+    if not line and why == "interrupted" then -- Ctrl-C at the prompt drops the line
+      io.stdout:write("^C\n")
+      buffer = nil
+    elseif not line then
+      return nil
+    elseif not buffer and line:match("^%s*:") then
+      return line
+    else
+      buffer = buffer and (buffer .. "\n" .. line) or line
+      local f, err = compile(buffer)
+      if f or not incomplete(err) then return buffer end
+    end
+  end
+end
+
+local function make_client()
+  local sl = require "smartlead"
+  _G.smartlead = sl
+  local ok, client = pcall(sl.client)
+  if ok then _G.sl = client end
+  return ok, client
+end
+
+local function banner(ok, client)
+  local sl = require "smartlead"
+  local target = ok and ("client ready as `sl` (%s)"):format(client:base_url()) or
+    ("no client: %s"):format(error_line(client))
+  io.stdout:write(("smartlua %s -- %s\n:help for help, Ctrl-D to leave\n"):format(sl.VERSION, target))
+end
+
+-- Like lua.c: stdin that is not a terminal is a script.
+local function run_stdin()
+  local f, err = load(io.read("a"), "=stdin", "t")
+  if not f then error(err, 0) end
+  return f()
+end
+
+function M.run(tty)
+  if not tty then return run_stdin() end
+  local session = setmetatable({ rl = require("smartlead.readline") }, Session)
+  local dir = state_dir()
+  session.history = dir and dir .. "/history"
+  if session.history then session.rl.load_history(session.history) end
+  session.rl.set_completer(M.complete)
+  banner(make_client())
+  while true do
+    local chunk = session:read_chunk()
+    if not chunk then io.stdout:write("\n") break end
+    if chunk:match("%S") then
+      session:remember(chunk)
+      if chunk:match("^%s*:") then
+        if session:command(chunk) == "quit" then break end
+      else
+        session:evaluate(chunk)
+      end
+    end
+  end
+  return true
+end
+
+return M
