@@ -387,6 +387,7 @@ static transfer_t *new_transfer(client_t *c, call_t *call) {
   t->timeout_ms = c->timeout_ms;
   t->connect_timeout_ms = c->connect_timeout_ms;
   t->idempotent = call->idempotent;
+  t->insecure_tls = c->insecure_tls;
   t->lock = call->lock;
   t->max_retries = c->max_retries;
   t->max_wait = c->max_wait;
@@ -483,7 +484,7 @@ static char *opt_string(lua_State *L, const char *name, const char *dflt) {
 
 static void check_options(lua_State *L) {
   static const char *const known[] = {"api_key",     "base_url", "timeout", "connect_timeout", "concurrency",
-                                      "rate",        "max_retries", "max_wait", NULL};
+                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -503,7 +504,6 @@ static const char *push_masked_base_url(lua_State *L, const client_t *c) {
   return lua_tostring(L, -1);
 }
 
-/* core.new_client{api_key=, base_url=, timeout=, connect_timeout=} -> Client (raises on misuse) */
 static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer dflt, lua_Integer lo, lua_Integer hi) {
   lua_Integer v = dflt;
   if (lua_getfield(L, 1, name) != LUA_TNIL) {
@@ -532,6 +532,24 @@ static void opt_rate(lua_State *L, double *requests, double *per, int *given) {
   lua_pop(L, 1);
 }
 
+/* insecure_skip_tls_verify = true turns certificate checks off, loudly: the key travels in
+ * every URL, so anyone between us and the server could read it. */
+static int opt_insecure_tls(lua_State *L) {
+  int t = lua_getfield(L, 1, "insecure_skip_tls_verify");
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) luaL_error(L, "smartlead.client: insecure_skip_tls_verify must be true or false");
+  int on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
+}
+
+static void warn_insecure(lua_State *L, const client_t *c) {
+  if (!c->insecure_tls || strncmp(c->base_url, "https://", 8) != 0) return;
+  fprintf(stderr, "smartlua: WARNING: insecure_skip_tls_verify: TLS certificates of %s are NOT checked; "
+          "anyone on the network path can read the API key\n", push_masked_base_url(L, c));
+  lua_pop(L, 1);
+}
+
+/* core.new_client{api_key=, base_url=, timeout=, ...} -> Client (raises on misuse) */
 static int l_new_client(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   check_options(L);
@@ -552,6 +570,7 @@ static int l_new_client(lua_State *L) {
   c->base_url = opt_string(L, "base_url", DEFAULT_BASE_URL);
   c->max_retries = max_retries;
   c->max_wait = max_wait;
+  c->insecure_tls = opt_insecure_tls(L);
   c->slots = slots_new(concurrency);
   if (!c->slots || !c->base_url) return luaL_error(L, "smartlead.client: out of memory");
   size_t n = strlen(c->base_url);
@@ -564,6 +583,7 @@ static int l_new_client(lua_State *L) {
   if (strlen(c->api_key) < 8 || strpbrk(c->api_key, " \t\r\n"))
     return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
   redact_add_secret(c->api_key);
+  warn_insecure(L, c);
   c->limiter = limiter_for_key(c->api_key, requests, per, rate_given);
   if (!c->limiter) return luaL_error(L, "smartlead.client: too many distinct API keys in one process");
   return 1;

@@ -20,6 +20,7 @@ typedef struct {
   limiter_t *limiter;  /* shared by every client with this key */
   int max_retries;
   double max_wait;
+  int insecure_tls; /* insecure_skip_tls_verify = true */
   int closed;
 } client_t;
 

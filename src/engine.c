@@ -308,7 +308,8 @@ static int start(engine_t *e, transfer_t *t) {
   if (!t->easy && !(t->easy = curl_easy_init())) return 0;
   curl_easy_reset(t->easy);
   http_request_t req = {t->method, t->url, t->has_body ? (t->body.data ? t->body.data : "") : NULL,
-                        t->has_body ? t->body.len : 0, t->timeout_ms, t->connect_timeout_ms, trace_level() >= 2};
+                        t->has_body ? t->body.len : 0, t->timeout_ms, t->connect_timeout_ms, trace_level() >= 2,
+                        t->insecure_tls};
   http_response_free(&t->resp);
   http_response_init(&t->resp);
   curl_slist_free_all(t->headers);

@@ -41,6 +41,7 @@ typedef struct transfer {
   long timeout_ms, connect_timeout_ms;
   http_response_t resp;
   int idempotent;  /* safe to send twice (reads, set-value updates, attach/detach) */
+  int insecure_tls; /* the client's insecure_skip_tls_verify */
   int attempts;    /* times sent */
   int max_retries;
   double max_wait; /* seconds of backoff and rate-limit waiting this call may spend */

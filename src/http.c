@@ -132,6 +132,9 @@ struct curl_slist *http_setup(CURL *easy, const http_request_t *req, http_respon
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* explicit, so no curl default or environment can turn verification off */
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, req->insecure_tls ? 0L : 1L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, req->insecure_tls ? 0L : 2L);
   curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);

@@ -17,6 +17,7 @@ typedef struct {
   long timeout_ms;
   long connect_timeout_ms;
   int capture_headers; /* keep raw request and response header lines in the response */
+  int insecure_tls;    /* skip certificate checks: only from an option named insecure */
 } http_request_t;
 
 typedef struct {

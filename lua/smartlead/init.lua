@@ -16,6 +16,7 @@ local M = {
 local CLIENT_OPTIONS = {
   api_key = true, base_url = true, timeout = true, connect_timeout = true,
   concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true,
+  insecure_skip_tls_verify = true, -- says what it does; prints a warning
 }
 
 -- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
