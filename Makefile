@@ -25,7 +25,7 @@ HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(wildcard lua/smartlead/*.lua))
 SEED = spec/fixtures/seed.json
 
-.PHONY: all deps test demo install clean check-deps
+.PHONY: all deps test demo install clean check-deps check-asan check-valgrind
 all: $(B)/smartlua $(B)/smartlead/core.so
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -65,6 +65,17 @@ test: deps
 	$(MAKE) all
 	sh spec/run.sh
 
+# The whole suite against the AddressSanitizer + UBSan builds of the module and the host.
+ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+check-asan: deps
+	$(MAKE) B=build-asan CFLAGS="$(ASAN_CFLAGS)" build-asan/smartlua build-asan/smartlead/core.so
+	sh spec/run.sh asan
+
+# The whole suite under valgrind memcheck: zero errors, zero definite or indirect leaks.
+check-valgrind: deps
+	$(MAKE) all
+	sh spec/run.sh valgrind
+
 demo: deps
 	$(MAKE) all
 	build/smartlua --mock examples/fleet_report.lua
@@ -76,7 +87,7 @@ install: all
 	install -m 644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead/
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 # ---------------------------------------------------------------------------- bench
 # `make bench`: smartlua against idiomatic Python (requests) and Node (fetch) baselines on the

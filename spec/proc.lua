@@ -11,7 +11,8 @@ local function read_line(cmd)
 end
 
 M.ROOT = read_line("pwd") -- busted runs from the repository root
-M.BIN = M.ROOT .. "/build/smartlua"
+-- SMARTLUA_BIN: the binary under test (spec/run.sh's asan suite points it at the ASan build)
+M.BIN = os.getenv("SMARTLUA_BIN") or (M.ROOT .. "/build/smartlua")
 
 -- Quotes s as one shell word.
 function M.q(s)
