@@ -87,8 +87,8 @@ local function compile(src)
   return load(src, "=stdin", "t")
 end
 
-local function show_value(v)
-  local ok, text = pcall(function() return require("smartlead.show").format(v) end)
+local function show_value(v, color)
+  local ok, text = pcall(function() return require("smartlead.show").format(v, { color = color }) end)
   if ok then return text end
   if v == require("smartlead.json").null then return "null" end
   return tostring(v)
@@ -111,7 +111,8 @@ function Session:print_results(res)
     io.stdout:write("error: ", error_line(res[3]), "   (:trace for the details)\n")
     return
   end
-  for i = 2, res.n do io.stdout:write(core.mask(show_value(res[i])), "\n") end
+  local color = require("smartlead.show").default_color()
+  for i = 2, res.n do io.stdout:write(core.mask(show_value(res[i], color)), "\n") end
   if res.n >= 2 then _G._ = res[2] end -- the last result, like a calculator's ans
   io.stdout:flush()
 end

@@ -340,7 +340,7 @@ function M.format(value, opts)
 end
 
 -- Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
-local function default_color()
+function M.default_color()
   local no_color = os.getenv("NO_COLOR")
   return core.isatty(1) and (no_color == nil or no_color == "")
 end
@@ -350,7 +350,7 @@ function M.show(value, opts)
   if opts ~= nil and type(opts) ~= "table" then error("smartlead.show: opts must be a table", 2) end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
-  if o.color == nil then o.color = default_color() end
+  if o.color == nil then o.color = M.default_color() end
   io.stdout:write(M.format(value, o), "\n")
 end
 
