@@ -102,3 +102,6 @@ bench: deps
 	$(call install_missing,$(BENCH_PACKAGES) $(BENCH_NODE))
 	$(MAKE) all
 	/usr/bin/python3 bench/run.py
+
+# ---------------------------------------------------------------------------- fuzzing
+include fuzz/fuzz.mk

@@ -127,6 +127,9 @@ const endpoint_t ENDPOINTS[] = {
 
 /* ---------------------------------------------------------------- building */
 
+#define MAX_SAFE_ID_NUMBER 9007199254740991.0 /* 2^53 - 1: larger ids are refused (validate.c) */
+#define MAX_REQUEST_BODY (1 << 20)            /* JSON bytes request may send: no endpoint takes more */
+
 /* Into a fixed array, not a heap buffer: the payload checks below may raise (misuse), and a
  * raise must leave nothing allocated behind. Templates are short; ids at most 20 digits. */
 static void expand_path(char *out, size_t outsz, const char *tmpl, lua_Integer id) {
@@ -175,8 +178,9 @@ static int dispatch(lua_State *L, int send) {
   buf_t query, body;
   if (ep->id_name) {
     if (!check_id_arg(L, arg++, ep->name, ep->id_name, &id)) {
-      return push_validation_error(L, ep->method, ep->path, ep->id_name, "%s: %s must be a positive integer, got %s",
-                                   ep->name, ep->id_name, luaL_tolstring(L, 2, NULL));
+      return push_validation_error(L, ep->method, ep->path, ep->id_name, "%s: %s must be a positive integer%s, got %s",
+                                   ep->name, ep->id_name, lua_tonumber(L, 2) > MAX_SAFE_ID_NUMBER ? " of at most 2^53 - 1" : "",
+                                   luaL_tolstring(L, 2, NULL));
     }
   }
   expand_path(path, sizeof path, ep->path, id);
@@ -209,37 +213,65 @@ static int l_dispatch(lua_State *L) { return dispatch(L, 1); }
 /* core.validators.<endpoint>(client, ...) -> true | nil, err: every check, nothing sent (--plan) */
 static int l_validate_only(lua_State *L) { return dispatch(L, 0); }
 
+/* The options request knows; any other key (headers=, a typo of query=) would be dropped unseen. */
+static int unknown_option(lua_State *L, int opts, char *err, size_t errsz) {
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    lua_pop(L, 1);
+    size_t len = 0;
+    const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : "";
+    if (strlen(k) == len && (strcmp(k, "query") == 0 || strcmp(k, "body") == 0)) continue;
+    int plain = len > 0 && len <= 40 && strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == len;
+    snprintf(err, errsz, "unknown option %s%s%s (opts takes query and body)", plain ? "\"" : "", plain ? k : "(not a name)",
+             plain ? "\"" : "");
+    lua_pop(L, 1);
+    return 1;
+  }
+  return 0;
+}
+
+/* opts.query and opts.body of request into query and body; 0, err and *bad (the option) when refused. */
+static int request_payload(lua_State *L, const char *method, buf_t *query, buf_t *body, int *has_body, char *err,
+                           size_t errsz, const char **bad) {
+  *has_body = 0;
+  if (lua_istable(L, 4)) {
+    if (unknown_option(L, 4, err, errsz)) return *bad = "opts", 0;
+    if (lua_getfield(L, 4, "query") != LUA_TNIL && !validate_free_query(L, lua_gettop(L), query, err, errsz))
+      return *bad = "query", 0;
+    if (lua_getfield(L, 4, "body") != LUA_TNIL) {
+      *has_body = 1;
+      if (!json_encode(L, lua_gettop(L), body, err, errsz)) return *bad = "body", 0;
+      if (body->len > MAX_REQUEST_BODY)
+        return snprintf(err, errsz, "the JSON is %zu bytes, at most %d bytes may be sent", body->len, MAX_REQUEST_BODY),
+               *bad = "body", 0;
+    }
+  }
+  if (!*has_body && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+    *has_body = 1;
+    buf_puts(body, "{}");
+  }
+  return 1;
+}
+
 /* client:request(method, path, {query=, body=}) -> answer | nil, err */
 static int l_request(lua_State *L) {
   client_t *c = client_check(L, 1);
-  const char *method = luaL_checkstring(L, 2);
+  size_t mlen;
+  const char *method = luaL_checklstring(L, 2, &mlen);
   const char *path = luaL_checkstring(L, 3);
   if (!lua_isnoneornil(L, 4)) luaL_checktype(L, 4, LUA_TTABLE);
-  if (!check_http_method(method)) luaL_argerror(L, 2, "method must be GET, POST, PUT, PATCH or DELETE");
+  if (strlen(method) != mlen || !check_http_method(method)) /* "GET\0X" is not GET */
+    luaL_argerror(L, 2, "method must be GET, POST, PUT, PATCH or DELETE");
   char why[160];
   if (!check_api_path(L, 3, why, sizeof why)) return push_validation_error(L, method, "(refused)", "path", "request: %s", why);
   buf_t query, body;
   buf_init(&query);
   buf_init(&body);
   char err[384];
-  int ok = 1, has_body = 0;
   const char *bad = NULL; /* err.field: which option was refused */
-  if (lua_istable(L, 4)) {
-    if (lua_getfield(L, 4, "query") != LUA_TNIL) ok = validate_free_query(L, lua_gettop(L), &query, err, sizeof err);
-    if (!ok) bad = "query";
-    if (ok && lua_getfield(L, 4, "body") != LUA_TNIL) {
-      has_body = 1;
-      ok = json_encode(L, lua_gettop(L), &body, err, sizeof err);
-      if (!ok) bad = "body";
-    }
-  }
-  if (!has_body && strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
-    has_body = 1;
-    buf_puts(&body, "{}");
-  }
-  int n;
-  if (!ok) {
-    n = push_validation_error(L, method, path, bad, "request: %s%s", bad && strcmp(bad, "body") == 0 ? "body: " : "", err);
+  int has_body, n;
+  if (!request_payload(L, method, &query, &body, &has_body, err, sizeof err, &bad)) {
+    n = push_validation_error(L, method, path, bad, "request: %s%s", strcmp(bad, "body") == 0 ? "body: " : "", err);
   } else {
     /* POST to an unknown endpoint might create something: never repeated blindly */
     call_t call = {method, path, &query, has_body ? &body : NULL, ANSWER_JSON, strcmp(method, "POST") != 0, 0};

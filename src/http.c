@@ -49,17 +49,24 @@ static int header_value(const char *line, size_t len, const char *name, char *ou
   return 1;
 }
 
+/* A whole count, digits only ("10"); anything else ("1e99", "-5", "7 requests") is unknown. */
 static long parse_count(const char *s) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  return (end != s && v >= 0) ? v : -1;
+  size_t digits = strspn(s, "0123456789");
+  if (digits == 0 || digits > 18 || s[digits] != '\0') return -1;
+  return strtol(s, NULL, 10);
 }
 
-/* Retry-After is delta-seconds or an HTTP date. */
+/* Retry-After is delta-seconds (digits; a fraction tolerated) or an HTTP date. strtod alone
+ * would take "inf", "1e999" and hex, so the form is checked first (found by fuzz_headers). */
+static int is_seconds(const char *s) {
+  size_t digits = strspn(s, "0123456789");
+  if (digits == 0 || digits > 9) return 0; /* more than 9 digits: over 30 years */
+  if (s[digits] == '\0') return 1;
+  return s[digits] == '.' && s[digits + 1 + strspn(s + digits + 1, "0123456789")] == '\0';
+}
+
 static double parse_retry_after(const char *s) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end != s && *end == '\0') return v >= 0 ? v : -1;
+  if (is_seconds(s)) return strtod(s, NULL);
   time_t when = curl_getdate(s, NULL);
   if (when < 0) return -1;
   double delta = difftime(when, time(NULL));

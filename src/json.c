@@ -104,16 +104,36 @@ static int decode_escape(decoder_t *d, luaL_Buffer *b) {
   }
 }
 
-/* The luaL_Buffer stays balanced: nothing else is pushed while it is open. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end);
+
+/* Plain bytes up to the next quote, backslash, control or invalid UTF-8 byte. */
+static void scan_plain(decoder_t *d) {
+  while (d->p < d->end) {
+    unsigned char c = (unsigned char)*d->p;
+    if (c == '"' || c == '\\' || c < 0x20) return;
+    size_t n = c < 0x80 ? 1 : utf8_len((const unsigned char *)d->p, (const unsigned char *)d->end);
+    if (n == 0) return;
+    d->p += n;
+  }
+}
+
+/* The luaL_Buffer stays balanced: nothing else is pushed while it is open. A byte that is not
+ * part of valid UTF-8 becomes U+FFFD, as a lone surrogate does: every decoded string is UTF-8,
+ * so whatever was decoded can be encoded again (into a journal, a plan, a request). */
 static int decode_string(decoder_t *d) {
   luaL_Buffer b;
   d->p++; /* opening quote */
   luaL_buffinit(d->L, &b);
   while (d->p < d->end) {
     const char *run = d->p;
-    while (d->p < d->end && *d->p != '"' && *d->p != '\\' && (unsigned char)*d->p >= 0x20) d->p++;
+    scan_plain(d);
     luaL_addlstring(&b, run, (size_t)(d->p - run));
     if (d->p >= d->end) break;
+    if ((unsigned char)*d->p >= 0x80) {
+      luaL_addstring(&b, "\xEF\xBF\xBD");
+      d->p++;
+      continue;
+    }
     if (*d->p == '"') {
       d->p++;
       luaL_pushresult(&b);
@@ -163,6 +183,11 @@ static int decode_number(decoder_t *d) {
   memcpy(tmp, start, n);
   tmp[n] = '\0';
   if (lua_stringtonumber(d->L, tmp) == 0) return fail(d, "bad number");
+  if (!lua_isinteger(d->L, -1) && isinf(lua_tonumber(d->L, -1))) { /* 1e400: no encoding holds it */
+    lua_pop(d->L, 1);
+    d->p = start;
+    return fail(d, "number out of range");
+  }
   return 1;
 }
 
@@ -338,9 +363,11 @@ static int encode_number(encoder_t *e, int idx) {
   }
   lua_Number n = lua_tonumber(L, idx);
   if (isnan(n) || isinf(n)) return efail(e, "NaN or infinity");
-  /* 42.0 goes out as 42: servers that want integers get them, whatever produced the value. */
-  if (n == floor(n) && fabs(n) < 9007199254740992.0) {
-    buf_printf(e->out, "%.0f", n);
+  /* 42.0 goes out as 42: servers that want integers get them, whatever produced the value;
+   * integral values up to 10^21 (2^60 from `2^60`, a 20-digit id read as a float) too, in
+   * plain digits, never 1e+18. -0.0 goes out as 0. */
+  if (n == floor(n) && fabs(n) < 1e21) {
+    buf_printf(e->out, "%.0f", n == 0 ? 0.0 : n);
     return 1;
   }
   char tmp[40];
@@ -402,8 +429,16 @@ static int encode_array(encoder_t *e, int idx, lua_Integer len) {
   return 1;
 }
 
+typedef struct {
+  const char *s;
+  size_t len;
+} sort_key_t;
+
+/* Byte order, embedded NULs included: "a\0b" and "a" are different keys. */
 static int compare_keys(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+  const sort_key_t *x = a, *y = b;
+  int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+  return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
 /* Collects the string keys of the table at idx into a sorted array on top of the stack. */
@@ -422,15 +457,15 @@ static int sorted_keys(encoder_t *e, int idx, lua_Integer *count) {
     lua_pushvalue(L, -1);
     lua_rawseti(L, keys, ++n);
   }
-  const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
+  sort_key_t *names = lua_newuserdatauv(L, sizeof(sort_key_t) * (size_t)(n ? n : 1), 0);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_rawgeti(L, keys, i);
-    names[i - 1] = lua_tostring(L, -1); /* anchored in `keys` */
+    names[i - 1].s = lua_tolstring(L, -1, &names[i - 1].len); /* anchored in `keys` */
     lua_pop(L, 1);
   }
   qsort(names, (size_t)n, sizeof *names, compare_keys);
   for (lua_Integer i = 1; i <= n; i++) {
-    lua_pushstring(L, names[i - 1]);
+    lua_pushlstring(L, names[i - 1].s, names[i - 1].len);
     lua_rawseti(L, keys, i);
   }
   lua_pop(L, 1);

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "client.h"
 #include "endpoints.h"
+#include "http.h"
 #include "engine_lua.h"
 #include "json.h"
 #include "mock_server.h"
@@ -139,11 +140,35 @@ static int l_monotime(lua_State *L) {
   return 1;
 }
 
+/* core.parse_headers(text) -> {retry_after=, rl_limit=, rl_remaining=, rl_reset=, content_type=}
+ * What the engine reads from answer headers (-1: absent); for regression specs. */
+static int l_parse_headers(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  http_response_t r;
+  http_response_init(&r);
+  for (const char *line = text, *end = text + len; line < end;) {
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line + 1) : (size_t)(end - line);
+    http_parse_header(&r, line, n);
+    line += n;
+  }
+  lua_createtable(L, 0, 5);
+  lua_pushnumber(L, r.retry_after), lua_setfield(L, -2, "retry_after");
+  lua_pushinteger(L, r.rl_limit), lua_setfield(L, -2, "rl_limit");
+  lua_pushinteger(L, r.rl_remaining), lua_setfield(L, -2, "rl_remaining");
+  lua_pushinteger(L, r.rl_reset), lua_setfield(L, -2, "rl_reset");
+  lua_pushstring(L, r.content_type), lua_setfield(L, -2, "content_type");
+  http_response_free(&r);
+  return 1;
+}
+
 int luaopen_smartlead_core(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"mask", l_mask}, {"add_secret", l_add_secret}, {"read_private_file", l_read_private_file},
       {"block_signals", l_block_signals}, {"isatty", l_isatty}, {"monotime", l_monotime}, {"wait_for_signal", l_wait_for_signal},
-      {"set_trace", l_set_trace}, {"trace_level", l_trace_level}, {"mask_body", l_mask_body}, {NULL, NULL}};
+      {"set_trace", l_set_trace}, {"trace_level", l_trace_level}, {"mask_body", l_mask_body},
+      {"parse_headers", l_parse_headers}, {NULL, NULL}};
   luaL_checkversion(L);
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <lauxlib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,27 @@ int valid_utf8(const char *s, size_t len) {
   return 1;
 }
 
+/* C0 controls, DEL and C1 controls (U+0080..U+009F): line breaks, tabs, terminal escapes. */
+static int has_control(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i], next = i + 1 < len ? (unsigned char)s[i + 1] : 0;
+    if (c < 0x20 || c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F)) return 1;
+  }
+  return 0;
+}
+
+/* Short UTF-8 text without control bytes: safe to quote in a message that reaches a terminal. */
+static int echoable(const char *s, size_t len, size_t max) {
+  return len <= max && valid_utf8(s, len) && !has_control(s, len);
+}
+
+/* Ids stop at 2^53 - 1: the API's JavaScript numbers would round a larger id to another one. */
+#define MAX_SAFE_ID 9007199254740991LL
+
+static int above_safe_id(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TNUMBER && lua_tonumber(L, idx) > (lua_Number)MAX_SAFE_ID;
+}
+
 static int domain_ok(const char *d, size_t len) {
   if (len < 3 || d[0] == '.' || d[len - 1] == '.' || d[0] == '-') return 0;
   int dots = 0;
@@ -44,7 +66,7 @@ static int domain_ok(const char *d, size_t len) {
 
 /* local@domain.tld: pragmatic, not RFC 5322 in full, refusing what no mailbox can have. */
 int valid_email(const char *s, size_t len) {
-  if (len < 5 || len > 254 || memchr(s, '\0', len)) return 0;
+  if (len < 5 || len > 254 || has_control(s, len)) return 0; /* NUL, CR LF, C1 controls */
   const char *at = memchr(s, '@', len);
   if (!at || at == s || memchr(at + 1, '@', len - (size_t)(at - s) - 1)) return 0;
   for (const char *p = s; p < at; p++) {
@@ -105,7 +127,7 @@ static const char *describe(lua_State *L, int idx, const field_t *f, char *out, 
   else if (secret) snprintf(out, outsz, "a %s", luaL_typename(L, idx));
   else if (t == LUA_TNUMBER) lua_isinteger(L, idx) ? snprintf(out, outsz, LUA_INTEGER_FMT, lua_tointeger(L, idx))
                                               : snprintf(out, outsz, "%.14g", lua_tonumber(L, idx));
-  else if (t == LUA_TSTRING && f->type != F_SECRET && lua_rawlen(L, idx) <= 40 && valid_utf8(lua_tostring(L, idx), lua_rawlen(L, idx)) && !memchr(lua_tostring(L, idx), 0, lua_rawlen(L, idx)))
+  else if (t == LUA_TSTRING && f->type != F_SECRET && echoable(lua_tostring(L, idx), lua_rawlen(L, idx), 40))
     snprintf(out, outsz, "\"%s\"", lua_tostring(L, idx));
   else if (t == LUA_TSTRING) snprintf(out, outsz, "a string of %zu bytes", (size_t)lua_rawlen(L, idx));
   else if (json_is_null(L, idx)) snprintf(out, outsz, "json.null");
@@ -137,6 +159,14 @@ static int check_integer(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, 
   return 1;
 }
 
+/* A name is one line: a line break in from_name would become a header of every email sent. */
+static int check_name(lua_State *L, int idx, char *why, size_t whysz) {
+  if (!check_text(L, idx, 1, why, whysz)) return 0;
+  if (has_control(lua_tostring(L, idx), lua_rawlen(L, idx)))
+    return snprintf(why, whysz, "must not contain control characters (line breaks, tabs, escapes)"), 0;
+  return 1;
+}
+
 static int check_host(lua_State *L, int idx, char *why, size_t whysz) {
   if (!check_text(L, idx, 1, why, whysz)) return 0;
   size_t len;
@@ -150,9 +180,9 @@ static int check_host(lua_State *L, int idx, char *why, size_t whysz) {
 }
 
 static int check_enum(lua_State *L, int idx, const char *const *values, char *why, size_t whysz) {
-  if (lua_type(L, idx) == LUA_TSTRING)
+  if (lua_type(L, idx) == LUA_TSTRING) /* whole length: "GMAIL\0x" is not GMAIL */
     for (const char *const *v = values; *v; v++)
-      if (strcmp(lua_tostring(L, idx), *v) == 0) return 1;
+      if (strlen(*v) == lua_rawlen(L, idx) && strcmp(lua_tostring(L, idx), *v) == 0) return 1;
   int n = snprintf(why, whysz, "must be one of");
   for (const char *const *v = values; *v && n > 0 && (size_t)n < whysz; v++)
     n += snprintf(why + n, whysz - (size_t)n, "%s %s", v == values ? "" : ",", *v);
@@ -164,7 +194,8 @@ static int check_token(lua_State *L, int idx, char *why, size_t whysz);
 static int check_value(lua_State *L, int idx, const field_t *f, char *why, size_t whysz) {
   switch (f->type) {
     case F_TEXT: return check_text(L, idx, 0, why, whysz);
-    case F_NAME: case F_SECRET: return check_text(L, idx, 1, why, whysz);
+    case F_NAME: return check_name(L, idx, why, whysz);
+    case F_SECRET: return check_text(L, idx, 1, why, whysz);
     case F_HOST: return check_host(L, idx, why, whysz);
     case F_EMAIL:
       if (!check_text(L, idx, 1, why, whysz)) return 0;
@@ -177,10 +208,10 @@ static int check_value(lua_State *L, int idx, const field_t *f, char *why, size_
     case F_BOOL:
       return lua_isboolean(L, idx) ? 1 : (snprintf(why, whysz, "must be a boolean (true or false)"), 0);
     case F_ENUM: return check_enum(L, idx, f->values, why, whysz);
-    case F_ID: return check_integer(L, idx, 1, LUA_MAXINTEGER, why, whysz);
+    case F_ID: return check_integer(L, idx, 1, MAX_SAFE_ID, why, whysz);
     case F_ID_OR_NULL:
-      return json_is_null(L, idx) || check_integer(L, idx, 1, LUA_MAXINTEGER, why, whysz) ||
-             (snprintf(why, whysz, "must be a positive integer or json.null"), 0);
+      return json_is_null(L, idx) || check_integer(L, idx, 1, MAX_SAFE_ID, why, whysz) ||
+             (snprintf(why, whysz, "must be a positive integer or json.null%s", above_safe_id(L, idx) ? " (at most 2^53 - 1)" : ""), 0);
     case F_TOKEN: return check_token(L, idx, why, whysz);
   }
   return 0;
@@ -264,7 +295,13 @@ int validate_fields(lua_State *L, int arg, const field_t *fields, const char *ep
       return field_error(L, ep, method, path, NULL, "fields must be named (got a %s key)%s", luaL_typename(L, -2), "");
     const char *name = lua_tostring(L, -2);
     int by_alias;
-    const field_t *f = find_field(fields, name, &by_alias);
+    /* a name with a NUL byte is no field's, even when its C string is ("limit\0x") */
+    const field_t *f = strlen(name) == lua_rawlen(L, -2) ? find_field(fields, name, &by_alias) : NULL;
+    if (!f && strlen(name) != lua_rawlen(L, -2))
+      return field_error(L, ep, method, path, NULL, "a field name contains a NUL byte (after \"%s\")%s", name, "");
+    if (!f && !echoable(name, lua_rawlen(L, -2), 64)) /* not quoted: it could drive the terminal */
+      return field_error(L, ep, method, path, NULL, "unknown field: its name has control characters or invalid UTF-8, "
+                         "or is over 64 bytes%s%s", "", "");
     if (!f) {
       suggest(fields, name, hint, sizeof hint);
       return field_error(L, ep, method, path, name, "unknown field \"%s\"%s", name, hint);
@@ -305,8 +342,10 @@ static int check_token(lua_State *L, int idx, char *why, size_t whysz) {
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
     int alias;
-    if (lua_type(L, -1) != LUA_TSTRING || !find_field(TOKEN_FIELDS, lua_tostring(L, -1), &alias)) {
-      const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a name)";
+    if (lua_type(L, -1) != LUA_TSTRING || strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1) ||
+        !find_field(TOKEN_FIELDS, lua_tostring(L, -1), &alias)) {
+      const char *k = lua_type(L, -1) == LUA_TSTRING && echoable(lua_tostring(L, -1), lua_rawlen(L, -1), 64)
+                          ? lua_tostring(L, -1) : "(not a name)";
       suggest(TOKEN_FIELDS, k, hint, sizeof hint);
       snprintf(why, whysz, "has an unknown key \"%s\"%s", k, hint);
       lua_pop(L, 1);
@@ -323,7 +362,7 @@ int check_id_arg(lua_State *L, int idx, const char *ep, const char *name, lua_In
     luaL_error(L, "bad argument #%d to '%s' (%s must be an integer, got %s)", idx - 1, ep, name, luaL_typename(L, idx));
   int isint;
   *out = lua_tointegerx(L, idx, &isint);
-  return isint && *out > 0;
+  return isint && *out > 0 && *out <= MAX_SAFE_ID;
 }
 
 int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, const char *path) {
@@ -342,8 +381,9 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
     lua_rawgeti(L, arg, i);
     int isint = 0;
     lua_Integer id = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint || id <= 0)
-      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids[%lld] must be a positive integer, got %s", ep, (long long)i,
+    const char *note = above_safe_id(L, -1) ? " of at most 2^53 - 1" : ""; /* before the stack grows */
+    if (!isint || id <= 0 || id > MAX_SAFE_ID)
+      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids[%lld] must be a positive integer%s, got %s", ep, (long long)i, note,
                                    lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : lua_pushfstring(L, "a %s", luaL_typename(L, -1)));
     if (lua_rawgeti(L, -2, id) != LUA_TNIL)
       return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids lists %lld twice", ep, (long long)id);
@@ -364,7 +404,7 @@ int validate_email_arg(lua_State *L, int arg, const char *ep, const char *method
   size_t len;
   const char *s = luaL_checklstring(L, arg, &len);
   if (!valid_email(s, len) || !valid_utf8(s, len))
-    return push_validation_error(L, method, path, "email", "%s: \"%s\" is not an email address", ep, len <= 80 && valid_utf8(s, len) && !memchr(s, 0, len) ? s : "(unprintable)");
+    return push_validation_error(L, method, path, "email", "%s: \"%s\" is not an email address", ep, echoable(s, len, 80) ? s : "(unprintable)");
   lua_createtable(L, 0, 1);
   lua_pushvalue(L, arg);
   lua_setfield(L, -2, "email");
@@ -373,18 +413,34 @@ int validate_email_arg(lua_State *L, int arg, const char *ep, const char *method
 
 static int compare_strings(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
+/* Numbers as JSON writes them: integers and integral floats in plain digits (2.0 -> 2, never
+ * 1e+15, whose '+' a server reads as a space), others exactly, percent-encoded; NaN and
+ * infinity have no form a server would read as a number. */
+static int append_query_number(lua_State *L, int idx, buf_t *out, const char *key, char *err, size_t errsz) {
+  if (lua_isinteger(L, idx)) {
+    buf_printf(out, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+    return 1;
+  }
+  lua_Number n = lua_tonumber(L, idx);
+  if (isnan(n) || isinf(n)) return snprintf(err, errsz, "query value \"%s\" must be a finite number", key), 0;
+  char tmp[40];
+  if (n == floor(n) && fabs(n) < 1e21) snprintf(tmp, sizeof tmp, "%.0f", n == 0 ? 0.0 : n);
+  else if (snprintf(tmp, sizeof tmp, "%.15g", n), strtod(tmp, NULL) != n) snprintf(tmp, sizeof tmp, "%.17g", n);
+  buf_percent_encode(out, tmp, strlen(tmp));
+  return 1;
+}
+
 static int append_query_value(lua_State *L, int idx, buf_t *out, const char *key, char *err, size_t errsz) {
   switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN: buf_puts(out, lua_toboolean(L, idx) ? "true" : "false"); return 1;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, idx)) buf_printf(out, LUA_INTEGER_FMT, lua_tointeger(L, idx));
-      else buf_printf(out, "%.14g", lua_tonumber(L, idx));
-      return 1;
+    case LUA_TNUMBER: return append_query_number(L, idx, out, key, err, errsz);
     case LUA_TSTRING: {
       size_t len;
       const char *s = lua_tolstring(L, idx, &len);
       if (len > MAX_FIELD_BYTES || memchr(s, 0, len) || !valid_utf8(s, len))
         return snprintf(err, errsz, "query value \"%s\" must be UTF-8 text without NUL, at most %d bytes", key, MAX_FIELD_BYTES), 0;
+      if (has_control(s, len)) /* encoded they are harmless to the URL, but no parameter holds them */
+        return snprintf(err, errsz, "query value \"%s\" must not contain control characters (line breaks, tabs, escapes)", key), 0;
       buf_percent_encode(out, s, len);
       return 1;
     }
@@ -405,6 +461,10 @@ int encode_query(lua_State *L, int idx, buf_t *out, char *err, size_t errsz) {
       lua_pop(L, 1);
       return snprintf(err, errsz, "query parameters must be named (at most 64)"), 0;
     }
+    if (strlen(lua_tostring(L, -1)) != lua_rawlen(L, -1)) { /* the C string would lose its tail */
+      lua_pop(L, 1);
+      return snprintf(err, errsz, "query parameter names must not contain a NUL byte"), 0;
+    }
     keys[n++] = lua_tostring(L, -1); /* anchored in the table */
   }
   qsort(keys, n, sizeof *keys, compare_strings); /* stable URLs: same call, same URL */
@@ -413,7 +473,9 @@ int encode_query(lua_State *L, int idx, buf_t *out, char *err, size_t errsz) {
     buf_percent_encode(out, keys[i], strlen(keys[i]));
     buf_putc(out, '=');
     lua_getfield(L, idx, keys[i]);
-    int ok = append_query_value(L, -1, out, keys[i], err, errsz);
+    /* a name travels percent-encoded, whatever its bytes; a message quotes only a printable one */
+    const char *shown = echoable(keys[i], strlen(keys[i]), 64) ? keys[i] : "(unprintable name)";
+    int ok = append_query_value(L, -1, out, shown, err, errsz);
     lua_pop(L, 1);
     if (!ok) return 0;
   }
@@ -443,7 +505,8 @@ int check_http_method(const char *m) {
 int check_api_path(lua_State *L, int idx, char *why, size_t whysz) {
   size_t len;
   const char *p = lua_tolstring(L, idx, &len);
-  if (len == 0 || p[0] != '/' || len > 2048) return snprintf(why, whysz, "path must start with / (e.g. /email-accounts/42)"), 0;
+  if (len > 2048) return snprintf(why, whysz, "path is longer than 2048 bytes"), 0;
+  if (len == 0 || p[0] != '/') return snprintf(why, whysz, "path must start with / (e.g. /email-accounts/42)"), 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)p[i];
     if (c <= ' ' || c >= 0x7F || c == '?' || c == '#' || c == '%' || c == '\\')

@@ -145,7 +145,8 @@ end
 
 local function encode_field(v)
   local s = field_text(v)
-  if s:find('[,"\r\n]') or s:find("^%s") or s:find("%s$") then
+  -- a leading byte-order mark would be dropped by the reader as the file's own
+  if s:find('[,"\r\n]') or s:find("^%s") or s:find("%s$") or s:sub(1, 3) == BOM then
     return '"' .. s:gsub('"', '""') .. '"'
   end
   return s
@@ -158,6 +159,8 @@ function M.encode(rows, opts)
   for r, row in ipairs(rows) do
     local fields = {}
     for i = 1, #row do fields[i] = encode_field(row[i]) end
+    -- one empty field alone would be a blank line, which the reader skips
+    if #row == 1 and fields[1] == "" then fields[1] = '""' end
     out[r] = table.concat(fields, ",") .. eol
   end
   return table.concat(out)

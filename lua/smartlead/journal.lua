@@ -167,23 +167,96 @@ end
 
 ---------------------------------------------------------------------------- reading
 
+-- The ops a run records (plans and journal intents), by the target each one needs.
+local OP_TARGET = {
+  update_email_account = "account", update_warmup = "account",
+  add_campaign_email_accounts = "campaign", remove_campaign_email_accounts = "campaign",
+  add_smtp_account = "email", add_oauth_account = "email",
+  request = "request", reconnect_failed_email_accounts = "none",
+}
+
+local function positive_integer(v) return math.type(v) == "integer" and v > 0 end
+
+local function id_list(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  if n ~= #v then return false end
+  for _, id in ipairs(v) do
+    if not positive_integer(id) then return false end
+  end
+  return true
+end
+
+local function check_target(op)
+  local t, need = op.target, OP_TARGET[op.op]
+  for _, k in ipairs { "account", "campaign" } do
+    if t[k] ~= nil and not positive_integer(t[k]) then return nil, ("target.%s is not a positive integer"):format(k) end
+  end
+  for _, k in ipairs { "email", "method", "path" } do
+    if t[k] ~= nil and type(t[k]) ~= "string" then return nil, ("target.%s is not a string"):format(k) end
+  end
+  if need == "account" or need == "campaign" or need == "email" then
+    if t[need] == nil then return nil, ("%s without target.%s"):format(op.op, need) end
+  elseif need == "request" and (t.method == nil or t.path == nil) then
+    return nil, "request without target.method and target.path"
+  end
+  return true
+end
+
+-- journal.check_op(op) -> true | nil, why: the shape every reader of a recorded op (plan, apply,
+-- undo, resume) relies on: {op=, target={...}, fields={...}, before={...}?}, ids positive integers.
+function M.check_op(op)
+  if type(op) ~= "table" then return nil, "not an object" end
+  if type(op.op) ~= "string" then return nil, "no op name" end
+  if not OP_TARGET[op.op] then return nil, ("unknown op %q"):format(op.op) end
+  if type(op.target) ~= "table" then return nil, "target is not an object" end
+  if type(op.fields) ~= "table" then return nil, "fields is not an object" end
+  if op.before ~= nil and type(op.before) ~= "table" then return nil, "before is not an object" end
+  local ok, why = check_target(op)
+  if not ok then return nil, why end
+  if OP_TARGET[op.op] == "campaign" then
+    if not id_list(op.fields.email_account_ids) then return nil, "fields.email_account_ids is not a list of ids" end
+    if op.before and op.before.attached ~= nil and not id_list(op.before.attached) then
+      return nil, "before.attached is not a list of ids"
+    end
+  end
+  return true
+end
+
+-- What undo and resume read of a record, checked before anyone relies on it.
+local function check_record(rec)
+  if type(rec) ~= "table" then return nil, "not a JSON object" end
+  if type(rec.type) ~= "string" then return nil, "no record type" end
+  if rec.type == "intent" or rec.type == "result" then
+    if not positive_integer(rec.seq) then return nil, "seq is not a positive integer" end
+  end
+  if rec.type == "intent" then return M.check_op(rec) end
+  if rec.type == "result" and type(rec.status) ~= "string" then return nil, "a result without a status" end
+  return true
+end
+
 -- Splits text into records. A last line without its newline is the trace of a kill mid-write
 -- and is dropped (even when it parses); a bad line anywhere else is an error.
 function M.parse(text)
+  if type(text) ~= "string" then return nil, "a journal is text, got " .. type(text) end
   local records, lines = {}, {}
-  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-  local tail = text:match("([^\n]*)$")
-  if tail ~= "" then lines[#lines + 1] = tail end
+  -- plain finds: text:match("([^\n]*)$") retries from every byte, quadratic in the line length
+  local pos = 1
+  while pos <= #text do
+    local nl = text:find("\n", pos, true) or #text + 1
+    lines[#lines + 1] = text:sub(pos, nl - 1)
+    pos = nl + 1
+  end
   local complete_last = text:sub(-1) == "\n"
   for i, line in ipairs(lines) do
     if line ~= "" then
-      local ok, rec = pcall(json.decode, line)
-      if ok and type(rec) == "table" and rec.type then
-        if i == #lines and not complete_last and tail ~= "" then break end -- cut short, even if it parses
-        records[#records + 1] = rec
-      elseif i ~= #lines or complete_last then -- only a line without its newline is a cut one
-        return nil, ("line %d is not a journal record"):format(i)
-      end
+      local rec, err = json.decode(line)
+      local ok, why = rec ~= nil, err
+      if ok then ok, why = check_record(rec) end
+      if i == #lines and not complete_last then break end -- cut short by a kill, even if it parses
+      if not ok then return nil, ("line %d is not a journal record: %s"):format(i, why) end
+      records[#records + 1] = rec
     end
   end
   return records

@@ -313,14 +313,41 @@ function Plan:save(path, info)
   return true
 end
 
+local function is_list(v)
+  if type(v) ~= "table" then return false end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == #v
+end
+
+-- The parts of a plan document apply relies on: a list of well-formed ops, a list of names.
+local function check_doc(doc)
+  if doc.ops ~= nil and not is_list(doc.ops) then return nil, "ops is not a list" end
+  if doc.names ~= nil and not is_list(doc.names) then return nil, "names is not a list" end
+  for i, op in ipairs(doc.ops or {}) do
+    local ok, why = journal.check_op(op)
+    if not ok then return nil, ("op %d: %s"):format(i, why) end
+  end
+  for i, n in ipairs(doc.names or {}) do
+    if type(n) ~= "table" or math.type(n.id) ~= "integer" or (n.email ~= nil and n.email ~= json.null and type(n.email) ~= "string") then
+      return nil, ("names[%d] is not {id = integer, email = string}"):format(i)
+    end
+  end
+  return true
+end
+
+-- plan.decode(text, source) -> Plan | nil, "source: why" (never raises on a bad file)
 function M.decode(text, source)
+  source = source or "plan"
   local doc, err = json.decode(text)
   if type(doc) ~= "table" or doc.smartlua_plan == nil then
     return nil, ("%s: not a smartlua plan%s"):format(source, err and (" (" .. err .. ")") or "")
   end
   if doc.smartlua_plan ~= M.VERSION then
-    return nil, ("%s: plan version %s, this smartlua reads %d"):format(source, tostring(doc.smartlua_plan), M.VERSION)
+    return nil, ("%s: plan version %s, this smartlua reads %d"):format(source, show(doc.smartlua_plan), M.VERSION)
   end
+  local ok, why = check_doc(doc)
+  if not ok then return nil, ("%s: not a valid smartlua plan: %s"):format(source, why) end
   local p = M.new()
   for _, op in ipairs(doc.ops or {}) do p:add(op) end
   for _, n in ipairs(doc.names or {}) do p:name(n.id, n.email) end
