@@ -641,20 +641,6 @@ end
 
 ---------------------------------------------------------------------------- accounts add --csv
 
-local REQUIRED_SAVE = { from_name = true, from_email = true, user_name = true, password = true, smtp_host = true,
-  smtp_port = true, imap_host = true, imap_port = true }
-local COLUMN_HINTS = { username = "user_name", imap_username = "imap_user_name", email = "from_email",
-  name = "from_name", max_emails_per_day = "max_email_per_day", message_per_day = "max_email_per_day" }
-
--- The columns accounts add takes: the fields of add_smtp_account except id (add, not update).
-local function save_columns()
-  local cols = {}
-  for _, name in ipairs(endpoint_fields("add_smtp_account")) do
-    if name ~= "id" then cols[name] = FIELD_TYPES[name] or "text" end
-  end
-  return cols
-end
-
 local function read_input(path)
   if path == "-" then return io.stdin:read("a") end
   local f, err = io.open(path, "rb")
@@ -664,91 +650,13 @@ local function read_input(path)
   return text
 end
 
-local function check_header(path, header, cols)
-  local present = {}
-  for _, name in ipairs(header) do
-    if not cols[name] then
-      local hint = COLUMN_HINTS[name] and (" (did you mean '" .. COLUMN_HINTS[name] .. "'?)") or ""
-      fail(M.EXIT.error, ("%s: unknown column '%s'%s"):format(path, name, hint))
-    end
-    present[name] = true
-  end
-  local missing = {}
-  for name in pairs(REQUIRED_SAVE) do
-    if not present[name] then missing[#missing + 1] = name end
-  end
-  table.sort(missing)
-  if #missing > 0 then
-    fail(M.EXIT.error, ("%s: missing column%s: %s"):format(path, #missing > 1 and "s" or "", table.concat(missing, ", ")))
-  end
-end
-
-local SECRET_COLUMNS = { password = true, imap_password = true }
-
--- One row's request fields, or nil and its problems (never a secret's value).
-local function row_fields(rec, cols)
-  local fields, problems = { warmup_enabled = true }, {}
-  for name, kind in pairs(cols) do
-    local raw = rec[name]
-    if raw ~= nil and raw ~= "" then
-      local v, must = TYPES[kind](raw)
-      if v == nil then
-        problems[#problems + 1] = SECRET_COLUMNS[name] and (name .. " must be " .. must)
-          or ("%s must be %s, got '%s'"):format(name, must, raw)
-      else
-        fields[name] = v
-      end
-    elseif REQUIRED_SAVE[name] then
-      problems[#problems + 1] = name .. " is empty"
-    end
-  end
-  table.sort(problems)
-  if #problems > 0 then return nil, table.concat(problems, "; ") end
-  return fields
-end
-
--- Error text with the row's passwords masked, whatever the server echoed.
-local function scrub(text, fields)
-  for name in pairs(SECRET_COLUMNS) do
-    local secret = fields[name]
-    if type(secret) == "string" and #secret > 0 then text = text:gsub(secret:gsub("%W", "%%%0"), "***") end
-  end
-  return core.mask(text)
-end
-
-local function save_result(line, fields, answer, err)
-  local r = { line = line, from_email = fields.from_email }
-  if answer then
-    r.status, r.id = "added", answer.email_account_id or answer.emailAccountId or (type(answer.data) == "table" and answer.data.id) or nil
-  elseif err.code == "ACCOUNT_ALREADY_EXIST" then
-    r.status, r.id, r.error = "exists", err.email_account_id, "already in SmartLead"
-  else
-    r.status, r.error = "failed", scrub(tostring(err), fields)
-  end
-  return r
-end
-
--- Checks every row first; rows with problems are reported and not sent.
-local function checked_rows(path, text)
-  local records, header, lines = require("smartlead.csv").records(text)
-  if not records then fail(M.EXIT.error, ("%s: %s"):format(path, header)) end
-  local cols = save_columns()
-  check_header(path, header, cols)
-  local rows, seen = {}, {}
-  for i, rec in ipairs(records) do
-    local fields, why = row_fields(rec, cols)
-    local addr = fields and fields.from_email:lower()
-    if fields and seen[addr] then fields, why = nil, ("from_email repeats line %d"):format(seen[addr]) end
-    if fields then seen[addr] = lines[i] end
-    rows[i] = { line = lines[i], fields = fields, problem = why, from_email = rec.from_email }
-  end
-  return rows
-end
-
+-- Checks every row first (smartlead.import); rows with problems are reported and not sent.
 local function accounts_add(ctx)
   local path = ctx.opts.csv
   if not path then usage("accounts add needs --csv FILE (or --csv - for stdin); passwords come only from the file") end
-  local rows = checked_rows(path, read_input(path))
+  local import = require "smartlead.import"
+  local rows, err = import.smtp_file(path)
+  if not rows then fail(M.EXIT.error, err) end
   return with_run_layer(ctx, function()
     local client = ctx:client()
     local w = result_writer(ctx, { "line", "from_email", "status", "id", "error" })
@@ -758,10 +666,10 @@ local function accounts_add(ctx)
     for _, row in ipairs(rows) do
       local r
       if row.fields then
-        local answer, err = client:add_smtp_account(row.fields)
-        if not planned(answer) then r = save_result(row.line, row.fields, answer, err) end
+        local answer, save_err = client:add_smtp_account(row.fields)
+        if not planned(answer) then r = import.row_result(row, answer, save_err) end
       else
-        r = { line = row.line, from_email = row.from_email, status = "invalid", error = row.problem }
+        r = import.row_result(row)
       end
       if r and r.status ~= "added" and r.status ~= "exists" then bad = bad + 1 end
       if r and planning then
@@ -858,6 +766,10 @@ end
 local function api_query(ctx, path)
   local query, any = {}, false
   local bare, qs = path:match("^([^?]*)%?(.*)$")
+  -- a pasted URL's key may hold '&' unencoded: refuse it whole before any part is kept
+  if qs and unescape(qs):lower():find("api_key", 1, true) then
+    usage("api: PATH must not carry api_key; the key is added for you (SMARTLEAD_API_KEY or the config file)")
+  end
   if bare then
     path = bare
     for pair in qs:gmatch("[^&]+") do
@@ -868,6 +780,7 @@ local function api_query(ctx, path)
   for _, pair in ipairs(ctx.opts.query or {}) do
     local k, v = pair:match("^([^=]+)=(.*)$")
     if not k then usage(("-q '%s' must be key=value"):format(pair)) end
+    if unescape(k):lower() == "api_key" then usage("api: -q must not carry api_key; the key is added for you") end
     query[k], any = v, true
   end
   return path, any and query or nil
