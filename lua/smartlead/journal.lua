@@ -4,6 +4,7 @@
 -- Records: {type="begin", journal=1, mode=, time=, pid=}, then per write an intent
 -- {type="intent", seq=, time=, op=, target=, fields=, before=} written before the request is
 -- sent and a result {type="result", seq=, time=, status="ok"|"failed", answer= | error=} after.
+local core = require "smartlead.core"
 local json = require "smartlead.json"
 
 local M = {}
@@ -126,7 +127,8 @@ function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 -- Appends one record as one line and hands it to the kernel before returning.
 function Journal:append(record)
   record.time = record.time or M.now()
-  local line = json.encode(record) .. "\n"
+  -- every API key the process knows masked, wherever a script put it (a field name, a value)
+  local line = core.mask(json.encode(record)) .. "\n"
   assert(self.file:write(line))
   assert(self.file:flush())
 end
@@ -150,7 +152,9 @@ end
 -- A short, secret-free form of an error value.
 function M.error_fields(err)
   if type(err) ~= "table" then return { message = tostring(err) } end
-  return { kind = err.kind, status = err.status, code = err.code, message = err.message, field = err.field }
+  -- ambiguous: the server may have acted although the call failed (undo and resume check values)
+  return { kind = err.kind, status = err.status, code = err.code, message = err.message, field = err.field,
+           ambiguous = err.ambiguous or nil }
 end
 
 function Journal:result(seq, ok, value, extra)

@@ -129,9 +129,44 @@ local function state_dir()
   return base .. "/smartlua"
 end
 
+local function secret_name(name)
+  local n = name:lower()
+  return n:find("pass", 1, true) or n:find("secret", 1, true) or n:find("token", 1, true) or n:find("key$")
+      or n:find("api_?key")
+end
+
+-- src with the contents of every string literal (quoted or long-bracket) replaced by ***.
+local function blank_strings(src)
+  local out, i, n = {}, 1, #src
+  while i <= n do
+    local c = src:sub(i, i)
+    local eq = c == "[" and src:match("^%[(=*)%[", i)
+    if c == '"' or c == "'" then
+      local j = i + 1
+      while j <= n and src:sub(j, j) ~= c do j = j + (src:sub(j, j) == "\\" and 2 or 1) end
+      out[#out + 1], i = c .. "***" .. c, j + 1
+    elseif eq then
+      local _, close = src:find("]" .. eq .. "]", i + #eq + 2, true)
+      out[#out + 1], i = "[" .. eq .. "[***]" .. eq .. "]", (close or n) + 1
+    else
+      out[#out + 1], i = c, i + 1
+    end
+  end
+  return table.concat(out)
+end
+
+-- The chunk as history keeps it: every key the process knows masked, and when it names a
+-- secret (api_key, password, token, my_key...), every string literal in it too, known or not.
+local function history_text(entry)
+  for word in entry:gmatch("[%a_][%w_]*") do
+    if secret_name(word) then return core.mask(blank_strings(entry)) end
+  end
+  return core.mask(entry)
+end
+
 function Session:remember(entry)
   -- masked before it reaches libedit, so neither memory nor the file ever holds a key
-  self.rl.add_history(core.mask(entry))
+  self.rl.add_history(history_text(entry))
   if self.history then
     local ok, err = self.rl.save_history(self.history)
     if not ok and not self.history_warned then
@@ -223,11 +258,12 @@ function M.run(tty)
     local chunk = session:read_chunk()
     if not chunk then io.stdout:write("\n") break end
     if chunk:match("%S") then
-      session:remember(chunk)
       if chunk:match("^%s*:") then
+        session:remember(chunk)
         if session:command(chunk) == "quit" then break end
       else
         session:evaluate(chunk)
+        session:remember(chunk) -- after: a key the chunk gave a client is known to core.mask now
       end
     end
   end

@@ -177,7 +177,7 @@ function M.session(opts)
   end
   local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, seen = seen,
     views = lazy_views(seen, plan), members = {},
-    plan = plan, sent = 0, failed = 0, skipped = 0, start_seq = 0, begin_info = opts.info }, Session)
+    plan = plan, sent = 0, failed = 0, refused = 0, skipped = 0, start_seq = 0, begin_info = opts.info }, Session)
   if s.mode == "resume" then s:load_resume(opts.resume or opts.journal) end
   return s
 end
@@ -435,10 +435,14 @@ end
 local function write_handler(s, name, orig, client, ...)
   local op = M.describe(name, ...)
   if not op or (name == "request" and op.target.method == "GET") then return orig(client, ...) end
-  if s.mode == "plan" and core.validators[name] then
-    -- the same checks the real call makes, so a plan never holds a write that would be refused
+  if core.validators[name] then
+    -- the checks the real call makes, first: a refused write is neither planned nor journaled
+    -- (its fields may be a typo'd password: `pasword = ...` is not masked as a secret)
     local valid, err = core.validators[name](client, ...)
-    if not valid then return nil, err end
+    if not valid then
+      if s.mode ~= "plan" then s.refused = s.refused + 1 end -- counted, like a failed write
+      return nil, err
+    end
   end
   op.before = s:before_of(client, op)
   if s.mode == "plan" then return s:plan_write(client, op) end

@@ -96,9 +96,13 @@ end
 
 local function journal_note(s)
   local j = s.journal
-  if not j then return end
+  if not j then
+    if s.refused > 0 then err_line(("%d writes refused before sending; nothing was journaled"):format(s.refused)) end
+    return
+  end
   local parts = { ("%d writes"):format(j.writes) }
   if s.failed > 0 then parts[#parts + 1] = ("%d failed"):format(s.failed) end
+  if s.refused > 0 then parts[#parts + 1] = ("%d refused before sending"):format(s.refused) end
   if s.skipped > 0 then parts[#parts + 1] = ("%d already done"):format(s.skipped) end
   err_line("journal: ", j.path, " (", table.concat(parts, ", "), ")")
   j:close()
@@ -177,7 +181,7 @@ function M.run_end(ok)
   if s.mode == "plan" and not state.gate then return finish_plan(s, o) end
   if state.gate then return apply_plan(s.plan, o, state.limit, o.tty and not o.yes) end
   journal_note(s)
-  return s.failed > 0 and M.EXIT.partial or M.EXIT.ok
+  return (s.failed > 0 or s.refused > 0) and M.EXIT.partial or M.EXIT.ok
 end
 
 ---------------------------------------------------------------------------- apply and undo
