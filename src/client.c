@@ -338,7 +338,7 @@ int push_reply(lua_State *L, const reply_t *rp, transfer_t *t) {
   } else {
     n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
                                  : push_network_error(L, NULL, rp, rp->masked_path, r);
-    maybe_done = http_may_have_acted(r);
+    maybe_done = t->maybe_acted || http_may_have_acted(r); /* any attempt, not only the last */
   }
   if (n == 2) {
     mark_ambiguous(L, rp, maybe_done);

@@ -232,9 +232,13 @@ local function has_null(t)
   return false
 end
 
-local function undo_account_op(s, report, client, e)
+-- only_if_shown: for a write journaled failed, which may still have taken effect (its answer
+-- lost to a dropped connection or a timeout): undone where the account shows its values, else
+-- left alone without a word.
+local function undo_account_op(s, report, client, e, only_if_shown)
   local intent = e.intent
   local id = intent.target.account
+  if only_if_shown and not already(s.views[id], intent.fields) then return end
   local what = label(s, nil, id)
   local restore = restore_fields(report, intent, what)
   if intent.op == "update_warmup" and restore.warmup_enabled == nil then return end
@@ -326,7 +330,13 @@ function M.undo(records, opts)
   for i = #idx.order, 1, -1 do
     local e = idx.by_seq[idx.order[i]]
     local status = e.result and e.result.status
-    if status ~= "ok" and status ~= nil then goto continue end -- failed: nothing happened
+    if status ~= "ok" and status ~= nil then -- failed: undone only if the server shows it happened
+      if is_account_op(e.intent) then undo_account_op(s, report, client, e, true)
+      elseif e.intent.target.campaign and e.intent.before and e.intent.before.attached then
+        undo_campaign_op(s, report, client, e) -- touches only members that show the write
+      end
+      goto continue
+    end
     if is_account_op(e.intent) then undo_account_op(s, report, client, e)
     elseif e.intent.target.campaign then undo_campaign_op(s, report, client, e)
     else cannot_undo(report, e) end
