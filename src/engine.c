@@ -314,9 +314,11 @@ static int start(engine_t *e, transfer_t *t) {
   http_response_init(&t->resp);
   curl_slist_free_all(t->headers);
   t->headers = http_setup(t->easy, &req, &t->resp);
-  /* libcurl silently resends a request when a reused connection dies before the answer; a save
-   * must never be sent twice unseen, so it gets a connection of its own (found by faults_spec) */
-  if (!t->idempotent) curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
+  /* libcurl silently resends a request when a reused connection dies before the answer. A write
+   * sent twice unseen is a doubled save, or an update whose first attempt acted without us
+   * knowing (its error would not say ambiguous), so writes get a connection of their own
+   * (found by faults_spec); reads keep reusing connections. */
+  if (strcmp(t->method, "GET") != 0) curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, 1L);
   curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
   if (curl_multi_add_handle(e->multi, t->easy) != CURLM_OK) return 0;
   t->attempts++;
