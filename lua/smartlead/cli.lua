@@ -40,13 +40,7 @@ end
 
 local BOOLS = { ["true"] = true, yes = true, on = true, ["1"] = true, ["false"] = false, no = false, off = false, ["0"] = false }
 
-local function to_integer(lo, hi)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if n and n >= lo and (not hi or n <= hi) then return n end
-    return nil, hi and ("a whole number from %d to %d"):format(lo, hi) or ("a whole number >= %d"):format(lo)
-  end
-end
+local to_integer = require("smartlead.import").whole_number
 
 local function to_enum(values)
   return function(s)

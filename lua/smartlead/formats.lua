@@ -38,12 +38,8 @@ end
 
 ---------------------------------------------------------------------------- values
 
-function M.is_secret_key(k)
-  if type(k) ~= "string" then return false end
-  k = k:lower()
-  return k == "api_key" or k == "apikey" or k:find("password", 1, true) ~= nil
-      or k:find("secret", 1, true) ~= nil or k:find("token", 1, true) ~= nil
-end
+-- One rule for which field names hold secrets, shared with the journal and smartlead.show.
+M.is_secret_key = require("smartlead.journal").is_secret
 
 -- True when any segment of a dotted path names a secret.
 local function secret_path(path)

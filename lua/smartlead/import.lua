@@ -30,7 +30,8 @@ local HINTS = { username = "user_name", imap_username = "imap_user_name", email 
 
 ---------------------------------------------------------------------------- cell types
 
-local function whole_number(lo, hi)
+-- import.whole_number(lo[, hi]) -> checker(s) -> n | nil, "a whole number from lo to hi"
+function M.whole_number(lo, hi)
   return function(s)
     local n = math.tointeger(tonumber(s))
     if n and n >= lo and (not hi or n <= hi) then return n end
@@ -57,12 +58,12 @@ local CELL = {
     if ESPS[s:upper()] then return s:upper() end
     return nil, "one of GMAIL, OUTLOOK, SMTP"
   end,
-  port = whole_number(1, 65535),
-  uint = whole_number(0),
-  percent = whole_number(0, 100),
+  port = M.whole_number(1, 65535),
+  uint = M.whole_number(0),
+  percent = M.whole_number(0, 100),
   id_or_null = function(s)
     if s:lower() == "null" or s:lower() == "none" then return json.null end
-    return whole_number(1)(s)
+    return M.whole_number(1)(s)
   end,
 }
 

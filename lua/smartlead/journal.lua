@@ -18,7 +18,8 @@ local SECRET_KEYS = { password = true, imap_password = true, token = true, acces
 function M.is_secret(key)
   if type(key) ~= "string" then return false end
   local k = key:lower()
-  return SECRET_KEYS[k] or k:find("password", 1, true) ~= nil or k:find("token", 1, true) ~= nil
+  return SECRET_KEYS[k] or k == "apikey" or k:find("password", 1, true) ~= nil or k:find("token", 1, true) ~= nil
+    or k:find("secret", 1, true) ~= nil
 end
 
 -- A deep copy of v with every secret value replaced by "***".

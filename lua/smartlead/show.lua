@@ -23,12 +23,7 @@ local function paint(st, kind, s)
   return "\27[" .. COLORS[kind] .. "m" .. s .. "\27[0m"
 end
 
-local function is_secret_key(k)
-  if type(k) ~= "string" then return false end
-  k = k:lower()
-  return k == "api_key" or k == "apikey" or k:find("password", 1, true) ~= nil
-      or k:find("secret", 1, true) ~= nil or k:find("token", 1, true) ~= nil
-end
+local is_secret_key = require("smartlead.journal").is_secret -- the journal's rule, one for all
 
 local function number_text(n)
   local i = math.tointeger(n) -- 42.0 prints as 42, as the API meant it
