@@ -53,7 +53,7 @@ suite_asan() {
   preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
   export ASAN_OPTIONS="detect_leaks=1:exitcode=99:abort_on_error=0" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=99"
   export LSAN_OPTIONS="suppressions=$(pwd)/spec/lsan.supp:print_suppressions=0"
-  SMARTLUA_SPEC_TIMING_SLACK=0.15 SMARTLUA_SPEC_SCALE=0.25 SMARTLUA_BIN="$(pwd)/build-asan/smartlua" BUSTED_ARGS="--cpath=build-asan/?.so --helper=spec/asan_helper.lua" \
+  SMARTLUA_SPEC_SANITIZER=asan SMARTLUA_SPEC_TIMING_SLACK=0.15 SMARTLUA_SPEC_SCALE=0.25 SMARTLUA_BIN="$(pwd)/build-asan/smartlua" BUSTED_ARGS="--cpath=build-asan/?.so --helper=spec/asan_helper.lua" \
     run_suite asan-module env LD_PRELOAD="$preload" lua5.4
 }
 
