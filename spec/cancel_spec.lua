@@ -10,13 +10,7 @@ local tasks = require "smartlead.tasks"
 local LATENCY_MS = 1500 -- far longer than any cancelled call may take
 local SLACK = tonumber(os.getenv("SMARTLUA_SPEC_TIMING_SLACK")) or 0.05
 
-local function own_ids(server, n)
-  local ids = {}
-  for _, a in ipairs(server:state().accounts) do
-    if a.user_id == 1001 and #ids < n then ids[#ids + 1] = a.id end
-  end
-  return ids
-end
+local function own_ids(server, n) return support.own_ids(server:state(), n) end
 
 local function timed(fn)
   local t0 = core.monotime()

@@ -12,13 +12,7 @@ local function ids_from(first, n)
 end
 
 -- Own, distinct account ids from the fixtures (3017 and a few others belong to another user).
-local function own_ids(server, n)
-  local ids = {}
-  for _, a in ipairs(server:state().accounts) do
-    if a.user_id == 1001 and #ids < n then ids[#ids + 1] = a.id end
-  end
-  return ids
-end
+local function own_ids(server, n) return support.own_ids(server:state(), n) end
 
 -- The most requests the log shows inside any window of `per` seconds.
 -- Seconds an arrival may lag its start; spec/run.sh raises it for the valgrind pass.

@@ -17,7 +17,7 @@ local SCALE = tonumber(os.getenv("SMARTLUA_SPEC_SCALE")) or 1
 local SEED_SHIFT = math.tointeger(tonumber(os.getenv("SMARTLUA_FAULT_SEED") or "")) or 0
 local SLACK = tonumber(os.getenv("SMARTLUA_SPEC_TIMING_SLACK")) or 0.05
 local CHILD = proc.ROOT .. "/spec/fault_child.lua"
-local OWNER = 1001 -- the user of the mock's default key
+local OWNER = support.OWNER
 
 local function scaled(n, floor) return math.max(floor, math.floor(n * SCALE + 0.5)) end
 local function seed_of(n) return n + SEED_SHIFT end
@@ -43,18 +43,7 @@ local function by_id(accounts)
   return t
 end
 
--- The first n ids of OWNER's accounts, in id order.
-local function own_ids(state, n)
-  local ids = {}
-  for _, a in ipairs(state.accounts) do
-    if a.user_id == OWNER then ids[#ids + 1] = a.id end
-  end
-  table.sort(ids)
-  assert(#ids >= n, ("the mock has %d own accounts, %d needed"):format(#ids, n))
-  local out = {}
-  for i = 1, n do out[i] = ids[i] end
-  return out
-end
+local own_ids = support.own_ids
 
 local function own_in_fixture()
   local seed = assert(json.decode(assert(proc.read(proc.ROOT .. "/spec/fixtures/seed.json"))))

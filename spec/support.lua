@@ -6,6 +6,18 @@ local json = require "smartlead.json"
 local M = {}
 
 M.KEY = "spec-key-7f3a9c1e5b"
+M.OWNER = 1001 -- the user the mock's default key belongs to
+
+-- The first n ids of OWNER's accounts in the mock's state, in id order.
+function M.own_ids(state, n)
+  local ids = {}
+  for _, a in ipairs(state.accounts) do
+    if a.user_id == M.OWNER then ids[#ids + 1] = a.id end
+  end
+  table.sort(ids)
+  assert(#ids >= n, ("the mock has %d own accounts, %d needed"):format(#ids, n))
+  return table.move(ids, 1, n, 1, {})
+end
 
 -- A mock server with the bundled fixtures and a known key; knobs pass through.
 function M.server(knobs)
