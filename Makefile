@@ -22,7 +22,7 @@ CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/engine.c src/engine_
            src/endpoints.c src/mock_server.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
-LUA_FILES = $(sort $(wildcard lua/smartlead/*.lua))
+LUA_FILES = $(sort $(shell find lua -name "*.lua"))
 SEED = spec/fixtures/seed.json
 
 .PHONY: all deps test demo install clean check-deps check-asan check-valgrind
