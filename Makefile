@@ -84,7 +84,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead
 	install -m 755 $(B)/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
 	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
-	install -m 644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead/
+	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/}; done
 
 clean:
 	rm -rf build build-asan build-fuzz
