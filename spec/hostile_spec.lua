@@ -1,5 +1,5 @@
 -- Hostile input is refused before anything is sent. The cases are generated from tables: for
--- every endpoint in smartlead.endpoints (its path, its argument kind, its fields) and for
+-- every endpoint in smartlead.operations() (its path, its argument kind, its fields) and for
 -- client:request, each category of hostile value below is tried in every place it applies.
 -- A case passes when the call raises a clear error (wrong use: a Lua type where another
 -- belongs) or returns nil, err with err.kind "validation" and a message that names the method,
@@ -72,19 +72,21 @@ local BASE = {
 }
 local VALID_ID = { campaign_id = 4104, email_account_id = 3002 }
 
--- What the endpoint table says about each endpoint's arguments.
+-- What the registry says about each operation's arguments.
 local function shape(e)
+  local fields = {}
+  for i, f in ipairs(e.fields) do fields[i] = f.name end
   return {
     name = e.name,
-    id_name = e.path:find("{id}", 1, true) and (e.path:find("^/campaigns/") and "campaign_id" or "email_account_id"),
-    payload = e.fields and "fields" or e.args:find("ids") and "ids" or e.args == "email" and "email" or "none",
-    optional = e.fields and (e.args == "query" or e.args:find("opts")) and true or false,
-    fields = e.fields or {},
+    id_name = e.id_name,
+    payload = e.arg,
+    optional = e.arg == "fields" and not e.payload_required,
+    fields = fields,
   }
 end
 
 local ENDPOINTS = {}
-for _, e in ipairs(smartlead.endpoints) do ENDPOINTS[#ENDPOINTS + 1] = shape(e) end
+for _, e in ipairs(smartlead.operations()) do ENDPOINTS[#ENDPOINTS + 1] = shape(e) end
 
 -- Arguments for a valid call of endpoint ep, as {..., n = count}; with has_payload, the payload
 -- argument is `payload` (even nil) instead of the valid one.

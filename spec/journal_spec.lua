@@ -156,7 +156,8 @@ describe("journal", function()
       assert.equal("smartlua: journal: " .. path .. " (2 writes, 1 refused before sending)", r.errlines[#r.errlines])
       local recs = lines_of(path)
       assert.equal("begin", recs[1].type)
-      assert.same({ type = "intent", seq = 1, op = "update_email_account", target = { account = 3002 },
+      assert.same({ type = "intent", seq = 1, op = "update_email_account", kind = "set", method = "POST",
+        path = "/email-accounts/3002", target = { account = 3002 },
         fields = { max_email_per_day = 17 }, before = { max_email_per_day = 20 }, email = "umar.baker@fastpipeline.co" },
         (function() recs[2].time = nil return recs[2] end)())
       assert.same({ "result", 1, "ok", 3002 }, { recs[3].type, recs[3].seq, recs[3].status, recs[3].answer.email_account_id })
@@ -193,9 +194,9 @@ describe("journal", function()
     -- Runs fn(client) under a journal session; returns the journal's records.
     local function journaled(path, fn)
       local s = run.session { mode = "journal", journal = path }
-      local previous = run.activate(s)
+      local previous = client:set_session(s)
       local ok, err = pcall(fn, client)
-      run.activate(previous)
+      client:set_session(previous)
       if s.journal then s.journal:close() end
       assert(ok, err)
       return assert(journal.read(path))
@@ -249,7 +250,7 @@ describe("journal", function()
       assert.equal(0, report.sent)
       local id = server:state().accounts[#server:state().accounts].id
       assert.same({
-        ("cannot undo journal #2: add_smtp_account created kept@example.org (account %d); the API cannot delete accounts: remove it in SmartLead"):format(id),
+        ("cannot undo journal #2: add_smtp_account created kept@example.org (account %d); remove it in SmartLead if it was wrong"):format(id),
         "skipped 3005 " .. server:account(3005).from_email .. " (journal #1): changed since; not overwriting (max_email_per_day 12 -> "
           .. records[2].before.max_email_per_day .. ")",
         "Undo: 0 writes sent, 1 skipped, 0 failed, 1 cannot be undone.",

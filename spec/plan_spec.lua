@@ -41,11 +41,11 @@ describe("plan", function()
 
   it("refuses under --plan what the real call would refuse, and records only valid writes", function()
     local s = run.session { mode = "plan" }
-    local previous = run.activate(s)
+    local previous = client:set_session(s)
     local bad, err = client:update_email_account(3002, { max_emails_per_day = 5 })
     local bad_port, port_err = client:add_smtp_account { from_name = "x" }
     local good = client:update_email_account(3002, { max_email_per_day = 5 })
-    run.activate(previous)
+    client:set_session(previous)
     assert.is_nil(bad)
     assert.equal("validation", err.kind)
     assert.matches('did you mean "max_email_per_day"', err.message, 1, true)
@@ -175,7 +175,7 @@ describe("plan", function()
 
     it("answers like the endpoints, marked planned=true (in-process session)", function()
       local s = run.session { mode = "plan" }
-      local previous = run.activate(s)
+      local previous = client:set_session(s)
       local ok, err = pcall(function()
         local u = assert(client:update_email_account(3002.0, { max_email_per_day = 5 }))
         assert.same({ ok = true, planned = true, message = "Email account details updated successfully!",
@@ -185,12 +185,12 @@ describe("plan", function()
         assert.same({ ok = true, planned = true, result = 1 }, assert(client:remove_campaign_email_accounts(4101, { 3002 })))
         -- misuse is not planned: it raises or is refused exactly as without the run layer
         assert.has_error(function() client:update_email_account(3002) end,
-          "bad argument #3 to 'update_email_account' (table expected, got nil)")
+          "bad argument #2 to 'update_email_account' (table expected, got nil)")
         local none, verr = client:update_email_account(0, { max_email_per_day = 5 })
         assert.is_nil(none)
         assert.equal("validation", verr.kind)
       end)
-      run.activate(previous)
+      client:set_session(previous)
       assert(ok, err)
       assert.equal(3, #s.plan.ops)
       assert.equal(0, writes_in(server:log()))

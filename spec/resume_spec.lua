@@ -42,9 +42,9 @@ describe("resume", function()
   -- Runs fn(client, session) under a session; returns the session.
   local function in_session(opts, fn)
     local s = run.session(opts)
-    local previous = run.activate(s)
+    local previous = client:set_session(s)
     local ok, err = pcall(fn, client, s)
-    run.activate(previous)
+    client:set_session(previous)
     if s.journal then s.journal:close() end
     assert(ok, err)
     return s
@@ -254,11 +254,7 @@ describe("resume", function()
     it("loses nothing and doubles nothing, killed at 20%, 50% and 90% of the journal", function()
       local script = proc.write(dir .. "/two_hundred.lua", ([[
         -- no client-side rate limit: the mock's latency alone paces the run
-        local core = require "smartlead.core"
-        require "smartlead"
-        local o = { api_key = os.getenv("SMARTLEAD_API_KEY"), base_url = os.getenv("SMARTLEAD_BASE_URL"), rate = false }
-        local ok, c = pcall(core.new_client, o)
-        if not ok then o.rate = nil; c = core.new_client(o) end
+        local c = require("smartlead").client { rate = false }
         local list = assert(c:all_accounts())
         table.sort(list, function(a, b) return a.id < b.id end)
         for i = 1, %d do

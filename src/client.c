@@ -359,7 +359,7 @@ static reply_t *new_reply(const client_t *c, const call_t *call) {
   if (!rp) return NULL;
   snprintf(rp->method, sizeof rp->method, "%s", call->method);
   rp->answer = call->answer;
-  rp->write = strcmp(call->method, "GET") != 0;
+  rp->write = call->write;
   buf_t masked;
   buf_init(&masked);
   build_masked_path(&masked, c, call);
@@ -413,6 +413,8 @@ int client_call(lua_State *L, client_t *c, call_t *call) {
 /* ---------------------------------------------------------------- the Client */
 
 client_t *client_check(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TTABLE && lua_getfield(L, idx, "core") == LUA_TUSERDATA) lua_replace(L, idx); /* a Lua Client */
+  else if (lua_type(L, idx) == LUA_TTABLE) lua_pop(L, 1);
   client_t *c = luaL_checkudata(L, idx, CLIENT_MT);
   if (c->closed) luaL_error(L, "attempt to use a closed smartlead.Client");
   return c;
@@ -559,7 +561,7 @@ static int l_new_client(lua_State *L) {
   double requests, per;
   int rate_given;
   opt_rate(L, &requests, &per, &rate_given);
-  client_t *c = lua_newuserdatauv(L, sizeof *c, 0);
+  client_t *c = lua_newuserdatauv(L, sizeof *c, 1); /* uservalue 1: the run session's hook */
   memset(c, 0, sizeof *c);
   c->closed = 1; /* until fully built, so __gc frees only what exists */
   luaL_setmetatable(L, CLIENT_MT);
@@ -593,6 +595,16 @@ static int l_new_client(lua_State *L) {
 static int l_close(lua_State *L) {
   client_t *c = luaL_checkudata(L, 1, CLIENT_MT);
   client_release(c);
+  return 0;
+}
+
+/* client:set_session_hook(fn | nil): every operation called as a method goes to
+ * fn(client, name, payload, args...) once validated; the hook sends through row.call. */
+static int l_set_session_hook(lua_State *L) {
+  client_check(L, 1);
+  if (!lua_isnil(L, 2)) luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 1);
   return 0;
 }
 
@@ -651,7 +663,8 @@ static int l_new_error(lua_State *L) {
 
 void client_register(lua_State *L) {
   static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"options", l_options},
-                                     {"reset_rate_state", l_reset_rate_state}, {"mask", l_mask}, {NULL, NULL}};
+                                     {"reset_rate_state", l_reset_rate_state}, {"mask", l_mask},
+                                     {"set_session_hook", l_set_session_hook}, {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   if (luaL_newmetatable(L, CLIENT_MT)) {
     luaL_setfuncs(L, meta, 0);

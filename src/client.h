@@ -38,6 +38,7 @@ typedef struct {
   buf_t *body;       /* JSON text or NULL; client_call takes its contents */
   answer_kind_t answer;
   int idempotent;    /* safe to send twice: reads, set-value writes, attach/detach */
+  int write;         /* may change something on the server (err.ambiguous, Ctrl-C wording) */
   uint64_t lock;     /* writes sharing a lock never run at once (0: none) */
 } call_t;
 

@@ -97,33 +97,52 @@ static const field_t WARMUP_UPDATE[] = {
 
 /* ---------------------------------------------------------------- the table */
 
+#define ACCOUNT_ID .id_name = "email_account_id"
+#define CAMPAIGN_ID .id_name = "campaign_id"
+/* a save whose answer was lost is looked up by its address before anything is sent again */
+#define SAVE_LOOKUP .lookup = "get_email_account_by_email", .lookup_key = "from_email"
+
 const endpoint_t ENDPOINTS[] = {
-    {"get_email_accounts", "GET", "/email-accounts/", NULL, ARG_FIELDS, TO_QUERY, LIST_QUERY, 0, ANSWER_JSON, 0,
-     "query", "List accounts, one page (offset, limit 1..100) with any filter"},
-    {"add_smtp_account", "POST", "/email-accounts/save", NULL, ARG_FIELDS, TO_BODY, SMTP_SAVE, 1, ANSWER_SAVE, UNSAFE_WRITE,
-     "fields", "Add (or, with id, update the credentials of) an SMTP account"},
-    {"add_oauth_account", "POST", "/email-accounts/save-oauth", NULL, ARG_FIELDS, TO_BODY, OAUTH_SAVE, 1, ANSWER_SAVE,
-     UNSAFE_WRITE,
-     "fields", "Add a Gmail or Outlook account with OAuth tokens"},
-    {"update_email_account", "POST", "/email-accounts/{id}", "email_account_id", ARG_FIELDS, TO_BODY, ACCOUNT_UPDATE, 1,
-     ANSWER_SAVE, 1, "id, fields", "Change an account's limits, names, tracking and suspension"},
-    {"add_campaign_email_accounts", "POST", "/campaigns/{id}/email-accounts", "campaign_id", ARG_IDS, TO_BODY, NULL, 1,
-     ANSWER_JSON, 1, "campaign_id, ids", "Attach accounts to a campaign"},
-    {"get_email_account", "GET", "/email-accounts/{id}/", "email_account_id", ARG_FIELDS, TO_QUERY, ONE_ACCOUNT_QUERY, 0,
-     ANSWER_JSON, 0, "id, opts", "One account (fetch_campaigns, fetch_tags), with is_suspended"},
-    {"get_email_account_by_email", "GET", "/email-accounts/fetch-email-account-details", NULL, ARG_EMAIL, TO_QUERY, NULL,
-     1, ANSWER_JSON, 0, "email", "One account by its address"},
-    {"get_campaign_email_accounts", "GET", "/campaigns/{id}/email-accounts", "campaign_id", ARG_NONE, TO_QUERY, NULL, 0,
-     ANSWER_JSON, 0, "campaign_id", "The accounts attached to a campaign"},
-    {"remove_campaign_email_accounts", "DELETE", "/campaigns/{id}/email-accounts", "campaign_id", ARG_IDS, TO_BODY, NULL,
-     1, ANSWER_JSON, 1, "campaign_id, ids", "Detach accounts from a campaign"},
-    {"update_warmup", "POST", "/email-accounts/{id}/warmup", "email_account_id", ARG_FIELDS, TO_BODY, WARMUP_UPDATE, 1,
-     ANSWER_JSON, 1, "id, settings", "Turn warmup on or off and set its volume"},
-    {"get_warmup_stats", "GET", "/email-accounts/{id}/warmup-stats", "email_account_id", ARG_NONE, TO_QUERY, NULL, 0,
-     ANSWER_WARMUP_STATS, 0, "id", "Warmup statistics of the last 7 days (counts as integers)"},
-    {"reconnect_failed_email_accounts", "POST", "/email-accounts/reconnect-failed-email-accounts", NULL, ARG_NONE,
-     TO_BODY, NULL, 0, ANSWER_JSON, UNSAFE_WRITE, "", "Ask SmartLead to reconnect every failed account (3 a day)"},
-    {NULL, NULL, NULL, NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL}};
+    {.name = "get_email_accounts", .method = "GET", .path = "/email-accounts/", .arg = ARG_FIELDS, .dest = TO_QUERY,
+     .fields = LIST_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "query",
+     .summary = "List accounts, one page (offset, limit 1..100) with any filter"},
+    {.name = "get_email_account", .method = "GET", .path = "/email-accounts/{id}/", ACCOUNT_ID, .arg = ARG_FIELDS,
+     .dest = TO_QUERY, .fields = ONE_ACCOUNT_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "id, opts",
+     .summary = "One account (fetch_campaigns, fetch_tags), with is_suspended"},
+    {.name = "get_email_account_by_email", .method = "GET", .path = "/email-accounts/fetch-email-account-details",
+     .arg = ARG_EMAIL, .dest = TO_QUERY, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_READ,
+     .args_doc = "email", .summary = "One account by its address"},
+    {.name = "get_campaign_email_accounts", .method = "GET", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
+     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "campaign_id",
+     .summary = "The accounts attached to a campaign"},
+    {.name = "get_warmup_stats", .method = "GET", .path = "/email-accounts/{id}/warmup-stats", ACCOUNT_ID,
+     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_WARMUP_STATS, .kind = KIND_READ, .args_doc = "id",
+     .summary = "Warmup statistics of the last 7 days (counts as integers)"},
+    {.name = "update_email_account", .method = "POST", .path = "/email-accounts/{id}", ACCOUNT_ID, .arg = ARG_FIELDS,
+     .dest = TO_BODY, .fields = ACCOUNT_UPDATE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_SET,
+     .args_doc = "id, fields", .summary = "Change an account's limits, names, tracking and suspension"},
+    {.name = "update_warmup", .method = "POST", .path = "/email-accounts/{id}/warmup", ACCOUNT_ID, .arg = ARG_FIELDS,
+     .dest = TO_BODY, .fields = WARMUP_UPDATE, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_SET,
+     .args_doc = "id, settings", .summary = "Turn warmup on or off and set its volume"},
+    {.name = "add_smtp_account", .method = "POST", .path = "/email-accounts/save", .arg = ARG_FIELDS, .dest = TO_BODY,
+     .fields = SMTP_SAVE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_CREATE, SAVE_LOOKUP, .args_doc = "fields",
+     .summary = "Add (or, with id, update the credentials of) an SMTP account"},
+    {.name = "add_oauth_account", .method = "POST", .path = "/email-accounts/save-oauth", .arg = ARG_FIELDS,
+     .dest = TO_BODY, .fields = OAUTH_SAVE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_CREATE,
+     SAVE_LOOKUP, .args_doc = "fields", .summary = "Add a Gmail or Outlook account with OAuth tokens"},
+    {.name = "add_campaign_email_accounts", .method = "POST", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
+     .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_RELATION,
+     .inverse = "remove_campaign_email_accounts", .args_doc = "campaign_id, ids",
+     .summary = "Attach accounts to a campaign"},
+    {.name = "remove_campaign_email_accounts", .method = "DELETE", .path = "/campaigns/{id}/email-accounts",
+     CAMPAIGN_ID, .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_JSON,
+     .kind = KIND_RELATION, .inverse = "add_campaign_email_accounts", .removes = 1, .args_doc = "campaign_id, ids",
+     .summary = "Detach accounts from a campaign"},
+    {.name = "reconnect_failed_email_accounts", .method = "POST",
+     .path = "/email-accounts/reconnect-failed-email-accounts", .arg = ARG_NONE, .dest = TO_BODY,
+     .answer = ANSWER_JSON, .kind = KIND_ACTION, .args_doc = "",
+     .summary = "Ask SmartLead to reconnect every failed account (3 a day)"},
+    {.name = NULL}};
 
 /* ---------------------------------------------------------------- building */
 
@@ -154,23 +173,63 @@ static int build_payload(lua_State *L, const endpoint_t *ep, int arg, const char
   }
 }
 
-/* Writes to one account (or campaign, or address) are serialised by the engine. */
+static uint64_t fnv1a(const char *s, uint64_t h) {
+  for (; *s; s++) h = (h ^ (unsigned char)(*s | 0x20)) * 1099511628211ULL;
+  return h;
+}
+
+/* Writes to one account (or campaign, or address) are serialised by the engine: the lock's top
+ * byte names what the id is (accounts 1, campaigns 2, addresses 3, anything else 4). */
 static uint64_t write_lock(lua_State *L, const endpoint_t *ep, lua_Integer id, int payload) {
-  if (ep->mutates == READS) return 0;
-  if (ep->id_name) return ((uint64_t)(ep->id_name[0] == 'c' ? 2 : 1) << 56) | ((uint64_t)id & 0xFFFFFFFFFFFFFFULL);
+  const uint64_t low = 0xFFFFFFFFFFFFFFULL;
+  if (ep->kind == KIND_READ) return 0;
+  if (ep->id_name) {
+    uint64_t space = strcmp(ep->id_name, "email_account_id") == 0 ? 1 : strcmp(ep->id_name, "campaign_id") == 0 ? 2 : 4;
+    return (space << 56) | (((uint64_t)id ^ (space == 4 ? fnv1a(ep->id_name, 0) : 0)) & low);
+  }
   if (lua_type(L, payload) == LUA_TTABLE && lua_getfield(L, payload, "from_email") == LUA_TSTRING) {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = lua_tostring(L, -1); *p; p++) h = (h ^ (unsigned char)(*p | 0x20)) * 1099511628211ULL;
+    uint64_t h = fnv1a(lua_tostring(L, -1), 1469598103934665603ULL);
     lua_pop(L, 1);
-    return (3ULL << 56) | (h & 0xFFFFFFFFFFFFFFULL);
+    return (3ULL << 56) | (h & low);
   }
   lua_pop(L, lua_type(L, payload) == LUA_TTABLE ? 1 : 0);
   return 0;
 }
 
-/* Validates and builds the call; sends it when `send`, else answers true (nothing sent). */
-static int dispatch(lua_State *L, int send) {
-  const endpoint_t *ep = &ENDPOINTS[lua_tointeger(L, lua_upvalueindex(1))];
+/* Safe to send twice when an attempt's outcome is unknown: reads, set-value writes, relations. */
+static int repeatable(op_kind_t kind) { return kind == KIND_READ || kind == KIND_SET || kind == KIND_RELATION; }
+
+static int session_done(lua_State *L, int status, lua_KContext base) {
+  (void)status;
+  return lua_gettop(L) - (int)base;
+}
+
+/* Hands a validated call to the client's run session: hook(client, name, payload, args...).
+ * The payload (canonical fields, ids or address) is on top; the arguments at 2..arg. */
+static int call_session(lua_State *L, const endpoint_t *ep, int arg) {
+  int payload = lua_gettop(L);
+  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, 1);
+  lua_pushstring(L, ep->name);
+  lua_pushvalue(L, payload);
+  for (int i = 2; i <= arg; i++) lua_pushvalue(L, i);
+  lua_callk(L, arg + 2, LUA_MULTRET, payload, session_done); /* the hook may yield */
+  return session_done(L, LUA_OK, payload);
+}
+
+typedef enum { VALIDATE_ONLY, SEND, SEND_RAW } dispatch_mode_t;
+
+static int has_session_hook(lua_State *L) {
+  int t = lua_getiuservalue(L, 1, 1);
+  lua_pop(L, 1);
+  return t == LUA_TFUNCTION;
+}
+
+/* Validates and builds the call; VALIDATE_ONLY answers true (nothing sent); SEND goes through
+ * the client's session when it has one; SEND_RAW (the session's own sends) never does.
+ * Upvalue 1 is the row: a light userdata into ENDPOINTS, or a defined row's full userdata. */
+static int dispatch(lua_State *L, dispatch_mode_t mode) {
+  const endpoint_t *ep = lua_touserdata(L, lua_upvalueindex(1));
   client_t *c = client_check(L, 1);
   int arg = 2;
   lua_Integer id = 0;
@@ -194,12 +253,17 @@ static int dispatch(lua_State *L, int send) {
   int n;
   if (!ok) {
     n = push_validation_error(L, ep->method, path, NULL, "%s: %s", ep->name, err);
-  } else if (!send) {
+  } else if (mode == VALIDATE_ONLY) {
     lua_pushboolean(L, 1);
     n = 1;
+  } else if (mode == SEND && has_session_hook(L)) {
+    buf_free(&query);
+    buf_free(&body);
+    return call_session(L, ep, arg);
   } else {
-    call_t call = {ep->method, path, &query, ep->dest == TO_BODY ? &body : NULL, ep->answer,
-                   ep->mutates != UNSAFE_WRITE, write_lock(L, ep, id, lua_gettop(L))};
+    call_t call = {.method = ep->method, .path = path, .query = &query, .body = ep->dest == TO_BODY ? &body : NULL,
+                   .answer = ep->answer, .idempotent = repeatable(ep->kind), .write = ep->kind != KIND_READ,
+                   .lock = write_lock(L, ep, id, lua_gettop(L))};
     return client_call(L, c, &call); /* last step: it may yield; it took query and body */
   }
   buf_free(&query);
@@ -207,11 +271,14 @@ static int dispatch(lua_State *L, int send) {
   return n;
 }
 
-/* client:<endpoint>(...) -> answer | nil, err   (upvalue 1: index into ENDPOINTS) */
-static int l_dispatch(lua_State *L) { return dispatch(L, 1); }
+/* client:<operation>(...) -> answer | nil, err   (upvalue 1: the row) */
+static int l_dispatch(lua_State *L) { return dispatch(L, SEND); }
 
-/* core.validators.<endpoint>(client, ...) -> true | nil, err: every check, nothing sent (--plan) */
-static int l_validate_only(lua_State *L) { return dispatch(L, 0); }
+/* row.call(client, ...) -> answer | nil, err: sent as is, past any run session */
+static int l_dispatch_raw(lua_State *L) { return dispatch(L, SEND_RAW); }
+
+/* row.validate(client, ...) -> true | nil, err: every check the call makes, nothing sent (--plan) */
+static int l_validate_only(lua_State *L) { return dispatch(L, VALIDATE_ONLY); }
 
 /* The options request knows; any other key (headers=, a typo of query=) would be dropped unseen. */
 static int unknown_option(lua_State *L, int opts, char *err, size_t errsz) {
@@ -274,7 +341,8 @@ static int l_request(lua_State *L) {
     n = push_validation_error(L, method, path, bad, "request: %s%s", strcmp(bad, "body") == 0 ? "body: " : "", err);
   } else {
     /* POST to an unknown endpoint might create something: never repeated blindly */
-    call_t call = {method, path, &query, has_body ? &body : NULL, ANSWER_JSON, strcmp(method, "POST") != 0, 0};
+    call_t call = {.method = method, .path = path, .query = &query, .body = has_body ? &body : NULL, .answer = ANSWER_JSON,
+                   .idempotent = strcmp(method, "POST") != 0, .write = strcmp(method, "GET") != 0};
     return client_call(L, c, &call); /* last step: it may yield; it took query and body */
   }
   buf_free(&query);
@@ -282,36 +350,235 @@ static int l_request(lua_State *L) {
   return n;
 }
 
-/* core.endpoints() -> {{name=, method=, path=, args=, summary=, mutates=}, ...} for help and completion */
-static int l_endpoints(lua_State *L) {
+/* ---------------------------------------------------------------- the registry as data */
+
+static const char *const KIND_NAMES[] = {"read", "set", "create", "relation", "delete", "action", NULL};
+static const char *const ARG_NAMES[] = {"none", "fields", "ids", "email", NULL};
+static const char *const DEST_NAMES[] = {"query", "body", NULL};
+static const char *const ANSWER_NAMES[] = {"json", "save", "warmup_stats", NULL};
+static const char *const METHOD_NAMES[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
+
+#define DEFINED_ROWS "smartlead.defined_operations" /* registry key: rows added at run time */
+
+static void set_str(lua_State *L, const char *key, const char *value) {
+  if (!value) return;
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, key);
+}
+
+/* What the leading id names, for the run layer: an account, a campaign, or the id's own name. */
+static const char *target_name(const endpoint_t *ep) {
+  if (!ep->id_name) return NULL;
+  if (strcmp(ep->id_name, "email_account_id") == 0) return "account";
+  if (strcmp(ep->id_name, "campaign_id") == 0) return "campaign";
+  return ep->id_name;
+}
+
+static void push_fields(lua_State *L, const field_t *fields) {
   lua_newtable(L);
-  for (int i = 0; ENDPOINTS[i].name; i++) {
-    const endpoint_t *ep = &ENDPOINTS[i];
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, ep->name), lua_setfield(L, -2, "name");
-    lua_pushstring(L, ep->method), lua_setfield(L, -2, "method");
-    lua_pushstring(L, ep->path), lua_setfield(L, -2, "path");
-    lua_pushstring(L, ep->args_doc), lua_setfield(L, -2, "args");
-    lua_pushstring(L, ep->summary), lua_setfield(L, -2, "summary");
-    lua_pushboolean(L, ep->mutates != READS), lua_setfield(L, -2, "mutates");
-    if (ep->fields) {
+  for (int j = 0; fields && fields[j].name; j++) {
+    const field_t *f = &fields[j];
+    lua_createtable(L, 0, 5);
+    set_str(L, "name", f->name);
+    set_str(L, "type", FIELD_TYPE_NAMES[f->type]);
+    lua_pushboolean(L, f->required), lua_setfield(L, -2, "required");
+    set_str(L, "alias", f->alias);
+    if (f->values) {
       lua_newtable(L);
-      for (int j = 0; ep->fields[j].name; j++) {
-        lua_pushstring(L, ep->fields[j].name);
-        lua_rawseti(L, -2, j + 1);
-      }
-      lua_setfield(L, -2, "fields");
+      for (int k = 0; f->values[k]; k++) lua_pushstring(L, f->values[k]), lua_rawseti(L, -2, k + 1);
+      lua_setfield(L, -2, "enum");
     }
-    lua_rawseti(L, -2, i + 1);
+    lua_rawseti(L, -2, j + 1);
   }
+}
+
+/* Pushes the row as a table, with call and validate bound to it (the value at `row` is the
+ * light or full userdata dispatch reads). */
+static void push_row(lua_State *L, const endpoint_t *ep, int row) {
+  lua_createtable(L, 0, 16);
+  set_str(L, "name", ep->name);
+  set_str(L, "method", ep->method);
+  set_str(L, "path", ep->path);
+  set_str(L, "kind", KIND_NAMES[ep->kind]);
+  set_str(L, "inverse", ep->inverse);
+  lua_pushboolean(L, ep->removes), lua_setfield(L, -2, "removes");
+  set_str(L, "lookup", ep->lookup);
+  set_str(L, "lookup_key", ep->lookup_key);
+  set_str(L, "id_name", ep->id_name);
+  set_str(L, "target", target_name(ep));
+  set_str(L, "arg", ARG_NAMES[ep->arg]);
+  set_str(L, "dest", DEST_NAMES[ep->dest]);
+  set_str(L, "answer", ANSWER_NAMES[ep->answer]);
+  set_str(L, "args", ep->args_doc ? ep->args_doc : "");
+  set_str(L, "summary", ep->summary ? ep->summary : "");
+  lua_pushboolean(L, ep->payload_required), lua_setfield(L, -2, "payload_required");
+  push_fields(L, ep->fields);
+  lua_setfield(L, -2, "fields");
+  lua_pushvalue(L, row);
+  lua_pushcclosure(L, l_dispatch_raw, 1);
+  lua_setfield(L, -2, "call");
+  lua_pushvalue(L, row);
+  lua_pushcclosure(L, l_validate_only, 1);
+  lua_setfield(L, -2, "validate");
+}
+
+/* core.operations() -> {{name=, method=, path=, kind=, inverse=, target=, arg=, fields=, call=, validate=, ...}, ...} */
+static int l_operations(lua_State *L) {
+  lua_newtable(L);
+  int n = 0;
+  for (int i = 0; ENDPOINTS[i].name; i++) {
+    lua_pushlightuserdata(L, (void *)&ENDPOINTS[i]);
+    push_row(L, &ENDPOINTS[i], lua_gettop(L));
+    lua_rawseti(L, -3, ++n);
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, LUA_REGISTRYINDEX, DEFINED_ROWS);
+  for (lua_Integer i = 1; lua_istable(L, -1) && lua_rawgeti(L, -1, i) == LUA_TTABLE; i++) {
+    lua_rawseti(L, -3, ++n);
+  }
+  lua_pop(L, 2);
+  return 1;
+}
+
+/* ---------------------------------------------------------------- rows defined at run time */
+
+/* A string of the spec, kept alive in the anchor table at `anchor`; NULL when absent. */
+static const char *spec_string(lua_State *L, int spec, int anchor, const char *key, int required) {
+  int t = lua_getfield(L, spec, key);
+  if (t == LUA_TNIL && !required) return lua_pop(L, 1), NULL;
+  if (t != LUA_TSTRING) luaL_error(L, "define_operation: %s must be a string, got %s", key, lua_typename(L, t));
+  const char *s = lua_tostring(L, -1);
+  lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+  return s;
+}
+
+static int spec_choice(lua_State *L, int spec, int anchor, const char *key, const char *const *names, int dflt) {
+  const char *s = spec_string(L, spec, anchor, key, dflt < 0);
+  if (!s) return dflt;
+  for (int i = 0; names[i]; i++)
+    if (strcmp(s, names[i]) == 0) return i;
+  return luaL_error(L, "define_operation: %s: unknown value '%s'", key, s);
+}
+
+static int plain_name(const char *s) {
+  return s && *s && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s) && !(*s >= '0' && *s <= '9');
+}
+
+/* A NULL-terminated array of the enum's strings, in a userdata anchored like the strings. */
+static const char *const *spec_enum(lua_State *L, int field, int anchor) {
+  if (lua_getfield(L, field, "enum") != LUA_TTABLE) return lua_pop(L, 1), NULL;
+  int values = lua_gettop(L);
+  size_t n = lua_rawlen(L, values);
+  const char **out = lua_newuserdatauv(L, (n + 1) * sizeof *out, 0);
+  lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+  for (size_t k = 0; k < n; k++) {
+    if (lua_rawgeti(L, values, (lua_Integer)k + 1) != LUA_TSTRING) luaL_error(L, "define_operation: enum values must be strings");
+    out[k] = lua_tostring(L, -1);
+    lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+  }
+  out[n] = NULL;
+  lua_pop(L, 1);
+  return out;
+}
+
+static const field_t *spec_fields(lua_State *L, int spec, int anchor) {
+  if (lua_getfield(L, spec, "fields") != LUA_TTABLE) return lua_pop(L, 1), NULL;
+  int list = lua_gettop(L);
+  size_t n = lua_rawlen(L, list);
+  field_t *out = lua_newuserdatauv(L, (n + 1) * sizeof *out, 0);
+  lua_rawseti(L, anchor, (lua_Integer)lua_rawlen(L, anchor) + 1);
+  for (size_t j = 0; j < n; j++) {
+    if (lua_rawgeti(L, list, (lua_Integer)j + 1) != LUA_TTABLE) luaL_error(L, "define_operation: fields[%d] must be a table", (int)j + 1);
+    int f = lua_gettop(L);
+    out[j].name = spec_string(L, f, anchor, "name", 1);
+    if (!plain_name(out[j].name)) luaL_error(L, "define_operation: field name '%s' is not a plain name", out[j].name);
+    out[j].type = (field_type_t)spec_choice(L, f, anchor, "type", FIELD_TYPE_NAMES, -1);
+    out[j].required = lua_getfield(L, f, "required") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    out[j].values = spec_enum(L, f, anchor);
+    out[j].alias = spec_string(L, f, anchor, "alias", 0);
+    if (out[j].type == F_ENUM && !out[j].values) luaL_error(L, "define_operation: enum field '%s' needs enum = {...}", out[j].name);
+    lua_pop(L, 1);
+  }
+  memset(&out[n], 0, sizeof out[n]);
+  lua_pop(L, 1);
+  return out;
+}
+
+/* True when the Client already has a method of this name (every row, close, request, ...). */
+static int is_client_method(lua_State *L, const char *name) {
+  luaL_getmetatable(L, CLIENT_MT);
+  lua_getfield(L, -1, "__index");
+  int found = lua_getfield(L, -1, name) != LUA_TNIL;
+  lua_pop(L, 3);
+  return found;
+}
+
+static void check_defined_row(lua_State *L, const endpoint_t *ep) {
+  if (!plain_name(ep->name)) luaL_error(L, "define_operation: name must be a plain lower_case name");
+  if (is_client_method(L, ep->name)) luaL_error(L, "define_operation: '%s' is already a Client method", ep->name);
+  if (ep->path[0] != '/' || strspn(ep->path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.{}-") != strlen(ep->path) ||
+      strlen(ep->path) > 100)
+    luaL_error(L, "define_operation: path must start with / and hold only letters, digits, / _ . - and {id}");
+  const char *slot = strstr(ep->path, "{id}");
+  if ((slot != NULL) != (ep->id_name != NULL) || (slot && strstr(slot + 1, "{")) || (!slot && strchr(ep->path, '{')))
+    luaL_error(L, "define_operation: a path with {id} needs id_name, and id_name needs {id} in the path");
+  if (ep->id_name && !plain_name(ep->id_name)) luaL_error(L, "define_operation: id_name must be a plain name");
+  if (ep->arg == ARG_FIELDS && !ep->fields) luaL_error(L, "define_operation: arg 'fields' needs a fields list");
+}
+
+/* core.define_operation{name=, method=, path=, kind=, inverse=, id_name=, arg=, dest=, fields=, answer=,
+ *                       removes=, lookup=, lookup_key=, payload_required=, args=, summary=} -> row (as core.operations() lists it) */
+static int l_define_operation(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  endpoint_t *ep = lua_newuserdatauv(L, sizeof *ep, 1); /* 2: the row dispatch reads */
+  memset(ep, 0, sizeof *ep);
+  lua_newtable(L); /* 3: anchors every string and array the row points into */
+  lua_pushvalue(L, 3);
+  lua_setiuservalue(L, 2, 1);
+  ep->name = spec_string(L, 1, 3, "name", 1);
+  ep->method = METHOD_NAMES[spec_choice(L, 1, 3, "method", METHOD_NAMES, -1)];
+  ep->path = spec_string(L, 1, 3, "path", 1);
+  ep->kind = (op_kind_t)spec_choice(L, 1, 3, "kind", KIND_NAMES, -1);
+  ep->inverse = spec_string(L, 1, 3, "inverse", 0);
+  lua_getfield(L, 1, "removes");
+  ep->removes = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  ep->lookup = spec_string(L, 1, 3, "lookup", 0);
+  ep->lookup_key = spec_string(L, 1, 3, "lookup_key", 0);
+  ep->id_name = spec_string(L, 1, 3, "id_name", 0);
+  ep->fields = spec_fields(L, 1, 3);
+  ep->arg = (arg_kind_t)spec_choice(L, 1, 3, "arg", ARG_NAMES, ep->fields ? ARG_FIELDS : ARG_NONE);
+  ep->dest = (dest_t)spec_choice(L, 1, 3, "dest", DEST_NAMES, strcmp(ep->method, "GET") == 0 ? TO_QUERY : TO_BODY);
+  ep->answer = (answer_kind_t)spec_choice(L, 1, 3, "answer", ANSWER_NAMES, ANSWER_JSON);
+  lua_getfield(L, 1, "payload_required");
+  ep->payload_required = lua_isnil(L, -1) ? ep->arg != ARG_NONE && ep->kind != KIND_READ : lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  ep->args_doc = spec_string(L, 1, 3, "args", 0);
+  ep->summary = spec_string(L, 1, 3, "summary", 0);
+  check_defined_row(L, ep);
+  luaL_getmetatable(L, CLIENT_MT);
+  lua_getfield(L, -1, "__index");
+  lua_pushvalue(L, 2);
+  lua_pushcclosure(L, l_dispatch, 1);
+  lua_setfield(L, -2, ep->name);
+  lua_pop(L, 2);
+  push_row(L, ep, 2);
+  lua_getfield(L, LUA_REGISTRYINDEX, DEFINED_ROWS);
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  lua_pop(L, 1);
   return 1;
 }
 
 void endpoints_register(lua_State *L) {
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, DEFINED_ROWS);
   luaL_getmetatable(L, CLIENT_MT);
   lua_getfield(L, -1, "__index");
   for (int i = 0; ENDPOINTS[i].name; i++) {
-    lua_pushinteger(L, i);
+    lua_pushlightuserdata(L, (void *)&ENDPOINTS[i]);
     lua_pushcclosure(L, l_dispatch, 1);
     lua_setfield(L, -2, ENDPOINTS[i].name);
   }
@@ -320,11 +587,13 @@ void endpoints_register(lua_State *L) {
   lua_pop(L, 2);
   lua_newtable(L);
   for (int i = 0; ENDPOINTS[i].name; i++) {
-    lua_pushinteger(L, i);
+    lua_pushlightuserdata(L, (void *)&ENDPOINTS[i]);
     lua_pushcclosure(L, l_validate_only, 1);
     lua_setfield(L, -2, ENDPOINTS[i].name);
   }
   lua_setfield(L, -2, "validators");
-  lua_pushcfunction(L, l_endpoints);
-  lua_setfield(L, -2, "endpoints");
+  lua_pushcfunction(L, l_operations);
+  lua_setfield(L, -2, "operations");
+  lua_pushcfunction(L, l_define_operation);
+  lua_setfield(L, -2, "define_operation");
 }

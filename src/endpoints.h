@@ -1,4 +1,5 @@
-/* The endpoint table: one row per SmartLead endpoint, read by one dispatcher. */
+/* The operation registry: one row per SmartLead operation, read by one dispatcher and, through
+ * core.operations(), by everything above it (run sessions, help, completion, the CLI). */
 #ifndef SMARTLUA_ENDPOINTS_H
 #define SMARTLUA_ENDPOINTS_H
 
@@ -9,7 +10,16 @@
 
 typedef enum { ARG_NONE, ARG_FIELDS, ARG_IDS, ARG_EMAIL } arg_kind_t;
 typedef enum { TO_QUERY, TO_BODY } dest_t;
-enum { READS = 0, SAFE_WRITE = 1, UNSAFE_WRITE = 2 };
+
+/* What an operation does, which decides how it is planned, journaled, retried and undone. */
+typedef enum {
+  KIND_READ,     /* changes nothing */
+  KIND_SET,      /* sets values: safe to repeat, undone by restoring the values before */
+  KIND_CREATE,   /* a save: never resent blindly, undone only by reporting */
+  KIND_RELATION, /* attach/detach, suspend/unsuspend: undone by its inverse row */
+  KIND_DELETE,   /* cannot be undone: always confirmed */
+  KIND_ACTION,   /* asks the server to act (reconnect): not undoable, reported */
+} op_kind_t;
 
 typedef struct {
   const char *name;      /* Lua method name */
@@ -21,14 +31,19 @@ typedef struct {
   const field_t *fields; /* for ARG_FIELDS */
   int payload_required;  /* the argument may not be nil */
   answer_kind_t answer;
-  int mutates;           /* READS, SAFE_WRITE (repeatable) or UNSAFE_WRITE (never blindly repeated) */
+  op_kind_t kind;
+  const char *inverse;   /* KIND_RELATION: the row that undoes this one */
+  int removes;           /* KIND_RELATION: this side removes (detach, untag, unsuspend) */
+  const char *lookup;    /* KIND_CREATE: the read that finds what a lost answer may have created */
+  const char *lookup_key; /* ... by this field of the payload */
   const char *args_doc;  /* for help */
   const char *summary;
 } endpoint_t;
 
 extern const endpoint_t ENDPOINTS[];
 
-/* Adds every endpoint method to the Client metatable; core.endpoints into the table on top. */
+/* Adds every endpoint method to the Client metatable; core.operations, core.define_operation,
+ * core.validators into the table on top. */
 void endpoints_register(lua_State *L);
 
 #endif

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+const char *const FIELD_TYPE_NAMES[] = {"text", "name", "secret", "host", "email", "uint", "limit",
+                                       "port", "percent", "bool", "enum", "id", "id_or_null", "token", NULL};
+
 #include "client.h"
 #include "json.h"
 

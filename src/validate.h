@@ -28,6 +28,9 @@ typedef enum {
   F_TOKEN,       /* OAuth token table */
 } field_type_t;
 
+/* The type names scripts and the registry use, indexed by field_type_t; NULL-terminated. */
+extern const char *const FIELD_TYPE_NAMES[];
+
 typedef struct {
   const char *name;
   field_type_t type;

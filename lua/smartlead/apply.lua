@@ -5,14 +5,21 @@ local json = require "smartlead.json"
 local journal = require "smartlead.journal"
 local planlib = require "smartlead.plan"
 local run = require "smartlead.run"
+local kinds = require "smartlead.run.kinds"
+local operations = require "smartlead.operations"
 
 local M = {}
 
 local PAGE = 100
 local LIST_FROM = 20 -- from this many accounts on, re-read by listing pages instead of one by one
 
-local function is_account_op(op) return op.op == "update_email_account" or op.op == "update_warmup" end
-local function is_save(op) return op.op == "add_smtp_account" or op.op == "add_oauth_account" end
+local function is_account_op(op) return op.kind == "set" and op.target.account ~= nil end
+
+-- The op to send: what the plan or journal recorded, with new fields and before-values.
+local function with(op, fields, before)
+  return { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target, inverse = op.inverse,
+    removes = op.removes, fields = fields, before = before }
+end
 
 local function live(client)
   return client and not tostring(client):find("(closed)", 1, true) and client or nil
@@ -34,7 +41,7 @@ local function refresh(s, client, ids, single)
   local want, n = {}, 0
   for id in pairs(ids) do want[id], n = true, n + 1 end
   if n >= LIST_FROM then
-    local offset, list_all = 0, run.raw("get_email_accounts")
+    local offset, list_all = 0, operations.get("get_email_accounts").call
     repeat
       local page = list_all(client, { offset = offset, limit = PAGE })
       if not page then break end -- the single reads below still run
@@ -101,26 +108,17 @@ local function send(s, report, client, op, what, extra)
   return false
 end
 
--- True when the account already holds every field (daily_rampup cannot be read: never).
-local function already(view, fields)
-  if not view then return false end
-  for k, v in pairs(fields) do
-    if k == "daily_rampup" or not planlib.same(view[k], v) then return false end
-  end
-  return true
-end
-
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
   if drifted[id] then return end
-  if already(s.views[id], op.fields) then return end -- nothing to send
-  local send_op = { op = op.op, target = op.target, fields = op.fields, before = planlib.before_values(s.views[id], op.fields),
-    email = s.views[id] and s.views[id].from_email }
+  if kinds.shows(s.views[id], op.fields) then return end -- nothing to send
+  local send_op = with(op, op.fields, planlib.before_values(s.views[id], op.fields))
+  send_op.email = s.views[id] and s.views[id].from_email
   if send(s, report, client, send_op, op.op .. " " .. label(s, p, id)) then report.ids[id] = true end
 end
 
 local function apply_campaign_op(s, report, p, client, op, drifted)
-  local cid, attach = op.target.campaign, op.op == "add_campaign_email_accounts"
+  local cid, attach = op.target.campaign, not op.removes
   local members = s:members_of(client, cid) or {}
   local ids, was = json.array {}, json.array {}
   for _, id in ipairs(op.fields.email_account_ids) do
@@ -128,7 +126,7 @@ local function apply_campaign_op(s, report, p, client, op, drifted)
     if members[id] then was[#was + 1] = id end
   end
   if #ids == 0 then return end
-  local send_op = { op = op.op, target = op.target, fields = { email_account_ids = ids }, before = { attached = was } }
+  local send_op = with(op, { email_account_ids = ids }, { attached = was })
   if send(s, report, client, send_op, ("%s campaign %d"):format(op.op, cid)) then
     for _, id in ipairs(ids) do report.ids[id] = true end
   end
@@ -141,8 +139,9 @@ local function apply_save(s, report, client, op)
       op.op, op.target.email)
     return
   end
-  if not op.target.account then
-    local acc, err = run.raw("get_email_account_by_email")(client, op.target.email)
+  local row = operations.get(op.op)
+  if not op.target.account and row and row.lookup then
+    local acc, err = operations.get(row.lookup).call(client, op.target.email)
     if acc or (err and err.status ~= 404) then
       report.skipped = report.skipped + 1
       say(report, "skipped: %s %s: %s", op.op, op.target.email,
@@ -150,8 +149,9 @@ local function apply_save(s, report, client, op)
       return
     end
   end
-  local send_op = { op = op.op, target = op.target, fields = op.fields }
-  if send(s, report, client, send_op, op.op .. " " .. op.target.email) then report.ids[op.target.email] = true end
+  if send(s, report, client, with(op, op.fields), op.op .. " " .. tostring(op.target.email)) then
+    report.ids[op.target.email or #report.ids + 1] = true
+  end
 end
 
 local function apply_other(s, report, client, op)
@@ -160,7 +160,8 @@ local function apply_other(s, report, client, op)
     say(report, "skipped: %s: it held secrets, which plan files never keep", op.op)
     return
   end
-  send(s, report, client, { op = op.op, target = op.target, fields = op.fields }, op.op)
+  local t = op.target
+  if send(s, report, client, with(op, op.fields), op.op) and t.account then report.ids[t.account] = true end
 end
 
 ---------------------------------------------------------------------------- apply
@@ -178,7 +179,7 @@ end
 function M.apply(p, opts)
   local report = new_report(opts.out)
   local client = M.plan_client(p) or opts.client
-  local s = run.session { mode = "apply", journal = opts.journal, info = opts.info }
+  local s = run.session { mode = "apply", journal = opts.journal, info = opts.info, confirmed = opts.confirmed }
   local expect, single = expectations(p)
   refresh(s, client, expect, single)
   local drifted = drift(s, expect)
@@ -189,8 +190,8 @@ function M.apply(p, opts)
   for _, op in ipairs(p.ops) do
     local c = live(op.client) or client
     if is_account_op(op) then apply_account_op(s, report, p, c, op, drifted)
-    elseif op.target.campaign then apply_campaign_op(s, report, p, c, op, drifted)
-    elseif is_save(op) then apply_save(s, report, c, op)
+    elseif kinds.membership(op) then apply_campaign_op(s, report, p, c, op, drifted)
+    elseif op.kind == "create" then apply_save(s, report, c, op)
     else apply_other(s, report, c, op) end
   end
   local n = 0
@@ -203,11 +204,21 @@ end
 
 ---------------------------------------------------------------------------- undo
 
+-- A null before-value can be restored where the field takes text or may be null; elsewhere
+-- (a flag, a count: warmup_details was null) it means the value was not known.
+local NULL_RESTORES = { text = true, email = true, id_or_null = true }
+
 local function restore_fields(report, intent, what)
+  local types = operations.fields(intent.op)
   local restore, lost = {}, {}
   for k in pairs(intent.fields) do
     local b = intent.before and intent.before[k]
-    if b == nil or (intent.op == "update_warmup" and b == json.null) then lost[#lost + 1] = k else restore[k] = b end
+    local known_type = types[k] and types[k].type
+    if b == nil or (b == json.null and known_type and not NULL_RESTORES[known_type]) then
+      lost[#lost + 1] = k
+    else
+      restore[k] = b
+    end
   end
   table.sort(lost)
   if #lost > 0 then
@@ -225,9 +236,19 @@ local function diff_text(view, restore)
   return table.concat(parts, ", ")
 end
 
-local function has_null(t)
-  for _, v in pairs(t) do
-    if v == json.null then return true end
+-- True when restore lacks a field the row requires (it could not be sent).
+local function lacks_required(intent, restore)
+  for name, f in pairs(operations.fields(intent.op)) do
+    if f.required and restore[name] == nil then return true end
+  end
+  return false
+end
+
+-- A null the typed method refuses (bcc, signature: text fields) goes as a raw request.
+local function needs_raw(intent, restore)
+  local types = operations.fields(intent.op)
+  for k, v in pairs(restore) do
+    if v == json.null and types[k] and types[k].type ~= "id_or_null" then return true end
   end
   return false
 end
@@ -235,14 +256,18 @@ end
 -- only_if_shown: for a write journaled failed, which may still have taken effect (its answer
 -- lost to a dropped connection or a timeout): undone where the account shows its values, else
 -- left alone without a word.
-local function undo_account_op(s, report, client, e, only_if_shown)
+local function undo_set(s, report, client, e, only_if_shown)
   local intent = e.intent
   local id = intent.target.account
-  if only_if_shown and not already(s.views[id], intent.fields) then return end
+  if not id then
+    report.cannot = report.cannot + 1
+    say(report, "cannot undo journal #%d (%s): the values before are not known", intent.seq, intent.op)
+    return
+  end
+  if only_if_shown and not kinds.shows(s.views[id], intent.fields) then return end
   local what = label(s, nil, id)
   local restore = restore_fields(report, intent, what)
-  if intent.op == "update_warmup" and restore.warmup_enabled == nil then return end
-  if next(restore) == nil then return end
+  if next(restore) == nil or lacks_required(intent, restore) then return end
   local view = s.views[id]
   local shows_before, shows_after = true, true
   for k, v in pairs(restore) do shows_before = shows_before and view ~= nil and planlib.same(view[k], v) end
@@ -255,18 +280,23 @@ local function undo_account_op(s, report, client, e, only_if_shown)
     say(report, "skipped %s (journal #%d): changed since; not overwriting (%s)", what, intent.seq, diff_text(view, restore))
     return
   end
-  local op = { op = intent.op, target = intent.target, fields = restore, before = planlib.before_values(view, restore),
-    email = intent.email }
-  if intent.op == "update_email_account" and has_null(restore) then
-    op.as_request = { "POST", "/email-accounts/" .. id } -- the typed method refuses null for bcc, signature, ...
-  end
+  local op = with(intent, restore, planlib.before_values(view, restore))
+  op.email, op.as_request = intent.email, needs_raw(intent, restore) or nil
   local line = ("restored %s: %s"):format(what, diff_text(view, restore))
   if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then say(report, "%s", line) end
 end
 
-local function undo_campaign_op(s, report, client, e)
+-- The inverse of a journaled relation: same target and fields, the other row.
+local function inverse_op(intent, fields, before)
+  local inv = intent.inverse
+  return { op = inv.op, kind = "relation", method = inv.method, path = inv.path, target = intent.target,
+    removes = not intent.removes or nil, fields = fields, before = before,
+    inverse = { op = intent.op, method = intent.method, path = intent.path } }
+end
+
+local function undo_membership(s, report, client, e)
   local intent = e.intent
-  local cid, attached = intent.target.campaign, intent.op == "add_campaign_email_accounts"
+  local cid, attached = intent.target.campaign, not intent.removes
   if not (intent.before and intent.before.attached) then
     report.cannot = report.cannot + 1
     say(report, "cannot undo journal #%d (%s campaign %d): membership before is not known", intent.seq, intent.op, cid)
@@ -282,8 +312,7 @@ local function undo_campaign_op(s, report, client, e)
     if not attached and was[id] and not members[id] then ids[#ids + 1] = id end
   end
   if #ids == 0 then return end
-  local op = { op = attached and "remove_campaign_email_accounts" or "add_campaign_email_accounts",
-    target = intent.target, fields = { email_account_ids = ids }, before = { attached = attached and ids or json.array {} } }
+  local op = inverse_op(intent, { email_account_ids = ids }, { attached = attached and ids or json.array {} })
   local verb = attached and "detached" or "re-attached"
   local list = {}
   for i, id in ipairs(ids) do list[i] = tostring(id) end
@@ -292,27 +321,45 @@ local function undo_campaign_op(s, report, client, e)
   end
 end
 
-local function cannot_undo(report, e)
+local function undo_relation(s, report, client, e)
+  local intent = e.intent
+  if kinds.membership(intent) then return undo_membership(s, report, client, e) end
+  local op = inverse_op(intent, intent.fields)
+  if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then
+    say(report, "undid journal #%d: %s", intent.seq, op.op)
+  end
+end
+
+local function cannot_undo(report, e, why)
   local intent, answer = e.intent, e.result and e.result.answer
   report.cannot = report.cannot + 1
-  if is_save(intent) then
+  if intent.kind == "create" then
     local id = intent.target.account or (answer and (answer.email_account_id or answer.emailAccountId))
     if intent.target.account then
       say(report, "cannot undo journal #%d: %s replaced the credentials of account %s; old passwords are never journaled",
         intent.seq, intent.op, tostring(id))
     else
-      say(report, "cannot undo journal #%d: %s created %s%s; the API cannot delete accounts: remove it in SmartLead",
-        intent.seq, intent.op, intent.target.email, id and (" (account " .. tostring(id) .. ")") or "")
+      say(report, "cannot undo journal #%d: %s created %s%s; remove it in SmartLead if it was wrong",
+        intent.seq, intent.op, tostring(intent.target.email), id and (" (account " .. tostring(id) .. ")") or "")
     end
   else
-    say(report, "cannot undo journal #%d: %s%s has no inverse", intent.seq, intent.op,
-      intent.target.path and (" " .. intent.target.method .. " " .. intent.target.path) or "")
+    say(report, "cannot undo journal #%d: %s%s: %s", intent.seq, intent.op,
+      intent.target.path and (" " .. intent.target.method .. " " .. intent.target.path) or "", why)
+  end
+end
+
+-- What a failed write may still have done: a set that the account shows, a membership change.
+local function undo_failed(s, report, client, e)
+  local intent = e.intent
+  if is_account_op(intent) then undo_set(s, report, client, e, true)
+  elseif kinds.membership(intent) and intent.before and intent.before.attached then
+    undo_membership(s, report, client, e) -- touches only members that show the write
   end
 end
 
 -- apply.undo(records, {client=, journal=, out=, source=}) -> report
--- Newest write first: restores before-values of updates and warmup settings, detaches what was
--- attached and re-attaches what was detached; saves and other writes are reported as not undoable.
+-- Newest write first, each by its kind: sets restore their before-values, relations send their
+-- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
@@ -330,17 +377,11 @@ function M.undo(records, opts)
   for i = #idx.order, 1, -1 do
     local e = idx.by_seq[idx.order[i]]
     local status = e.result and e.result.status
-    if status ~= "ok" and status ~= nil then -- failed: undone only if the server shows it happened
-      if is_account_op(e.intent) then undo_account_op(s, report, client, e, true)
-      elseif e.intent.target.campaign and e.intent.before and e.intent.before.attached then
-        undo_campaign_op(s, report, client, e) -- touches only members that show the write
-      end
-      goto continue
-    end
-    if is_account_op(e.intent) then undo_account_op(s, report, client, e)
-    elseif e.intent.target.campaign then undo_campaign_op(s, report, client, e)
-    else cannot_undo(report, e) end
-    ::continue::
+    local rule, why = kinds.undo_rule(e.intent)
+    if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
+    elseif rule == "restore" then undo_set(s, report, client, e)
+    elseif rule == "inverse" then undo_relation(s, report, client, e)
+    else cannot_undo(report, e, why) end
   end
   say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
     report.failed, report.cannot)

@@ -41,7 +41,7 @@ local REPL_COMMANDS = {
 }
 
 local function endpoint(name)
-  for _, e in ipairs(require("smartlead").endpoints) do
+  for _, e in ipairs(require("smartlead").operations()) do
     if e.name == name then return e end
   end
 end
@@ -54,7 +54,7 @@ end
 
 local function describe_endpoint(e)
   local lines = {
-    ("sl:%s(%s)%s"):format(e.name, e.args or "", e.mutates and "   -- changes accounts: planned and journaled" or ""),
+    ("sl:%s(%s)%s"):format(e.name, e.args or "", e.kind ~= "read" and ("   -- a " .. e.kind .. " write: planned and journaled") or ""),
     ("  %s %s"):format(e.method, e.path),
     "  " .. (e.summary or ""),
   }
@@ -88,7 +88,7 @@ function M.overview()
   for _, c in ipairs(REPL_COMMANDS) do lines[#lines + 1] = ("  %-12s %s"):format(c[1], c[2]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Endpoint methods (:help NAME for details):"
-  for _, e in ipairs(require("smartlead").endpoints) do
+  for _, e in ipairs(require("smartlead").operations()) do
     lines[#lines + 1] = ("  sl:%-34s %s"):format(e.name, e.summary or "")
   end
   lines[#lines + 1] = ""

@@ -40,7 +40,6 @@ function M.whole_number(lo, hi)
 end
 
 local BOOLEANS = { ["true"] = true, yes = true, on = true, ["1"] = true, ["false"] = false, no = false, off = false, ["0"] = false }
-local ESPS = { SMTP = true, GMAIL = true, OUTLOOK = true }
 
 -- cell type name -> function(non-empty text) -> value | nil, "what it must be"
 local CELL = {
@@ -54,10 +53,6 @@ local CELL = {
     if b == nil then return nil, "true or false" end
     return b
   end,
-  esp = function(s)
-    if ESPS[s:upper()] then return s:upper() end
-    return nil, "one of GMAIL, OUTLOOK, SMTP"
-  end,
   port = M.whole_number(1, 65535),
   uint = M.whole_number(0),
   percent = M.whole_number(0, 100),
@@ -67,20 +62,26 @@ local CELL = {
   end,
 }
 
-local COLUMN_TYPES = {
-  from_email = "email", bcc = "email", different_reply_to_address = "email", smtp_port = "port",
-  imap_port = "port", warmup_enabled = "bool", is_suspended = "bool", type = "esp", max_email_per_day = "uint",
-  time_to_wait_in_mins = "uint", total_warmup_per_day = "uint", daily_rampup = "uint",
-  reply_rate_percentage = "percent", client_id = "id_or_null",
-}
+-- A registry field type -> the cell type that reads it ("text" for the rest).
+local CELL_OF = { email = "email", port = "port", bool = "bool", uint = "uint", percent = "percent",
+  id_or_null = "id_or_null", enum = "enum" }
 
--- column -> cell type name, for every field of add_smtp_account but id.
+-- An enum column's checker, from the values the registry lists.
+local function enum_cell(values)
+  local set = {}
+  for _, v in ipairs(values) do set[v] = true end
+  return function(s)
+    if set[s:upper()] then return s:upper() end
+    return nil, "one of " .. table.concat(values, ", ")
+  end
+end
+
+-- column -> cell type name, for every field of add_smtp_account but id (from the registry).
 M.COLUMNS = {}
-for _, e in ipairs(require("smartlead").endpoints) do
-  if e.name == "add_smtp_account" then
-    for _, name in ipairs(e.fields or {}) do
-      if name ~= "id" then M.COLUMNS[name] = COLUMN_TYPES[name] or "text" end
-    end
+for _, f in ipairs(require("smartlead.operations").get("add_smtp_account").fields) do
+  if f.name ~= "id" then
+    M.COLUMNS[f.name] = CELL_OF[f.type] or "text"
+    if f.type == "enum" then CELL["enum:" .. f.name], M.COLUMNS[f.name] = enum_cell(f.enum), "enum:" .. f.name end
   end
 end
 

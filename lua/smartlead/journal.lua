@@ -6,6 +6,7 @@
 -- sent and a result {type="result", seq=, time=, status="ok"|"failed", answer= | error=} after.
 local core = require "smartlead.core"
 local json = require "smartlead.json"
+local operations = require "smartlead.operations"
 
 local M = {}
 
@@ -172,14 +173,6 @@ end
 
 ---------------------------------------------------------------------------- reading
 
--- The ops a run records (plans and journal intents), by the target each one needs.
-local OP_TARGET = {
-  update_email_account = "account", update_warmup = "account",
-  add_campaign_email_accounts = "campaign", remove_campaign_email_accounts = "campaign",
-  add_smtp_account = "email", add_oauth_account = "email",
-  request = "request", reconnect_failed_email_accounts = "none",
-}
-
 local function positive_integer(v) return math.type(v) == "integer" and v > 0 end
 
 local function id_list(v)
@@ -193,15 +186,24 @@ local function id_list(v)
   return true
 end
 
+-- What an op's target must name: its row's target, a create's lookup key, a request's method and path.
+local function needed_target(op)
+  if op.op == "request" then return "request" end
+  local row = operations.get(op.op)
+  if not row then return nil end
+  if row.kind == "create" and row.lookup then return "email" end
+  return row.target
+end
+
 local function check_target(op)
-  local t, need = op.target, OP_TARGET[op.op]
+  local t, need = op.target, needed_target(op)
   for _, k in ipairs { "account", "campaign" } do
     if t[k] ~= nil and not positive_integer(t[k]) then return nil, ("target.%s is not a positive integer"):format(k) end
   end
   for _, k in ipairs { "email", "method", "path" } do
     if t[k] ~= nil and type(t[k]) ~= "string" then return nil, ("target.%s is not a string"):format(k) end
   end
-  if need == "account" or need == "campaign" or need == "email" then
+  if need and need ~= "request" then
     if t[need] == nil then return nil, ("%s without target.%s"):format(op.op, need) end
   elseif need == "request" and (t.method == nil or t.path == nil) then
     return nil, "request without target.method and target.path"
@@ -214,19 +216,45 @@ end
 function M.check_op(op)
   if type(op) ~= "table" then return nil, "not an object" end
   if type(op.op) ~= "string" then return nil, "no op name" end
-  if not OP_TARGET[op.op] then return nil, ("unknown op %q"):format(op.op) end
+  local row = operations.get(op.op)
+  if not row and op.op ~= "request" and not (type(op.method) == "string" and type(op.path) == "string") then
+    return nil, ("unknown op %q"):format(op.op)
+  end
+  local kind = op.kind or (row and row.kind) or "action" -- records written before kinds were recorded
+  if not operations.KINDS[kind] or kind == "read" then return nil, ("kind %q is not a kind of write"):format(tostring(kind)) end
+  if row and row.kind ~= kind then return nil, ("op %s is a %s, not a %s"):format(op.op, row.kind, kind) end
   if type(op.target) ~= "table" then return nil, "target is not an object" end
+  if op.inverse ~= nil and (type(op.inverse) ~= "table" or type(op.inverse.op) ~= "string"
+    or type(op.inverse.method) ~= "string" or type(op.inverse.path) ~= "string") then
+    return nil, "inverse is not {op=, method=, path=}"
+  end
   if type(op.fields) ~= "table" then return nil, "fields is not an object" end
   if op.before ~= nil and type(op.before) ~= "table" then return nil, "before is not an object" end
+  if op.removes ~= nil and type(op.removes) ~= "boolean" then return nil, "removes is not a boolean" end
   local ok, why = check_target(op)
   if not ok then return nil, why end
-  if OP_TARGET[op.op] == "campaign" then
+  if row and row.target == "campaign" and row.arg == "ids" then
     if not id_list(op.fields.email_account_ids) then return nil, "fields.email_account_ids is not a list of ids" end
     if op.before and op.before.attached ~= nil and not id_list(op.before.attached) then
       return nil, "before.attached is not a list of ids"
     end
   end
   return true
+end
+
+-- journal.complete(op) -> op: a checked op from an older file gets what its row says today
+-- (kind, method, path, inverse), so undo and resume read every file alike.
+function M.complete(op)
+  local row = operations.get(op.op)
+  op.kind = op.kind or (row and row.kind) or "action"
+  if row then
+    local function path(template) return (template:gsub("{id}", tostring(row.target and op.target[row.target]))) end
+    op.method, op.path = op.method or row.method, op.path or path(row.path)
+    if op.removes == nil then op.removes = row.removes or nil end
+    local inv = row.inverse and not op.inverse and operations.get(row.inverse)
+    if inv then op.inverse = { op = inv.name, method = inv.method, path = path(inv.path) } end
+  end
+  return op
 end
 
 -- What undo and resume read of a record, checked before anyone relies on it.
@@ -284,7 +312,7 @@ function M.index(records)
   for _, r in ipairs(records) do
     local seq = math.tointeger(r.seq)
     if r.type == "intent" and seq then
-      by_seq[seq] = { intent = r }
+      by_seq[seq] = { intent = M.complete(r) }
       order[#order + 1] = seq
       if seq > max_seq then max_seq = seq end
     elseif r.type == "result" and seq and by_seq[seq] then

@@ -51,7 +51,7 @@ function Server:client(opts)
   local o = { api_key = self.api_key, base_url = self:url(), rate = false }
   for k, v in pairs(opts or {}) do o[k] = v end
   require "smartlead" -- the Lua-side Client methods (accounts, all_accounts, ...)
-  return core.new_client(o)
+  return require("smartlead.client").wrap(core.new_client(o))
 end
 
 function Server:admin(method, path, body)

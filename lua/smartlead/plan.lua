@@ -1,9 +1,9 @@
 -- Plans: the writes a run would make, as recorded ops, turned into `field: before -> after`
 -- per account, totals, and a JSON file that `smartlua apply` can replay.
 --
--- An op: {op=, target=, fields=, before=}. target is {account=id} (update_email_account,
--- update_warmup), {campaign=id} (attach/detach; fields.email_account_ids), {email=, account=?}
--- (saves), {method=, path=} (request) or {} (reconnect). before holds request-named values.
+-- An op (run/kinds.lua): {op=, kind=, method=, path=, target=, fields=, before=}. Plans fold
+-- them by kind: sets on accounts as `field: before -> after`, campaign relations as attach and
+-- detach, creates, deletes (said to be final), and every other write on a line of its own.
 local json = require "smartlead.json"
 local journal = require "smartlead.journal"
 
@@ -126,7 +126,7 @@ end
 
 -- Campaign membership changes: attach of a member and detach of a non-member change nothing.
 local function fold_campaign(camp, op)
-  local attach = op.op == "add_campaign_email_accounts"
+  local attach = not op.removes
   local was = {}
   for _, id in ipairs(op.before and op.before.attached or {}) do was[id] = true end
   for _, id in ipairs(op.fields.email_account_ids or {}) do
@@ -148,21 +148,23 @@ function M.sorted_keys(t)
   return keys
 end
 
--- Folds the ops into {accounts=, campaigns=, saves=, others=} in order of first appearance.
+-- Folds the ops into {accounts=, campaigns=, saves=, deletes=, others=} in order of first appearance.
 function Plan:fold()
-  local s = { accounts = {}, campaigns = {}, saves = {}, others = {} }
+  local s = { accounts = {}, campaigns = {}, saves = {}, deletes = {}, others = {} }
   local ai, ci = {}, {}
   for _, op in ipairs(self.ops) do
-    if op.target.account and (op.op == "update_email_account" or op.op == "update_warmup") then
+    if op.kind == "set" and op.target.account then
       local id = op.target.account
       fold_fields(entry(s.accounts, ai, id, function() return { id = id, fields = {}, order = {} } end), op)
-    elseif op.target.campaign then
+    elseif op.kind == "relation" and op.target.campaign and op.fields.email_account_ids then
       local cid = op.target.campaign
       fold_campaign(entry(s.campaigns, ci, cid, function()
         return { id = cid, member = {}, change = {}, order = {}, listed = {} }
       end), op)
-    elseif op.op == "add_smtp_account" or op.op == "add_oauth_account" then
+    elseif op.kind == "create" then
       s.saves[#s.saves + 1] = op
+    elseif op.kind == "delete" then
+      s.deletes[#s.deletes + 1] = op
     else
       s.others[#s.others + 1] = op
     end
@@ -174,7 +176,8 @@ end
 -- fields changed, attaches, detaches, saves, other writes; plus the set of account ids.
 function Plan:totals()
   local s = self:fold()
-  local t = { accounts = 0, fields = 0, attaches = 0, detaches = 0, saves = #s.saves, others = #s.others }
+  local t = { accounts = 0, fields = 0, attaches = 0, detaches = 0, saves = #s.saves, deletes = #s.deletes,
+    others = #s.others }
   local ids = {}
   for _, a in ipairs(s.accounts) do
     for _, k in ipairs(a.order) do
@@ -189,9 +192,12 @@ function Plan:totals()
       if ch then ids[id] = true end
     end
   end
+  for _, op in ipairs(s.deletes) do
+    if op.target.account then ids[op.target.account] = true end
+  end
   for id in pairs(ids) do t.accounts = t.accounts + 1 end
   t.accounts = t.accounts + #s.saves
-  t.changes = t.fields + t.attaches + t.detaches + t.saves + t.others
+  t.changes = t.fields + t.attaches + t.detaches + t.saves + t.deletes + t.others
   t.ids = ids
   return t, s
 end
@@ -254,8 +260,18 @@ local function save_lines(op, out)
   for _, k in ipairs(M.sorted_keys(f)) do out[#out + 1] = ("  + %s: %s"):format(k, show(f[k])) end
 end
 
-local function other_line(op)
+-- A delete says, in its own words, that it is final.
+local function delete_line(self, op)
+  local what = op.target.account and ("account " .. self:label(op.target.account)) or (op.path or op.op)
+  return ("DELETE %s (%s): cannot be undone"):format(what, op.op)
+end
+
+local function other_line(self, op)
   if op.op == "request" then return ("request %s %s"):format(op.target.method, op.target.path) end
+  local t = op.target
+  if t.account then return ("%s account %s"):format(op.op, self:label(t.account)) end
+  local id_name, id = next(t)
+  if id_name then return ("%s %s %s"):format(op.op, id_name, tostring(id)) end
   return op.op .. "()"
 end
 
@@ -266,11 +282,13 @@ function Plan:lines()
   for _, a in ipairs(s.accounts) do account_lines(self, a, out) end
   for _, c in ipairs(s.campaigns) do campaign_lines(self, c, out) end
   for _, op in ipairs(s.saves) do save_lines(op, out) end
-  for _, op in ipairs(s.others) do out[#out + 1] = other_line(op) end
+  for _, op in ipairs(s.deletes) do out[#out + 1] = delete_line(self, op) end
+  for _, op in ipairs(s.others) do out[#out + 1] = other_line(self, op) end
   local parts = { plural(t.accounts, "account", "accounts") .. " changed",
     plural(t.fields, "field", "fields") .. " changed", plural(t.attaches, "attach", "attaches"),
     plural(t.detaches, "detach", "detaches") }
   if t.saves > 0 then parts[#parts + 1] = plural(t.saves, "save", "saves") end
+  if t.deletes > 0 then parts[#parts + 1] = plural(t.deletes, "delete", "deletes") .. " (cannot be undone)" end
   if t.others > 0 then parts[#parts + 1] = plural(t.others, "other write", "other writes") end
   out[#out + 1] = "Plan: " .. table.concat(parts, ", ") .. "."
   return out
@@ -292,7 +310,8 @@ end
 function Plan:encode(info)
   local ops = json.array {}
   for i, op in ipairs(self.ops) do
-    ops[i] = { op = op.op, target = op.target, fields = journal.redact(op.fields), before = op.before }
+    ops[i] = { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target,
+      fields = journal.redact(op.fields), before = op.before, inverse = op.inverse, removes = op.removes }
   end
   local names = json.array {}
   for _, id in ipairs(M.sorted_keys(self:account_ids())) do
@@ -349,7 +368,7 @@ function M.decode(text, source)
   local ok, why = check_doc(doc)
   if not ok then return nil, ("%s: not a valid smartlua plan: %s"):format(source, why) end
   local p = M.new()
-  for _, op in ipairs(doc.ops or {}) do p:add(op) end
+  for _, op in ipairs(doc.ops or {}) do p:add(journal.complete(op)) end
   for _, n in ipairs(doc.names or {}) do p:name(n.id, n.email) end
   return p
 end

@@ -10,15 +10,25 @@ local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for"
 
 -- ---------------------------------------------------------------- completion
 
--- A field reachable without running any code: the raw field, else the __index table's.
+-- The __index table of v, or an object's own list of its methods (a Client's __methods()).
+local function method_table(v)
+  local mt = getmetatable(v)
+  if type(mt) ~= "table" then return nil end
+  local index = rawget(mt, "__index")
+  if type(index) == "table" then return index end
+  local list = rawget(mt, "__methods")
+  if type(list) == "function" then return list() end
+end
+
+-- A field reachable without running any code but an object's own method list: the raw field,
+-- else the __index table's.
 local function field(v, k)
   if type(v) == "table" then
     local x = rawget(v, k)
     if x ~= nil then return x end
   end
-  local mt = getmetatable(v)
-  local index = type(mt) == "table" and rawget(mt, "__index")
-  if type(index) == "table" then return rawget(index, k) end
+  local index = method_table(v)
+  if index then return rawget(index, k) end
 end
 
 -- Identifier keys of v and of its __index table; methods_only keeps functions (after ':').
@@ -32,9 +42,8 @@ local function names_of(v, methods_only)
     end
   end
   if type(v) == "table" then add(v) end
-  local mt = getmetatable(v)
-  local index = type(mt) == "table" and rawget(mt, "__index")
-  if type(index) == "table" then add(index) end
+  local index = method_table(v)
+  if index then add(index) end
   return out
 end
 

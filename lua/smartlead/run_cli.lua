@@ -83,7 +83,8 @@ function M.run_begin(o)
   -- a script on a terminal is planned first (and asked about); the REPL is not
   local gate = not plan_mode and not o.resume and (limit ~= nil or (o.tty and not o.yes and not o.repl))
   local mode = (plan_mode or gate) and "plan" or (o.resume and "resume" or "journal")
-  local ok, s = pcall(run.session, { mode = mode, journal = o.journal, resume = o.resume, info = { script = o.script } })
+  local ok, s = pcall(run.session, { mode = mode, journal = o.journal, resume = o.resume, info = { script = o.script },
+    confirmed = o.yes })
   if not ok then
     err_line(tostring(s))
     return M.EXIT.error
@@ -149,7 +150,12 @@ local function apply_plan(p, o, limit, ask)
     return M.EXIT.refused
   end
   if totals.changes == 0 then return M.EXIT.ok end
-  if ask and totals.accounts > M.CONFIRM_OVER then
+  if totals.deletes > 0 and not ask and not o.yes then
+    err_line(("refused: the run would delete %d, which cannot be undone; confirm on a terminal or pass --yes; "
+      .. "nothing was written"):format(totals.deletes))
+    return M.EXIT.refused
+  end
+  if ask and (totals.accounts > M.CONFIRM_OVER or totals.deletes > 0) then -- a delete is always asked about
     print_plan(p)
     if not confirm(("Apply %d changes to %d accounts?"):format(totals.changes, totals.accounts)) then
       err_line("declined; nothing was written")
@@ -162,7 +168,8 @@ local function apply_plan(p, o, limit, ask)
     err_line(tostring(cerr))
     return M.EXIT.error
   end
-  local report = apply.apply(p, { client = client, journal = o.journal, info = { script = o.script, plan = o.file } })
+  local report = apply.apply(p, { client = client, journal = o.journal, info = { script = o.script, plan = o.file },
+    confirmed = true })
   if report.journal then err_line("journal: ", report.journal) end
   return apply.exit_code(report)
 end
@@ -181,6 +188,10 @@ function M.run_end(ok)
   if s.mode == "plan" and not state.gate then return finish_plan(s, o) end
   if state.gate then return apply_plan(s.plan, o, state.limit, o.tty and not o.yes) end
   journal_note(s)
+  if s.unconfirmed > 0 then
+    err_line(("%d delete%s refused: not confirmed (pass --yes)"):format(s.unconfirmed, s.unconfirmed == 1 and "" or "s"))
+    return M.EXIT.refused
+  end
   return (s.failed > 0 or s.refused > 0) and M.EXIT.partial or M.EXIT.ok
 end
 

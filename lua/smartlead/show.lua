@@ -43,10 +43,16 @@ local function cut(s, n)
   return #s > n and s:sub(1, n - 1) .. "…" or s -- not UTF-8: cut bytes
 end
 
--- Userdata with __tostring (a Client) prints itself; anything else opaque is named by its type.
+-- An object with methods that prints itself (a Client), not data: printed by its __tostring.
+local function is_object(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__methods") ~= nil and rawget(mt, "__tostring") ~= nil
+end
+
+-- Userdata with __tostring and objects print themselves; anything else opaque is named by its type.
 local function opaque(v)
   local mt = getmetatable(v)
-  if type(v) == "userdata" and type(mt) == "table" and mt.__tostring then
+  if (type(v) == "userdata" or is_object(v)) and type(mt) == "table" and mt.__tostring then
     local ok, s = pcall(tostring, v)
     if ok and type(s) == "string" then return core.mask(s) end
   end
@@ -149,7 +155,7 @@ end
 
 -- indent: the indentation of the line the value starts on.
 function render(v, st, indent)
-  if type(v) ~= "table" then return scalar(v, st) end
+  if type(v) ~= "table" or is_object(v) then return scalar(v, st) end
   if next(v) == nil then return json.is_array(v) and "[]" or "{}" end
   if st.open[v] then return paint(st, "other", "<cycle>") end -- only ancestors: shared tables print twice
   if st.level >= st.depth then return paint(st, "note", "{…}") end
@@ -244,7 +250,7 @@ local function cell_text(v, secret)
   if type(v) == "string" then return (core.mask(v):gsub("%c", " ")) end -- a line break would break the row
   if type(v) == "number" then return number_text(v) end
   if type(v) == "boolean" then return tostring(v) end
-  if type(v) == "table" then return list_text(v) end
+  if type(v) == "table" and not is_object(v) then return list_text(v) end
   return opaque(v)
 end
 

@@ -1,0 +1,224 @@
+-- What an operation's kind (src/endpoints.c) means for a run, in one place: what a write
+-- targets, which values it had before, what a plan answers in its stead, how a write whose
+-- answer was lost is checked, and how it is undone. Nothing here names an operation: a row
+-- added to the registry is planned, journaled and undone by these rules alone.
+--
+-- An op: {op=, kind=, method=, path=, target=, fields=, before=, inverse=}. target holds the
+-- leading id under the row's target name ({account=}, {campaign=}, {[id_name]=}); a create also
+-- {email=} (its lookup key, lower-cased); a relation that removes says removes=true. fields is the validated payload: the fields, or
+-- {email_account_ids=} for an id list, {email=} for an address. inverse is {op=, method=, path=}
+-- so a relation can be undone by a process that does not know the row.
+local json = require "smartlead.json"
+local operations = require "smartlead.operations"
+local planlib = require "smartlead.plan"
+
+local M = {}
+
+local function int_id(v)
+  local n = type(v) == "number" and math.tointeger(v)
+  return n and n > 0 and n or nil
+end
+M.int_id = int_id
+
+local function copy(v)
+  if type(v) ~= "table" or v == json.null then return v end
+  local out = {}
+  for k, x in pairs(v) do out[k] = copy(x) end
+  return setmetatable(out, getmetatable(v))
+end
+M.copy = copy
+
+local function expand(path, id) return id and (path:gsub("{id}", tostring(id))) or path end
+
+-- op from a call the C side validated: row, its canonical payload, the arguments as given.
+function M.describe(row, payload, ...)
+  local id = row.id_name and int_id((...)) or nil
+  local op = { op = row.name, kind = row.kind, method = row.method, path = expand(row.path, id), target = {} }
+  if id then op.target[row.target] = id end
+  op.fields = type(payload) == "table" and copy(payload) or {}
+  local key = row.lookup_key and op.fields[row.lookup_key]
+  if type(key) == "string" then
+    op.target.email = key:lower()
+    op.target.account = op.target.account or int_id(op.fields.id)
+  end
+  op.removes = row.removes or nil -- a relation's direction travels with it (undo may not know the row)
+  local inverse = row.inverse and operations.get(row.inverse)
+  if inverse then op.inverse = { op = inverse.name, method = inverse.method, path = expand(inverse.path, id) } end
+  return op
+end
+
+-- The arguments that call row for op (inverse of describe).
+function M.args(row, op)
+  local args, n = {}, 0
+  if row.id_name then n = n + 1; args[n] = op.target[row.target] end
+  if row.arg == "fields" then n = n + 1; args[n] = op.fields
+  elseif row.arg == "ids" then n = n + 1; args[n] = op.fields.email_account_ids
+  elseif row.arg == "email" then n = n + 1; args[n] = op.fields.email end
+  return table.unpack(args, 1, n)
+end
+
+function M.is_write(kind) return kind ~= nil and kind ~= "read" end
+
+-- An op's id list when it relates accounts to a campaign (membership is known and folded).
+function M.membership(op)
+  return op.kind == "relation" and op.target.campaign ~= nil and op.fields.email_account_ids or nil
+end
+
+---------------------------------------------------------------------------- before-values
+
+-- The values op changes, as they were: request-named account values for a set on an account,
+-- {attached = ids already members} for a campaign relation, the account's view for a delete or
+-- another relation on an account; nil where nothing can be read.
+function M.before(session, client, op)
+  local t = op.target
+  if op.kind == "set" and t.account then
+    local before, missing = planlib.before_values(session.views[t.account], op.fields)
+    if #missing > 0 and session:read_account(client, t.account) then
+      before = planlib.before_values(session.views[t.account], op.fields)
+    end
+    op.email = session.views[t.account] and session.views[t.account].from_email
+    return before
+  elseif M.membership(op) then
+    local set = session:members_of(client, t.campaign)
+    if not set then return nil end
+    local was = json.array {}
+    for _, id in ipairs(op.fields.email_account_ids) do
+      if set[id] then was[#was + 1] = id end
+    end
+    return { attached = was }
+  elseif (op.kind == "delete" or op.kind == "relation") and t.account then
+    local view = session.views[t.account]
+    op.email = view and view.from_email
+    return view and copy(view) or nil
+  end
+end
+
+-- After a write succeeded: what the session now knows of its target.
+function M.applied(session, op)
+  local t = op.target
+  if op.kind == "set" and t.account then
+    local v = session.views[t.account] or {}
+    for k, x in pairs(op.fields) do v[k] = x end
+    session.views[t.account] = v
+  elseif M.membership(op) and session.members[t.campaign] then
+    local member = not op.removes or nil
+    for _, id in ipairs(op.fields.email_account_ids) do session.members[t.campaign][id] = member end
+  end
+end
+
+---------------------------------------------------------------------------- planned answers
+
+-- What the endpoint would answer, marked planned=true.
+function M.synthetic(op)
+  local t, a = op.target, { ok = true, planned = true }
+  if op.kind == "set" and t.account then
+    a.email_account_id, a.emailAccountId = t.account, t.account
+    a.message = "Email account details updated successfully!"
+  elseif M.membership(op) then
+    if op.removes then
+      a.result = #op.fields.email_account_ids
+    else
+      a.result = json.array {}
+      for i, id in ipairs(op.fields.email_account_ids) do a.result[i] = { email_campaign_id = t.campaign, email_account_id = id } end
+    end
+  elseif op.kind == "create" then
+    a.message, a.email_account_id = "Email account added/updated successfully!", t.account
+  end
+  return a
+end
+
+---------------------------------------------------------------------------- lost answers
+
+local function recovered(id, how)
+  return { ok = true, email_account_id = id, recovered = how,
+           message = "Email account saved (confirmed " .. how .. " after an ambiguous failure)" }
+end
+
+-- What a create's lookup finds: the created thing, nil when there is none, nil, err when unknown.
+local function lookup(client, row, op)
+  local find = operations.get(row.lookup)
+  local found, err = find.call(client, op.target.email)
+  if found then return found end
+  if err.status == 404 then return nil end
+  return nil, err
+end
+
+local MAX_CREATE_SENDS = 3
+
+-- Sends a create; when its answer was lost (err.ambiguous), looks it up before sending again and
+-- takes ACCOUNT_ALREADY_EXIST for the same key as proof the earlier attempt landed. Never resends
+-- blindly: a create without a lookup reports the ambiguous failure.
+function M.send_create(client, row, op, send)
+  local res, err = send()
+  local sends = 1
+  while not res and err.ambiguous and row.lookup and op.target.email and sends < MAX_CREATE_SENDS do
+    local found, lookup_err = lookup(client, row, op)
+    if found then return recovered(found.id, "by address") end
+    if lookup_err then return nil, err end -- cannot tell: report what happened, send nothing more
+    sends = sends + 1
+    res, err = send()
+    if not res and err.code == "ACCOUNT_ALREADY_EXIST" and err.email_account_id then
+      return recovered(err.email_account_id, "by ACCOUNT_ALREADY_EXIST")
+    end
+  end
+  return res, err
+end
+
+-- True when the values the view shows are the fields a set wrote (daily_rampup is unreadable).
+function M.shows(view, fields)
+  if type(view) ~= "table" then return false end
+  for k, v in pairs(fields) do
+    if k ~= "daily_rampup" and not planlib.same(view[k], v) then return false end
+  end
+  return true
+end
+
+local RESUMED = { ok = true, resumed = true }
+
+-- Whether a journaled write with no result took effect: "done", answer | "not_done" | "unknown", err.
+function M.verify(session, client, intent)
+  local t = intent.target
+  if intent.kind == "set" and t.account then
+    local acc, err = session:read_account(client, t.account)
+    if not acc then return "unknown", err end
+    if not M.shows(session.views[t.account], intent.fields) then return "not_done" end
+    return "done", { ok = true, resumed = true, email_account_id = t.account, emailAccountId = t.account }
+  elseif M.membership(intent) then
+    local set, err = session:members_of(client, t.campaign, true)
+    if not set then return "unknown", err end
+    local want = not intent.removes
+    for _, id in ipairs(intent.fields.email_account_ids) do
+      if (set[id] or false) ~= want then return "not_done" end
+    end
+    return "done", RESUMED
+  elseif intent.kind == "create" and t.email then
+    if t.account then return "not_done" end -- a save with an id updates that account: safe to repeat
+    local row = operations.get(intent.op)
+    if not (row and row.lookup) then return "unknown", session.error("UNVERIFIABLE", intent.op .. " cannot be looked up") end
+    local found, err = lookup(client, row, intent)
+    if found then
+      return "done", { ok = true, resumed = true, email_account_id = found.id, emailAccountId = found.id,
+        message = "found by address on resume" }
+    end
+    if not err then return "not_done" end
+    return "unknown", err
+  end
+  return "unknown", session.error("UNVERIFIABLE", intent.op .. " cannot be checked, so it is not sent again")
+end
+
+---------------------------------------------------------------------------- undo
+
+-- How a journaled write is undone: "restore" (a set: its before-values), "inverse" (a relation:
+-- its inverse row), or "report" with the reason it cannot be undone.
+function M.undo_rule(intent)
+  if intent.kind == "set" then return "restore" end
+  if intent.kind == "relation" then
+    if intent.inverse then return "inverse" end
+    return "report", "it has no inverse operation"
+  end
+  if intent.kind == "delete" then return "report", "a delete cannot be undone" end
+  if intent.kind == "create" then return "report", "created" end
+  return "report", "it has no inverse"
+end
+
+return M
