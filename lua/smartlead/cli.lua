@@ -163,8 +163,12 @@ local function listing_options(extra)
 end
 
 local function endpoint_fields(name)
-  for _, e in ipairs(require("smartlead").endpoints) do
-    if e.name == name then return e.fields or {} end
+  for _, e in ipairs(require("smartlead").operations()) do
+    if e.name == name then
+      local names = {}
+      for i, f in ipairs(e.fields or {}) do names[i] = f.name end
+      return names
+    end
   end
   return {}
 end
@@ -374,27 +378,9 @@ end
 
 ---------------------------------------------------------------------------- accounts: fields
 
-local ACCOUNT_ALIASES = {
-  max_email_per_day = function(a) return a.message_per_day end,
-  custom_tracking_url = function(a) return a.custom_tracking_domain end,
-  bcc = function(a) return a.bcc_email end,
-  time_to_wait_in_mins = function(a) return a.minTimeToWaitInMins end,
-  warmup_status = function(a)
-    local w = a.warmup_details
-    if type(w) == "table" and w ~= json.null then return w.status end
-    return json.null
-  end,
-  reputation = function(a) return require("smartlead").reputation(a) end,
-}
-
 M.ACCOUNT_FIELDS = { "id", "from_email", "type", "max_email_per_day", "warmup_status", "reputation", "is_smtp_success" }
 
--- An account's value for a field name: the field itself, else the request-named alias.
-local function account_value(a, name)
-  local v = formats.get_path(a, name)
-  if v == nil and ACCOUNT_ALIASES[name] then v = ACCOUNT_ALIASES[name](a) end
-  return v
-end
+local account_value = require("smartlead.account").value
 M.account_value = account_value
 
 -- A writer for accounts: --fields, else the default columns for table and csv.
@@ -416,11 +402,7 @@ local function where_env()
   end
   return {
     reputation = sl.reputation, null = json.null, is_null = sl.is_null,
-    get = function(a, name) -- nil instead of an error when a step is null or missing
-      local v = account_value(a, name)
-      if v == json.null then return nil end
-      return v
-    end,
+    get = sl.get, -- nil instead of an error when a step is null or missing
     string = copy(string), math = copy(math), os = { time = os.time },
     tonumber = tonumber, tostring = tostring, type = type, pairs = pairs, ipairs = ipairs,
   }

@@ -61,16 +61,7 @@ function M.mask_secrets(v)
 end
 
 -- The value at a dotted path ("warmup_details.status"), nil when any step is missing.
-function M.get_path(record, path)
-  local v = record
-  for seg in tostring(path):gmatch("[^%.]+") do
-    if type(v) ~= "table" or v == json.null then return nil end
-    local x = v[seg]
-    if x == nil and seg:match("^%d+$") then x = v[tonumber(seg)] end
-    v = x
-  end
-  return v
-end
+M.get_path = require("smartlead.account").get_path
 
 local function set_path(t, path, value)
   local segs = {}

@@ -3,6 +3,9 @@
 local core = require "smartlead.core"
 local json = require "smartlead.json"
 local config = require "smartlead.config"
+local Client = require "smartlead.client"
+local operations = require "smartlead.operations"
+local run = require "smartlead.run"
 
 local M = {
   VERSION = core.version,
@@ -48,35 +51,30 @@ function M.client(opts)
     local s = settings[key]
     if s.source ~= "default" then o[key] = s.value end -- built-in defaults stay the C side's
   end
-  local ok, client = pcall(core.new_client, o)
-  if not ok then error(client, 2) end
+  local ok, c = pcall(core.new_client, o)
+  if not ok then error(c, 2) end
+  local client = Client.wrap(c)
+  if run.current() then client:set_session(run.current()) end -- the command line's --plan, journal, --resume
   return client
 end
 
--- smartlead.reputation(account_or_value) -> number | nil
--- Warmup reputation whether the API sent "97%", "97" or 97; nil when there is none.
-function M.reputation(v)
-  if type(v) == "table" then
-    local w = v.warmup_details
-    v = type(w) == "table" and w.warmup_reputation or nil
-  end
-  if type(v) == "number" then return v end
-  if type(v) ~= "string" then return nil end
-  local n = tonumber((v:match("^%s*(-?[%d%.]+)%s*%%?%s*$")))
-  return n and math.tointeger(n) or n
-end
-
--- smartlead.is_null(v) -> true for JSON null
-function M.is_null(v) return v == json.null end
+local account = require "smartlead.account"
+-- smartlead.reputation(a), smartlead.is_null(v), smartlead.get(a, "warmup_details.status"): the
+-- account helpers (smartlead.account)
+M.reputation, M.is_null, M.get = account.reputation, account.is_null, account.get
 
 -- smartlead.mask(text) -> text with every API key the process knows masked
 M.mask = core.mask
 
--- smartlead.endpoints: the endpoint table, for help and completion
-M.endpoints = core.endpoints()
+-- smartlead.operations() -> the registry: {{name=, method=, path=, kind=, inverse=, args=, fields=, ...}, ...}
+function M.operations() return operations.list end
 
-require("smartlead.pages").install(core.client_methods)
-require("smartlead.saves").install(core.client_methods)
+-- smartlead.define_operation{name=, method=, path=, kind=, ...} -> row: a new Client method,
+-- planned, journaled and undone by its kind like the built-in ones
+M.define_operation = operations.define
+
+M.Client = Client
+require("smartlead.pages").install(Client.methods)
 M.policy = require "smartlead.policy"
 
 -- smartlead.show(value, {columns=, max_width=, color=}) prints as the REPL does: nested tables

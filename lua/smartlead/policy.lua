@@ -23,7 +23,7 @@ local BATCH = 100           -- ids per attach/detach request
 local M = {}
 
 -- Required lazily: smartlead's init.lua may load this module while it is itself loading.
-local function reputation(a) return require("smartlead").reputation(a) end
+local reputation = require("smartlead.account").reputation
 
 local function present(v) return v ~= nil and v ~= NULL end
 
