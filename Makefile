@@ -25,7 +25,7 @@ HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))
 SEED = spec/fixtures/seed.json
 
-.PHONY: all deps test demo install clean check-deps check-asan check-valgrind
+.PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint
 all: $(B)/smartlua $(B)/smartlead/core.so
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -75,6 +75,13 @@ check-asan: deps
 check-valgrind: deps
 	$(MAKE) all
 	sh spec/run.sh valgrind
+
+# luacheck (.luacheckrc) on the Lua trees, and every C file compiled with the warnings as errors.
+LINT_PACKAGES = lua-check
+lint: deps
+	$(call install_missing,$(LINT_PACKAGES))
+	luacheck -q lua spec examples tools
+	@for f in src/*.c; do $(CC) $(REQ_CFLAGS) -Werror -fsyntax-only $(PKG_CFLAGS) $$f || exit 1; done; echo "C: no warnings"
 
 demo: deps
 	$(MAKE) all
