@@ -242,22 +242,93 @@ static int push_text_answer(lua_State *L, const client_t *c, const reply_t *call
   return 2;
 }
 
+/* True when the table at t says ok:false or success:false: a 200 that is a failure. */
+static int says_failed(lua_State *L, int t) {
+  int failed = 0;
+  for (const char *const *k = (const char *const[]){"ok", "success", NULL}; *k && !failed; k++) {
+    lua_getfield(L, t, *k);
+    failed = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return failed;
+}
+
+/* What the value at idx is, in the words of a shape error. */
+static const char *shape_name(lua_State *L, int idx) {
+  if (json_is_null(L, idx)) return "null";
+  if (lua_type(L, idx) != LUA_TTABLE) return lua_typename(L, lua_type(L, idx));
+  if (lua_getmetatable(L, idx)) {
+    lua_pop(L, 1);
+    return lua_rawlen(L, idx) == 0 ? "an empty list" : "a list";
+  }
+  return lua_rawlen(L, idx) > 0 ? "a list" : "an object";
+}
+
+static int is_object(lua_State *L, int idx) { return strcmp(shape_name(L, idx), "an object") == 0; }
+static int is_list(lua_State *L, int idx) { return strstr(shape_name(L, idx), "list") != NULL; }
+
+/* The newer envelope {"success": true, "data": X} (or "ok"): X replaces the answer at idx. */
+static void unwrap_envelope(lua_State *L, int idx) {
+  if (!is_object(L, idx)) return;
+  lua_getfield(L, idx, "success");
+  lua_getfield(L, idx, "ok");
+  int flagged = lua_toboolean(L, -1) || lua_toboolean(L, -2);
+  lua_pop(L, 2);
+  if (!flagged) return;
+  if (lua_getfield(L, idx, "data") == LUA_TTABLE && !json_is_null(L, -1)) lua_replace(L, idx);
+  else lua_pop(L, 1);
+}
+
+/* NULL when the answer at idx has the row's shape, else what it expected. */
+static const char *shape_problem(lua_State *L, answer_kind_t want, int idx) {
+  switch (want) {
+    case ANSWER_JSON: return NULL;
+    case ANSWER_LIST:
+      if (!is_list(L, idx)) return "a list";
+      for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, idx); i <= n; i++) {
+        int t = lua_rawgeti(L, idx, i);
+        int bad = t != LUA_TTABLE || !is_object(L, lua_gettop(L));
+        lua_pop(L, 1);
+        if (bad) return "a list of objects";
+      }
+      return NULL;
+    case ANSWER_ACCOUNT: {
+      unwrap_envelope(L, idx);
+      if (!is_object(L, idx)) return "an account object";
+      lua_getfield(L, idx, "id");
+      int has_id = lua_isinteger(L, -1);
+      lua_pop(L, 1);
+      return has_id ? NULL : "an account object with an id";
+    }
+    default: return is_object(L, idx) ? NULL : "an object";
+  }
+}
+
+/* nil, err of kind "shape": the answer is not what the operation documents, so it is no data. */
+static int push_shape_error(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path,
+                            http_response_t *r, const char *expected) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: expected %s, got %s", call->op[0] ? call->op : call->method, expected,
+           shape_name(L, lua_gettop(L)));
+  api_error_t e = {.kind = "shape", .status = r->status, .code = "UNEXPECTED_SHAPE", .method = call->method,
+                   .path = masked_path, .body = r->body.data, .body_len = r->body.len, .retry_after = -1,
+                   .message = msg};
+  luaL_pushfail(L);
+  push_api_error(L, c, &e);
+  return 2;
+}
+
 static int push_answer(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
   char err[128];
   int decoded = r->body.len > 0 && json_decode(L, r->body.data, r->body.len, err, sizeof err);
-  int ok_false = 0;
-  if (decoded && lua_type(L, -1) == LUA_TTABLE) {
-    lua_getfield(L, -1, "ok");
-    ok_false = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
-  if (r->status < 200 || r->status > 299 || ok_false)
+  int failed = decoded && lua_type(L, -1) == LUA_TTABLE && says_failed(L, lua_gettop(L));
+  if (r->status < 200 || r->status > 299 || failed)
     return push_http_error(L, c, call, masked_path, r, decoded ? lua_gettop(L) : 0);
   if (!decoded) return push_text_answer(L, c, call, masked_path, r);
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    if (call->answer == ANSWER_SAVE) normalise_save(L, lua_gettop(L));
-    if (call->answer == ANSWER_WARMUP_STATS) normalise_warmup_stats(L, lua_gettop(L));
-  }
+  const char *problem = shape_problem(L, call->answer, lua_gettop(L));
+  if (problem) return push_shape_error(L, c, call, masked_path, r, problem);
+  if (call->answer == ANSWER_SAVE) normalise_save(L, lua_gettop(L));
+  if (call->answer == ANSWER_WARMUP_STATS) normalise_warmup_stats(L, lua_gettop(L));
   return 1;
 }
 
@@ -358,6 +429,7 @@ static reply_t *new_reply(const client_t *c, const call_t *call) {
   reply_t *rp = calloc(1, sizeof *rp);
   if (!rp) return NULL;
   snprintf(rp->method, sizeof rp->method, "%s", call->method);
+  snprintf(rp->op, sizeof rp->op, "%s", call->op ? call->op : "");
   rp->answer = call->answer;
   rp->write = call->write;
   buf_t masked;

@@ -25,10 +25,15 @@ typedef struct {
 } client_t;
 
 /* What an answer is, so the dispatcher can normalise it. */
+/* What an answer must be (anything else is a kind = "shape" error, never data), and how the
+ * dispatcher normalises it. */
 typedef enum {
-  ANSWER_JSON,         /* decoded as is */
-  ANSWER_SAVE,         /* emailAccountId or data.id -> email_account_id */
-  ANSWER_WARMUP_STATS, /* string counts -> integers */
+  ANSWER_JSON,         /* any JSON (client:request) */
+  ANSWER_SAVE,         /* an object; emailAccountId or data.id -> email_account_id */
+  ANSWER_WARMUP_STATS, /* an object; string counts -> integers */
+  ANSWER_LIST,         /* a list of objects (a bare array; `[]` when none) */
+  ANSWER_ACCOUNT,      /* one account: an object with an integer id (or {success, data = account}) */
+  ANSWER_OBJECT,       /* an object (write acknowledgements) */
 } answer_kind_t;
 
 typedef struct {
@@ -40,11 +45,13 @@ typedef struct {
   int idempotent;    /* safe to send twice: reads, set-value writes, attach/detach */
   int write;         /* may change something on the server (err.ambiguous, Ctrl-C wording) */
   uint64_t lock;     /* writes sharing a lock never run at once (0: none) */
+  const char *op;    /* the operation's name, NULL for client:request */
 } call_t;
 
 /* What decoding an answer needs, kept with (and freed by) the transfer while the caller waits. */
 typedef struct {
   char method[8];
+  char op[48];       /* the operation's name, for shape errors ("" for client:request) */
   char *masked_path; /* owned */
   answer_kind_t answer;
   int write;
@@ -52,7 +59,7 @@ typedef struct {
 
 /* An error as the API layer reports it; strings may be NULL. */
 typedef struct {
-  const char *kind; /* validation, http, network, timeout, json, cancelled */
+  const char *kind; /* validation, http, network, timeout, json, shape, cancelled */
   long status;
   const char *code;
   const char *message;

@@ -104,16 +104,16 @@ static const field_t WARMUP_UPDATE[] = {
 
 const endpoint_t ENDPOINTS[] = {
     {.name = "get_email_accounts", .method = "GET", .path = "/email-accounts/", .arg = ARG_FIELDS, .dest = TO_QUERY,
-     .fields = LIST_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "query",
+     .fields = LIST_QUERY, .answer = ANSWER_LIST, .kind = KIND_READ, .args_doc = "query",
      .summary = "List accounts, one page (offset, limit 1..100) with any filter"},
     {.name = "get_email_account", .method = "GET", .path = "/email-accounts/{id}/", ACCOUNT_ID, .arg = ARG_FIELDS,
-     .dest = TO_QUERY, .fields = ONE_ACCOUNT_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "id, opts",
+     .dest = TO_QUERY, .fields = ONE_ACCOUNT_QUERY, .answer = ANSWER_ACCOUNT, .kind = KIND_READ, .args_doc = "id, opts",
      .summary = "One account (fetch_campaigns, fetch_tags), with is_suspended"},
     {.name = "get_email_account_by_email", .method = "GET", .path = "/email-accounts/fetch-email-account-details",
-     .arg = ARG_EMAIL, .dest = TO_QUERY, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_READ,
+     .arg = ARG_EMAIL, .dest = TO_QUERY, .payload_required = 1, .answer = ANSWER_ACCOUNT, .kind = KIND_READ,
      .args_doc = "email", .summary = "One account by its address"},
     {.name = "get_campaign_email_accounts", .method = "GET", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
-     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_JSON, .kind = KIND_READ, .args_doc = "campaign_id",
+     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_LIST, .kind = KIND_READ, .args_doc = "campaign_id",
      .summary = "The accounts attached to a campaign"},
     {.name = "get_warmup_stats", .method = "GET", .path = "/email-accounts/{id}/warmup-stats", ACCOUNT_ID,
      .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_WARMUP_STATS, .kind = KIND_READ, .args_doc = "id",
@@ -122,7 +122,7 @@ const endpoint_t ENDPOINTS[] = {
      .dest = TO_BODY, .fields = ACCOUNT_UPDATE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_SET,
      .args_doc = "id, fields", .summary = "Change an account's limits, names, tracking and suspension"},
     {.name = "update_warmup", .method = "POST", .path = "/email-accounts/{id}/warmup", ACCOUNT_ID, .arg = ARG_FIELDS,
-     .dest = TO_BODY, .fields = WARMUP_UPDATE, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_SET,
+     .dest = TO_BODY, .fields = WARMUP_UPDATE, .payload_required = 1, .answer = ANSWER_OBJECT, .kind = KIND_SET,
      .args_doc = "id, settings", .summary = "Turn warmup on or off and set its volume"},
     {.name = "add_smtp_account", .method = "POST", .path = "/email-accounts/save", .arg = ARG_FIELDS, .dest = TO_BODY,
      .fields = SMTP_SAVE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_CREATE, SAVE_LOOKUP, .args_doc = "fields",
@@ -131,16 +131,16 @@ const endpoint_t ENDPOINTS[] = {
      .dest = TO_BODY, .fields = OAUTH_SAVE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_CREATE,
      SAVE_LOOKUP, .args_doc = "fields", .summary = "Add a Gmail or Outlook account with OAuth tokens"},
     {.name = "add_campaign_email_accounts", .method = "POST", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
-     .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_JSON, .kind = KIND_RELATION,
+     .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
      .inverse = "remove_campaign_email_accounts", .args_doc = "campaign_id, ids",
      .summary = "Attach accounts to a campaign"},
     {.name = "remove_campaign_email_accounts", .method = "DELETE", .path = "/campaigns/{id}/email-accounts",
-     CAMPAIGN_ID, .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_JSON,
+     CAMPAIGN_ID, .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT,
      .kind = KIND_RELATION, .inverse = "add_campaign_email_accounts", .removes = 1, .args_doc = "campaign_id, ids",
      .summary = "Detach accounts from a campaign"},
     {.name = "reconnect_failed_email_accounts", .method = "POST",
      .path = "/email-accounts/reconnect-failed-email-accounts", .arg = ARG_NONE, .dest = TO_BODY,
-     .answer = ANSWER_JSON, .kind = KIND_ACTION, .args_doc = "",
+     .answer = ANSWER_OBJECT, .kind = KIND_ACTION, .args_doc = "",
      .summary = "Ask SmartLead to reconnect every failed account (3 a day)"},
     {.name = NULL}};
 
@@ -263,7 +263,7 @@ static int dispatch(lua_State *L, dispatch_mode_t mode) {
   } else {
     call_t call = {.method = ep->method, .path = path, .query = &query, .body = ep->dest == TO_BODY ? &body : NULL,
                    .answer = ep->answer, .idempotent = repeatable(ep->kind), .write = ep->kind != KIND_READ,
-                   .lock = write_lock(L, ep, id, lua_gettop(L))};
+                   .lock = write_lock(L, ep, id, lua_gettop(L)), .op = ep->name};
     return client_call(L, c, &call); /* last step: it may yield; it took query and body */
   }
   buf_free(&query);
@@ -355,7 +355,7 @@ static int l_request(lua_State *L) {
 static const char *const KIND_NAMES[] = {"read", "set", "create", "relation", "delete", "action", NULL};
 static const char *const ARG_NAMES[] = {"none", "fields", "ids", "email", NULL};
 static const char *const DEST_NAMES[] = {"query", "body", NULL};
-static const char *const ANSWER_NAMES[] = {"json", "save", "warmup_stats", NULL};
+static const char *const ANSWER_NAMES[] = {"json", "save", "warmup_stats", "list", "account", "object", NULL};
 static const char *const METHOD_NAMES[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
 
 #define DEFINED_ROWS "smartlead.defined_operations" /* registry key: rows added at run time */
