@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_SECRETS 64
+#define MAX_SECRETS 256 /* an agency's workspaces and then some; each mask call scans them all */
 
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *secrets[MAX_SECRETS]; /* process-wide: a key once seen stays masked until exit */
@@ -49,23 +49,83 @@ static int hex_digit(char c) {
   return -1;
 }
 
-/* Length of the key as it stands at p, each byte raw or percent-encoded (either case, any mix:
- * encoders differ on which bytes they escape), or 0 when the key does not start at p. */
-static size_t key_at(const char *p, const char *end, const char *key, size_t klen) {
-  const char *q = p;
-  for (size_t i = 0; i < klen; i++) {
-    if (q < end && *q == key[i]) {
-      q++;
-    } else if (end - q >= 3 && q[0] == '%' && hex_digit(q[1]) >= 0 && hex_digit(q[2]) >= 0 &&
-               (hex_digit(q[1]) << 4 | hex_digit(q[2])) == (unsigned char)key[i]) {
-      q += 3;
-    } else if (q < end && *q == '+' && key[i] == ' ') { /* form encoding */
-      q++;
-    } else {
-      return 0;
-    }
+/* \uXXXX at p (with a surrogate pair: 12 bytes) as UTF-8 into u; returns its length in p, 0 when
+ * p holds none. *ulen is the number of UTF-8 bytes. */
+static size_t json_u_escape(const char *p, const char *end, unsigned char u[4], size_t *ulen) {
+  if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return 0;
+  unsigned cp = 0;
+  for (int k = 2; k < 6; k++) {
+    if (hex_digit(p[k]) < 0) return 0;
+    cp = cp << 4 | (unsigned)hex_digit(p[k]);
   }
-  return (size_t)(q - p);
+  size_t used = 6;
+  if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate needs its low half */
+    unsigned lo = 0;
+    if (end - p < 12 || p[6] != '\\' || p[7] != 'u') return 0;
+    for (int k = 8; k < 12; k++) {
+      if (hex_digit(p[k]) < 0) return 0;
+      lo = lo << 4 | (unsigned)hex_digit(p[k]);
+    }
+    if (lo < 0xDC00 || lo > 0xDFFF) return 0;
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    used = 12;
+  }
+  if (cp < 0x80) u[0] = (unsigned char)cp, *ulen = 1;
+  else if (cp < 0x800) u[0] = (unsigned char)(0xC0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3F)), *ulen = 2;
+  else if (cp < 0x10000)
+    u[0] = (unsigned char)(0xE0 | cp >> 12), u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)),
+    u[2] = (unsigned char)(0x80 | (cp & 0x3F)), *ulen = 3;
+  else
+    u[0] = (unsigned char)(0xF0 | cp >> 18), u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F)),
+    u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F)), u[3] = (unsigned char)(0x80 | (cp & 0x3F)), *ulen = 4;
+  return used;
+}
+
+/* The ways the key's byte i may be written at q: raw, percent-encoded (either case), '+' for a
+ * space, or JSON-escaped (\" \\ \/ or \uXXXX, which may stand for several UTF-8 bytes).
+ * Marks in next_row(k) every (key index k, text offset) reachable from (i, off). */
+static void step_from(const char *p, const char *end, const char *key, size_t klen, size_t i, size_t off,
+                      unsigned char *reach, size_t width) {
+  const char *q = p + off;
+  unsigned char c = (unsigned char)key[i];
+#define MARK(k, o) do { if ((o) < width) reach[(k) * width + (o)] = 1; } while (0)
+  if (q < end && (unsigned char)*q == c) MARK(i + 1, off + 1);
+  if (end - q >= 3 && q[0] == '%' && hex_digit(q[1]) >= 0 && hex_digit(q[2]) >= 0 &&
+      (hex_digit(q[1]) << 4 | hex_digit(q[2])) == c)
+    MARK(i + 1, off + 3);
+  if (q < end && *q == '+' && c == ' ') MARK(i + 1, off + 1);
+  if (end - q >= 2 && q[0] == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '/') && (unsigned char)q[1] == c)
+    MARK(i + 1, off + 2);
+  unsigned char u[4];
+  size_t ulen, used = json_u_escape(q, end, u, &ulen);
+  if (used && i + ulen <= klen && memcmp(u, key + i, ulen) == 0) MARK(i + ulen, off + used);
+#undef MARK
+}
+
+/* Length of the longest writing of the key that starts at p (each byte in any of the forms
+ * step_from knows, any mix: encoders differ on which bytes they escape), or 0 when none does.
+ * Every choice is tried (a '%' of the key may stand raw or as %25), over a table of
+ * (key index, text offset) pairs, so no text makes it slow. */
+static size_t key_at(const char *p, const char *end, const char *key, size_t klen) {
+  size_t width = 12 * klen + 1; /* no form takes more than 12 bytes per key byte */
+  if (width > (size_t)(end - p) + 1) width = (size_t)(end - p) + 1;
+  unsigned char small[4096];
+  size_t cells = (klen + 1) * width;
+  unsigned char *reach = cells <= sizeof small ? small : calloc(cells, 1);
+  if (!reach) return 0;
+  memset(reach, 0, cells);
+  reach[0] = 1;
+  for (size_t i = 0; i < klen; i++)
+    for (size_t off = 0; off < width; off++)
+      if (reach[i * width + off]) step_from(p, end, key, klen, i, off, reach, width);
+  size_t best = 0;
+  for (size_t off = width; off-- > 0;)
+    if (reach[klen * width + off]) {
+      best = off;
+      break;
+    }
+  if (reach != small) free(reach);
+  return best;
 }
 
 /* Masks one secret (raw, percent-encoded or partly so) in src, writing to dst. */
@@ -79,7 +139,7 @@ static void mask_one(buf_t *dst, const char *src, size_t len, const char *key) {
       p += n;
     } else {
       const char *next = p + 1; /* skip to the next byte that can start the key */
-      while (next < end && *next != key[0] && *next != '%' && *next != '+') next++;
+      while (next < end && *next != key[0] && *next != '%' && *next != '+' && *next != '\\') next++;
       buf_append(dst, p, (size_t)(next - p));
       p = next;
     }
