@@ -4,10 +4,21 @@
 -- (1, 2, 4 ... up to the client's concurrency), so a small fleet costs one request and a large
 -- one keeps the pipe full, wasting at most a few requests past the end.
 local tasks = require "smartlead.tasks"
+local core = require "smartlead.core"
 
 local M = {}
 
 local PAGE = 100 -- the API's maximum
+M.MAX_PAGES = 100000 -- 10 million accounts: a server still answering full pages past this never ends
+
+local function pager_error(code, message) return core.new_error { kind = "shape", code = code, message = message } end
+
+-- A full page that brought no account not seen before: the server ignores offset (it answers
+-- the same page again), so the pager would never end.
+local function repeated(offset)
+  return pager_error("PAGE_REPEATED", ("get_email_accounts: the page at offset %d holds only accounts already "
+    .. "listed; the server seems to ignore offset, so paging stops here"):format(offset))
+end
 
 local function copy_filters(filters)
   if filters ~= nil and type(filters) ~= "table" then error("accounts(): filters must be a table", 3) end
@@ -63,7 +74,7 @@ end
 -- client:accounts(filters) -> iterator of accounts; a failing page raises its error.
 local function accounts(client, filters)
   local p = new_pager(client, copy_filters(filters))
-  local offset, page, i, seen, finished = 0, nil, 0, {}, false
+  local offset, page, i, seen, finished, fresh = 0, nil, 0, {}, false, 0
   return function()
     while not finished do
       if page then
@@ -71,15 +82,20 @@ local function accounts(client, filters)
         local a = page[i]
         if a == nil then
           finished = #page < PAGE
+          if not finished and fresh == 0 then error(repeated(offset), 2) end
           page, offset = nil, offset + PAGE
         elseif not seen[a.id] then
-          seen[a.id] = true
+          seen[a.id], fresh = true, fresh + 1
           return a
         end
       else
+        if offset >= M.MAX_PAGES * PAGE then
+          error(pager_error("TOO_MANY_PAGES", ("get_email_accounts: still full pages after %d accounts; "
+            .. "paging stops here"):format(offset)), 2)
+        end
         local got = page_at(p, offset)
         if not got.got then error(got.err, 2) end
-        page, i = got.got, 0
+        page, i, fresh = got.got, 0, 0
       end
     end
     return nil
