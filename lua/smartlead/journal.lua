@@ -126,13 +126,21 @@ end
 
 function M.now() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
--- Appends one record as one line and hands it to the kernel before returning.
+-- The error a journal that cannot be written raises: fatal, so bulk runs stop at once.
+function M.write_error(path, why)
+  return core.new_error { kind = "journal", code = "JOURNAL_WRITE_FAILED", fatal = true, path = path,
+    message = ("cannot write the journal %s: %s; no write is sent without its record"):format(path, tostring(why)) }
+end
+
+-- Appends one record as one line and hands it to the kernel before returning; raises
+-- journal.write_error when the disk refuses (full, read-only, gone).
 function Journal:append(record)
   record.time = record.time or M.now()
   -- every API key the process knows masked, wherever a script put it (a field name, a value)
   local line = core.mask(json.encode(record)) .. "\n"
-  assert(self.file:write(line))
-  assert(self.file:flush())
+  local ok, err = self.file:write(line)
+  if ok then ok, err = self.file:flush() end
+  if not ok then error(M.write_error(self.path, err), 0) end
 end
 
 function Journal:begin(mode, extra)

@@ -111,7 +111,8 @@ local function entry(list, index, key, make)
   return e
 end
 
--- Field changes of update/warmup ops: first before, last after.
+-- Field changes of set ops: first before, last after; a field set twice to different values
+-- is noted (the last wins, and the plan says so).
 local function fold_fields(acc, op)
   for _, k in ipairs(M.sorted_keys(op.fields)) do
     local f = acc.fields[k]
@@ -119,8 +120,11 @@ local function fold_fields(acc, op)
       f = { name = k, before = op.before and op.before[k] }
       acc.fields[k] = f
       acc.order[#acc.order + 1] = k
+    elseif f.set and not M.same(f.after, op.fields[k]) then
+      f.overwritten = f.overwritten or { f.after }
+      f.overwritten[#f.overwritten + 1] = op.fields[k]
     end
-    f.after = op.fields[k]
+    f.after, f.set = op.fields[k], true
   end
 end
 
@@ -235,6 +239,12 @@ local function account_lines(self, a, out)
     local f = a.fields[k]
     if not M.same(f.before, f.after) then
       lines[#lines + 1] = ("  %s: %s -> %s"):format(k, show(f.before), show(f.after))
+    end
+    if f.overwritten then
+      local values = {}
+      for i, v in ipairs(f.overwritten) do values[i] = show(v) end
+      lines[#lines + 1] = ("  warning: %s is set %d times in this run (%s); the last wins"):format(k, #values,
+        table.concat(values, ", then "))
     end
   end
   if #lines == 0 then return end

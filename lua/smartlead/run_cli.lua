@@ -174,12 +174,27 @@ local function apply_plan(p, o, limit, ask)
   return apply.exit_code(report)
 end
 
+-- A journal that could not be written stopped the run: what was done, what was not, how to go on.
+local function journal_stopped(s, o)
+  local path = s.journal and s.journal.path
+  err_line("the run stopped: ", tostring(s.journal_error.message or s.journal_error))
+  err_line(("%d write%s sent before it, each journaled; nothing after it was sent"):format(s.sent, s.sent == 1 and " was" or "s were"))
+  if path and s.sent > 0 then
+    err_line("when the disk takes writes again, finish the run with: smartlua --resume ", path, " ", o.script or "SCRIPT")
+  else
+    err_line("nothing was written; give the journal a writable place (--journal FILE) and run again")
+  end
+  if s.journal then s.journal:close() end
+  return M.EXIT.error
+end
+
 -- host.run_end(ok): prints the plan, applies a confirmed one, notes the journal. Exit code.
 function M.run_end(ok)
   if not state or state.finished then return ok and M.EXIT.ok or M.EXIT.error end
   state.finished = true
   local s, o = state.session, state.opts
   run.activate(nil)
+  if s.journal_error then return journal_stopped(s, o) end
   if not ok then
     journal_note(s)
     if s.mode == "plan" and #s.plan.ops > 0 then err_line("the script failed; nothing was written") end

@@ -135,19 +135,22 @@ function M.each(client, items, fn, opts)
   local n = #items
   local report = { total = n, ok = 0, failed = {} }
   local next_index, done = 0, 0
+  local finished = {} -- index -> true once counted as ok or failed
+  local function fail(i, err)
+    report.failed[#report.failed + 1] = { index = i, item = items[i], error = err }
+  end
+  local fatal -- an error that stops the run (the journal cannot be written): no item starts after it
   local function worker()
-    while next_index < n and not core.interrupt_pending() do
+    while next_index < n and not core.interrupt_pending() and not fatal do
       next_index = next_index + 1
       local i = next_index
       local ok, res, err = pcall(fn, items[i])
-      if not ok then
-        report.failed[#report.failed + 1] = { index = i, item = items[i], error = res }
-      elseif res == nil and err ~= nil then
-        report.failed[#report.failed + 1] = { index = i, item = items[i], error = err }
-      else
-        report.ok = report.ok + 1
-      end
-      done = done + 1
+      if type(res) == "table" and res.fatal then fatal = res end
+      if type(err) == "table" and err.fatal then fatal = err end
+      if not ok then fail(i, res)
+      elseif res == nil and err ~= nil then fail(i, err)
+      else report.ok = report.ok + 1 end
+      finished[i], done = true, done + 1
     end
   end
   local width = math.min(opts.concurrency or client:options().concurrency, math.max(n, 1))
@@ -156,8 +159,24 @@ function M.each(client, items, fn, opts)
   local show = opts.progress ~= false and progress_printer(opts.label or "each", n)
   M.wait(workers, show and function() show(done) end)
   if show then show(done, true) end
+  -- an item whose callback left each's control (a coroutine.yield, a worker that died) is a
+  -- failure with its reason, never missing from the report
+  local lost = "the callback did not finish: it left each() (a coroutine.yield inside a task is not supported)"
+  for w = 1, width do
+    if not workers[w].ok then lost = tostring(workers[w].results[1] or lost) end
+  end
+  for i = 1, next_index do
+    if not finished[i] then fail(i, core.new_error { kind = "run", code = "NOT_FINISHED", message = lost }) end
+  end
   table.sort(report.failed, function(a, b) return a.index < b.index end)
   if core.interrupt_pending() then cancelled_error(report, next_index) end
+  if fatal then
+    fatal.report = report
+    error(fatal, 0) -- the run stops here; fatal.report says what was done
+  end
+  for i = next_index + 1, n do -- every worker died before reaching these
+    fail(i, core.new_error { kind = "run", code = "NOT_RUN", message = "not run: every worker of each() stopped" })
+  end
   return report
 end
 

@@ -172,17 +172,34 @@ end
 
 ---------------------------------------------------------------------------- journaled writes
 
+-- The journal, opened on the first write. Once it could not be written, every later write
+-- raises the same fatal error: the run stops (each() stops starting items) and says how to resume.
 function Session:get_journal()
+  if self.journal_error then error(self.journal_error, 0) end
   if self.journal then return self.journal end
   local path, err = self.journal_path, nil
   if not path then path, err = journal.default_path() end
   local j
   if path then j, err = journal.open(path, { create_dirs = self.journal_path == nil }) end
-  if not j then error("journal: " .. tostring(err), 0) end -- no write without its journal
-  j.seq = math.max(j.seq, self.start_seq)
-  j:begin(self.mode, self.begin_info)
+  if not j then self:journal_failed(journal.write_error(path or "(no path)", err)) end
   self.journal = j
+  local ok, berr = pcall(j.begin, j, self.mode, self.begin_info)
+  if not ok then self:journal_failed(berr) end
+  j.seq = math.max(j.seq, self.start_seq)
   return j
+end
+
+function Session:journal_failed(err)
+  self.journal_error = err
+  error(err, 0)
+end
+
+-- Appends a journal record; a refusal of the disk stops the run.
+function Session:record(method, ...)
+  local j = self:get_journal()
+  local ok, r = pcall(j[method], j, ...)
+  if not ok then self:journal_failed(r) end
+  return r
 end
 
 -- Sends op as it stands: through its row when this process knows it, else as a raw request to
@@ -198,16 +215,15 @@ end
 
 -- Sends op; writes the result record for seq. Returns the call's results.
 function Session:finish(client, op, seq, extra)
-  local j = self:get_journal()
   local ok, answer, err = pcall(send_raw, client, op)
   if not ok then
-    j:result(seq, false, { kind = "raised", message = tostring(answer) }, extra)
     self.failed = self.failed + 1
+    self:record("result", seq, false, { kind = "raised", message = tostring(answer) }, extra)
     error(answer, 0)
   end
-  j:result(seq, answer ~= nil, answer ~= nil and answer or err, extra)
+  if answer ~= nil then self.sent = self.sent + 1 end -- sent, whether or not its result can be written
+  self:record("result", seq, answer ~= nil, answer ~= nil and answer or err, extra)
   if answer ~= nil then
-    self.sent = self.sent + 1
     kinds.applied(self, op)
   else
     self.failed = self.failed + 1
@@ -221,7 +237,7 @@ function Session:send(client, op, extra)
   local intent = { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target,
     fields = op.fields, before = op.before, email = op.email, inverse = op.inverse, removes = op.removes }
   for k, v in pairs(extra or {}) do intent[k] = v end
-  local seq = self:get_journal():intent(intent)
+  local seq = self:record("intent", intent)
   return self:finish(client, op, seq)
 end
 
@@ -230,6 +246,13 @@ end
 local function target_key(op) return json.encode(planlib.normalize { op = op.op, target = op.target }) end
 
 function Session:load_resume(path)
+  local f = io.open(path, "rb")
+  if not f then -- killed before its first write: nothing to skip, the run starts afresh there
+    io.stderr:write("smartlua: --resume: no journal at ", path, " yet (the run wrote nothing); starting afresh\n")
+    self.queues, self.journal_path = {}, path
+    return
+  end
+  f:close()
   local ok, rerr = journal.repair(path)
   if not ok then error("--resume: " .. tostring(rerr), 0) end
   local records, err = journal.read(path)
@@ -247,6 +270,15 @@ end
 local function done(e) return e.result and e.result.status == "ok" end
 local function failed(e) return e.result and e.result.status ~= "ok" end
 
+-- An entry a repeated write may stand for: unused, and not failed, except a create whose failure
+-- was ambiguous (it may have landed: it is looked up before anything is sent again).
+local function open_entry(e)
+  if e.used then return false end
+  if not failed(e) then return true end
+  local err = e.result.error
+  return e.intent.kind == "create" and type(err) == "table" and err.ambiguous == true
+end
+
 -- The journal entry this write repeats: same op, target and fields; else (sets on accounts) a
 -- done or pending entry whose values the account already shows (the script computed new
 -- values from its own earlier writes, e.g. halving a limit twice).
@@ -255,11 +287,11 @@ function Session:match(op)
   if not q then return nil end
   local key = planlib.key(op)
   for _, e in ipairs(q) do
-    if not e.used and not failed(e) and planlib.key(e.intent) == key then return e, true end
+    if open_entry(e) and planlib.key(e.intent) == key then return e, true end
   end
   if op.kind == "set" and op.target.account and op.before then
     for _, e in ipairs(q) do
-      if not e.used and not failed(e) and kinds.shows(op.before, e.intent.fields) then return e, false end
+      if open_entry(e) and not failed(e) and kinds.shows(op.before, e.intent.fields) then return e, false end
     end
   end
 end
@@ -269,7 +301,7 @@ function Session:recheck(client, op, e, exact)
   local seq = e.intent.seq
   local state, value = kinds.verify(self, client, e.intent)
   if state == "done" then
-    self:get_journal():result(seq, true, value, { resumed = "verified" })
+    self:record("result", seq, true, value, { resumed = "verified" })
     self.skipped = self.skipped + 1
     return value
   elseif state == "unknown" then
@@ -281,7 +313,7 @@ function Session:recheck(client, op, e, exact)
   elseif exact then
     return self:finish(client, op, seq, { resumed = "resent" })
   end
-  self:get_journal():result(seq, false, { kind = "run", message = "not applied (checked on resume)" })
+  self:record("result", seq, false, { kind = "run", message = "not applied (checked on resume)" })
   return self:send(client, op)
 end
 
