@@ -97,6 +97,17 @@ describe("core.os", function()
       assert.is_false(proc.exists(tmp .. "/nowhere"))
     end)
 
+    it("is_symlink tells a link (even a dangling one) from a file, a directory or nothing", function()
+      proc.write(tmp .. "/file", "")
+      sh_ok(("ln -s file %s && ln -s nowhere %s"):format(q(tmp .. "/link"), q(tmp .. "/dangling")))
+      assert.is_true(os_.is_symlink(tmp .. "/link"))
+      assert.is_true(os_.is_symlink(tmp .. "/dangling"))
+      assert.is_false(os_.is_symlink(tmp .. "/file"))
+      assert.is_false(os_.is_symlink(tmp))
+      assert.is_false(os_.is_symlink(tmp .. "/absent"))
+      assert.has_error(function() os_.is_symlink() end)
+    end)
+
     it("refuses what is not a regular file (a directory, a FIFO) without blocking", function()
       sh_ok("mkfifo " .. q(tmp .. "/fifo"))
       for _, c in ipairs { { tmp, "r" }, { tmp .. "/fifo", "r" }, { tmp .. "/fifo", "w" }, { tmp .. "/fifo", "a" } } do

@@ -147,6 +147,12 @@ static int l_open_private(lua_State *L) {
   return 2;
 }
 
+/* core.os.is_symlink(path) -> boolean   (for messages: the opens refuse links by themselves) */
+static int l_is_symlink(lua_State *L) {
+  lua_pushboolean(L, is_symlink(check_path(L, 1)));
+  return 1;
+}
+
 /* ---------------------------------------------------------------- private directories */
 
 /* Makes dir 0700 unless it exists. 0 or an errno; an existing one must be a directory, and the
@@ -312,7 +318,8 @@ static int l_read_secret(lua_State *L) {
 
 void osutil_register(lua_State *L) {
   static const luaL_Reg fns[] = {{"open_private", l_open_private}, {"mkdir_private", l_mkdir_private},
-                                 {"getpid", l_getpid}, {"read_secret", l_read_secret}, {NULL, NULL}};
+                                 {"is_symlink", l_is_symlink}, {"getpid", l_getpid}, {"read_secret", l_read_secret},
+                                 {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_setfield(L, -2, "os");
 }
