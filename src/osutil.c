@@ -71,8 +71,8 @@ static int parse_mode(const char *mode, open_mode_t *m) {
   return 1;
 }
 
-/* Checks the fd just opened: a regular file; a file opened for writing that others could use is
- * brought to 0600 (its old bits go to *found, else 0); "w" empties it. 0 or an errno. */
+/* Checks the fd just opened: it must be a regular file. *found gets its mode when others could
+ * use it (else 0); opened for writing, it is then brought to 0600. "w" empties it. 0 or an errno. */
 static int settle_fd(int fd, const open_mode_t *m, mode_t *found) {
   struct stat st;
   if (fstat(fd, &st) != 0) return errno;
