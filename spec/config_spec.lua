@@ -2,6 +2,7 @@
 -- then the config file ($XDG_CONFIG_HOME/smartlua/config, mode 0600 only). The file parser is
 -- tested directly; the rest through build/smartlua child processes with a controlled env.
 local proc = require "proc"
+local tmux = require "tmux"
 local config = require "smartlead.config"
 
 local q = proc.q
@@ -248,6 +249,32 @@ describe("config.set", function()
     assert.equal("700", mode(tmp .. "/deep"))
   end)
 
+  it("refuses a config file or its directory that is a symbolic link, and leaves the target alone", function()
+    local target = proc.write(tmp .. "/elsewhere", "timeout = 1\n")
+    assert(os.execute("chmod 600 " .. q(target) .. " && mkdir -p " .. q(tmp .. "/deep/er")))
+    assert(os.execute(("ln -s %s %s"):format(q(target), q(path))))
+    local ok, err = config.set("timeout", "2", { path = path })
+    assert.is_nil(ok)
+    assert.equal(path .. " is a symbolic link; refusing to write through it", err)
+    local sections, rerr = config.read(path)
+    assert.is_nil(sections)
+    assert.equal(path .. " is a symbolic link; refusing to read through it", rerr)
+    assert.equal("timeout = 1\n", proc.read(target))
+    assert(os.execute(("mkdir %s && ln -s real %s"):format(q(tmp .. "/real"), q(tmp .. "/linked"))))
+    ok, err = config.set("timeout", "2", { path = tmp .. "/linked/config" })
+    assert.is_nil(ok)
+    assert.equal(tmp .. "/linked is a symbolic link; refusing to use it as a private directory", err)
+    assert.is_false(proc.exists(tmp .. "/real/config"))
+  end)
+
+  it("creates 0600 and 0700 whatever the umask (`smartlua config set` under umask 000)", function()
+    local r = proc.sh(("umask 000 && env XDG_CONFIG_HOME=%s %s config set timeout 45"):format(q(tmp .. "/x"), q(proc.BIN)))
+    assert.equal(0, r.code, r.err)
+    assert.equal("600", mode(tmp .. "/x/smartlua/config"))
+    assert.equal("700", mode(tmp .. "/x/smartlua"))
+    assert.equal("700", mode(tmp .. "/x"))
+  end)
+
   it("replaces the last assignment in place and keeps everything else", function()
     assert(os.execute("mkdir -p " .. q(tmp .. "/deep/er")))
     proc.write(path, "# top\ntimeout = 1\n; c\ntimeout = 2\n\n[profile work]\nrate = off # not a comment\n\n[x]\n")
@@ -332,6 +359,35 @@ describe("the API key in a smartlua process", function()
     assert.equal("smartlua: (command line):1: smartlead.client: " .. cfg
       .. " holds secrets but other users may read it (mode 644); fix it with: chmod 600 " .. cfg, r.errlines[1])
     assert.falsy(r.err:find("cfg-secret-0644-abcdef", 1, true))
+  end)
+
+  it("refuses a config file that is a symbolic link, naming it, for reading and for config set", function()
+    local target = proc.write(tmp .. "/dotfiles-config", "api_key = \"cfg-secret-link-abcdef\"\n")
+    assert.is_true(os.execute(("chmod 600 %s && ln -s %s %s"):format(q(target), q(target), q(cfg))))
+    local r = run(SHOW)
+    assert.equal(1, r.code)
+    assert.equal("smartlua: (command line):1: smartlead.client: " .. cfg
+      .. " is a symbolic link; refusing to read through it", r.errlines[1])
+    r = proc.smartlua({ "config", "set", "timeout", "9" }, proc.keyless_env(xdg))
+    assert.equal(1, r.code)
+    assert.same({ "smartlua: " .. cfg .. " is a symbolic link; refusing to write through it" }, r.errlines)
+    assert.equal("api_key = \"cfg-secret-link-abcdef\"\n", proc.read(target))
+  end)
+
+  it("config set api_key - on a terminal (tmux): prompts, does not echo the key, saves it", function()
+    local key = "cfg-typed-key-9e8d7c6b"
+    local pane = tmux.start(("%s %s config set api_key -; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo'"):format(
+      proc.keyless_env(xdg), q(proc.BIN)))
+    local ok, err = pcall(function()
+      pane:wait_for("api_key: ", 10, true)
+      pane:line(key)
+      local screen = pane:wait_for("\necho\n", 10, true)
+      assert.truthy(screen:find("api_key set in " .. cfg .. " [default]", 1, true), screen)
+      assert.falsy(screen:find(key, 1, true), screen)
+    end)
+    pane:kill()
+    assert(ok, err)
+    assert.equal("api_key = " .. key .. "\n", proc.read(cfg))
   end)
 
   it("uses a config file with mode 0600, and never shows the key", function()

@@ -117,6 +117,46 @@ describe("journal", function()
       assert.matches("line 1 is not a journal record", err)
     end)
 
+    it("refuses a symbolic link, to append to and to read, and leaves its target alone", function()
+      local target = proc.write(tmp .. "/target.txt", "not yours\n")
+      local link = tmp .. "/link.jsonl"
+      assert(os.execute(("ln -sf target.txt %s"):format(q(link))))
+      local j, err = journal.open(link, { create_dirs = true })
+      assert.is_nil(j)
+      assert.equal(link .. " is a symbolic link; refusing to write through it", err)
+      local records, rerr = journal.read(link)
+      assert.is_nil(records)
+      assert.equal(link .. " is a symbolic link; refusing to read through it", rerr)
+      assert.equal("not yours\n", proc.read(target))
+      local r = proc.smartlua({ "undo", link }, "env -u SMARTLEAD_API_KEY")
+      assert.equal(1, r.code)
+      assert.same({ "smartlua: undo: " .. link .. " is a symbolic link; refusing to read through it" }, r.errlines)
+    end)
+
+    it("tightens an existing journal others could read to 0600, and says so", function()
+      local said, stderr = {}, io.stderr
+      local function open(path)
+        io.stderr = { write = function(self, s) said[#said + 1] = s return self end }
+        local ok, j = pcall(journal.open, path)
+        io.stderr = stderr
+        assert(ok, j)
+        assert(j):close()
+      end
+      local path = proc.write(tmp .. "/wide.jsonl", '{"type":"begin","journal":1,"mode":"journal","pid":1}\n')
+      assert(os.execute("chmod 644 " .. q(path)))
+      open(path)
+      assert.equal("600", mode_of(path))
+      -- cut short by a kill: the repair rewrites it 0600 before the append opens it; said all the same
+      proc.write(path, '{"type":"begin","journal":1,"mode":"journal","pid":1}\n{"type":"beg')
+      assert(os.execute("chmod 664 " .. q(path)))
+      open(path)
+      assert.equal("600", mode_of(path))
+      assert.same({ ("smartlua: journal: %s had mode 0644; tightened to 0600\n"):format(path),
+        ("smartlua: journal: %s had mode 0664; tightened to 0600\n"):format(path) }, said)
+      open(path)
+      assert.equal(2, #said)
+    end)
+
     it("defaults to $XDG_STATE_HOME/smartlua/journal/<UTC time>-<pid>.jsonl", function()
       local r = proc.smartlua({ "-e", [[print(require("smartlead.journal").default_path())]] },
         "env XDG_STATE_HOME=" .. q(tmp .. "/xdg"))
@@ -167,6 +207,33 @@ describe("journal", function()
       assert.equal(5, #recs) -- the refused write's fields (a typo'd password, say) never reach the file
       assert.falsy(proc.read(path):find("Secret-PW-1", 1, true))
       assert.equal("600", mode_of(path))
+    end)
+
+    it("refuses --journal LINK: exit 1, the message on stderr, nothing sent, the link's target untouched", function()
+      local script = proc.write(tmp .. "/journaled-link.lua", SCRIPT)
+      local target = proc.write(tmp .. "/precious.txt", "keep me\n")
+      local link = tmp .. "/run-link.jsonl"
+      assert(os.execute(("ln -sf %s %s"):format(q(target), q(link))))
+      local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(link) .. " " .. q(script))
+      assert.equal(1, r.code)
+      assert.truthy(r.err:find("journal: " .. link .. " is a symbolic link; refusing to write through it", 1, true), r.err)
+      assert.equal("keep me\n", proc.read(target))
+      assert.equal(20, server:account(3002).message_per_day)
+      for _, req in ipairs(support.requests(server)) do assert.equal("GET", req.method) end -- the before-read only
+    end)
+
+    it("tightens an existing 0644 --journal to 0600, says so on stderr, and records the process's pid", function()
+      local script = proc.write(tmp .. "/journaled-wide.lua", SCRIPT)
+      local path = proc.write(tmp .. "/wide-run.jsonl", "")
+      assert(os.execute("chmod 644 " .. q(path)))
+      local cmd = "echo $$; exec " .. env() .. " " .. q(proc.BIN) .. " --journal " .. q(path) .. " " .. q(script)
+      local r = proc.sh("sh -c " .. q(cmd))
+      assert.equal(4, r.code, r.err)
+      assert.equal("smartlua: journal: " .. path .. " had mode 0644; tightened to 0600", r.errlines[1])
+      assert.equal("600", mode_of(path))
+      local recs = lines_of(path)
+      assert.equal("begin", recs[1].type)
+      assert.equal(math.tointeger(tonumber(r.lines[1])), recs[1].pid)
     end)
 
     it("goes to the default path when no --journal is given, and only when something was written", function()

@@ -18,6 +18,7 @@
 #include "engine_lua.h"
 #include "json.h"
 #include "mock_server.h"
+#include "osutil.h"
 #include "redact.h"
 #include "trace.h"
 #include "version.h"
@@ -78,7 +79,7 @@ static int refuse_file(lua_State *L, const char *fmt, const char *path, unsigned
 static int l_read_private_file(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return luaL_fileresult(L, 0, path);
+  if (fd < 0) return osutil_push_open_error(L, path, errno, "read");
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
@@ -176,6 +177,7 @@ int luaopen_smartlead_core(lua_State *L) {
   endpoints_register(L);
   engine_lua_register(L);
   mock_register(L);
+  osutil_register(L);
   lua_newtable(L);
   json_register(L);
   lua_setfield(L, -2, "json");

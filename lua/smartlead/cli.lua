@@ -847,19 +847,13 @@ local function setting_value(key, value)
     end
     return value
   end
-  local tty = core.isatty(0)
-  if tty then
-    io.stderr:write(key, ": ")
-    io.stderr:flush()
-    os.execute("stty -echo 2>/dev/null")
+  -- a terminal: prompt on stderr, echo off; else one line of stdin (either way without its \r\n)
+  local line, err = core.os.read_secret(key .. ": ")
+  if not line or line == "" then
+    local why = err and err ~= "end of input" and (" (" .. err .. ")") or ""
+    usage(("config set %s -: no value on stdin%s"):format(key, why))
   end
-  local line = io.stdin:read("l")
-  if tty then
-    os.execute("stty echo 2>/dev/null")
-    io.stderr:write("\n")
-  end
-  if not line or line == "" then usage(("config set %s -: no value on stdin"):format(key)) end
-  return (line:gsub("\r$", ""))
+  return line
 end
 
 local function config_set(ctx)

@@ -240,7 +240,6 @@ end
 
 ---------------------------------------------------------------------------- writing
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- The value as a config line writes it: quoted when the parser would otherwise change it.
 local function encode_value(v)
@@ -298,16 +297,17 @@ end
 -- Writes text to path with mode 0600 (directories 0700), replacing it atomically.
 local function write_private(path, text)
   local dir = path:match("^(.*)/[^/]*$")
-  if dir and dir ~= "" and not os.execute("umask 077 && mkdir -p -- " .. shell_quote(dir)) then
-    return nil, "cannot create " .. dir
+  if dir and dir ~= "" then
+    local ok, err = core.os.mkdir_private(dir)
+    if not ok then return nil, err end
   end
   local tmp = ("%s.tmp.%d"):format(path, math.random(1, 1e9))
-  -- created empty with umask 077 first, so the key is never in a file others could open
-  if not os.execute("umask 077 && : > " .. shell_quote(tmp)) then return nil, "cannot write " .. tmp end
-  local f, err = io.open(tmp, "wb")
+  -- a new file, 0600 from its creation, so the key is never in a file others could open
+  local f, err = core.os.open_private(tmp, "wbx")
   if not f then return nil, err end
   local ok, werr = f:write(text)
-  f:close()
+  local closed, cerr = f:close()
+  if not closed then ok, werr = nil, werr or cerr end
   if ok then ok, werr = os.rename(tmp, path) end
   if not ok then
     os.remove(tmp)
@@ -328,6 +328,7 @@ function M.set(key, value, opts)
   if parsed == nil then return nil, why end
   local path = opts.path or M.path()
   if not path then return nil, "no config path: set XDG_CONFIG_HOME or HOME" end
+  if core.os.is_symlink(path) then return nil, path .. " is a symbolic link; refusing to write through it" end
   local text, err = core.read_private_file(path)
   if not text and not (err and err:match("No such file")) then return nil, err end
   local lines = split_lines(text or "")

@@ -42,19 +42,8 @@ function M.has_redacted(v)
   return false
 end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-
--- Our pid (Linux: /proc/self; else the shell's parent).
-function M.pid()
-  local f = io.open("/proc/self/stat", "r")
-  local pid = f and f:read("n")
-  if f then f:close() end
-  if pid then return math.tointeger(pid) end
-  local p = io.popen("echo $PPID")
-  pid = p and tonumber(p:read("l"))
-  if p then p:close() end
-  return pid and math.tointeger(pid) or 0
-end
+-- This process's pid (names the default journal and goes into its begin record).
+function M.pid() return core.os.getpid() end
 
 -- $XDG_STATE_HOME/smartlua/journal (default ~/.local/state/smartlua/journal).
 function M.dir()
@@ -73,53 +62,49 @@ function M.default_path()
   return ("%s/%s-%d.jsonl"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
 end
 
--- Creates dir and missing parents with mode 0700 (umask 077 covers every level mkdir creates).
-local function make_private_dir(dir)
-  local ok = os.execute("umask 077 && mkdir -p -- " .. shell_quote(dir))
-  if not ok then return nil, "cannot create " .. dir end
-  return true
-end
-
--- Creates path with mode 0600 unless it exists (content appended later).
-local function make_private_file(path)
-  local ok = os.execute("umask 077 && : >> " .. shell_quote(path))
-  if not ok then return nil, "cannot create " .. path end
-  return true
-end
-
 local Journal = {}
 Journal.__index = Journal
 
 -- The highest seq in an existing journal (0 for a new or empty one), after dropping a last
--- line cut short, so that appending continues its numbering on a clean line.
+-- line cut short, so that appending continues its numbering on a clean line. Returns seq and
+-- the mode ("0644") the file had if others could use it | nil, err.
 local function existing_seq(path)
-  local f = io.open(path, "rb")
-  if not f then return 0 end
+  local f, widened = core.os.open_private(path, "rb")
+  if not f then
+    if widened:match("No such file") then return 0 end
+    return nil, widened
+  end
   local empty = f:seek("end") == 0
   f:close()
-  if empty then return 0 end
+  if empty then return 0, widened end
   local ok, err = M.repair(path)
   if not ok then return nil, err end
   local records, rerr = M.read(path)
   if not records then return nil, rerr end
-  return M.index(records).max_seq
+  return M.index(records).max_seq, widened
 end
 
--- journal.open(path, {create_dirs=bool}) -> Journal | nil, err. Appends to an existing file.
+-- journal.open(path, {create_dirs=bool}) -> Journal | nil, err. Appends to an existing file,
+-- never through a symbolic link; a new one is 0600, and one that others could read or write is
+-- tightened to 0600, which is said on stderr.
 function M.open(path, opts)
+  -- the opens below refuse a link too (O_NOFOLLOW); this says so as the write it is
+  if core.os.is_symlink(path) then return nil, path .. " is a symbolic link; refusing to write through it" end
   if opts and opts.create_dirs then
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
-      local ok, err = make_private_dir(dir)
+      local ok, err = core.os.mkdir_private(dir)
       if not ok then return nil, err end
     end
   end
-  local seq, serr = existing_seq(path)
-  if not seq then return nil, serr end
-  local ok, err = make_private_file(path)
-  if not ok then return nil, err end
-  local f, ferr = io.open(path, "a")
-  if not f then return nil, ferr end
+  local seq, widened = existing_seq(path)
+  if not seq then return nil, widened end
+  local f, now_widened = core.os.open_private(path, "a") -- a repaired journal is 0600 already
+  if not f then return nil, now_widened end
+  widened = now_widened or widened
+  if widened then
+    io.stderr:write(("smartlua: journal: %s had mode %s; tightened to 0600\n"):format(path, widened))
+  end
   f:setvbuf("full", 1 << 16)
   return setmetatable({ path = path, file = f, seq = seq, writes = 0 }, Journal)
 end
@@ -304,7 +289,7 @@ function M.parse(text)
 end
 
 function M.read(path)
-  local f, err = io.open(path, "rb")
+  local f, err = core.os.open_private(path, "rb")
   if not f then return nil, err end
   local text = f:read("a")
   f:close()
@@ -338,11 +323,14 @@ function M.repair(path)
   if text == "" or text:sub(-1) == "\n" then return true end
   local tmp = path .. ".repair"
   os.remove(tmp)
-  local ok, err = make_private_file(tmp)
-  if not ok then return nil, err end
-  local f = assert(io.open(tmp, "wb"))
+  local f, err = core.os.open_private(tmp, "wbx")
+  if not f then return nil, err end
   for _, r in ipairs(records) do f:write(json.encode(r), "\n") end
-  f:close()
+  local ok, werr = f:close()
+  if not ok then
+    os.remove(tmp)
+    return nil, werr
+  end
   return os.rename(tmp, path)
 end
 

@@ -4,6 +4,7 @@
 -- An op (run/kinds.lua): {op=, kind=, method=, path=, target=, fields=, before=}. Plans fold
 -- them by kind: sets on accounts as `field: before -> after`, campaign relations as attach and
 -- detach, creates, deletes (said to be final), and every other write on a line of its own.
+local core = require "smartlead.core"
 local json = require "smartlead.json"
 local journal = require "smartlead.journal"
 
@@ -333,13 +334,15 @@ function Plan:encode(info)
   return json.encode(doc)
 end
 
+-- plan:save(path, info) -> true, widened | nil, err: written 0600, never through a symbolic
+-- link; widened is the mode ("0644") an existing file had before it was tightened to 0600.
 function Plan:save(path, info)
-  local ok = os.execute("umask 077 && : > '" .. path:gsub("'", "'\\''") .. "'")
-  local f, err = ok and io.open(path, "wb")
-  if not f then return nil, err or ("cannot create " .. path) end
-  f:write(self:encode(info), "\n")
-  f:close()
-  return true
+  local f, widened = core.os.open_private(path, "wb")
+  if not f then return nil, widened end
+  local ok, err = f:write(self:encode(info), "\n")
+  local closed, cerr = f:close()
+  if not ok or not closed then return nil, ("%s: %s"):format(path, tostring(err or cerr)) end
+  return true, widened
 end
 
 local function is_list(v)
@@ -383,8 +386,9 @@ function M.decode(text, source)
   return p
 end
 
+-- plan.load(path) -> Plan | nil, err (never through a symbolic link)
 function M.load(path)
-  local f, err = io.open(path, "rb")
+  local f, err = core.os.open_private(path, "rb")
   if not f then return nil, err end
   local text = f:read("a")
   f:close()

@@ -117,11 +117,12 @@ end
 local function finish_plan(s, o)
   print_plan(s.plan)
   if o.plan_out then
-    local ok, err = s.plan:save(o.plan_out, { script = o.script })
+    local ok, detail = s.plan:save(o.plan_out, { script = o.script }) -- nil, err | true, widened mode
     if not ok then
-      err_line("--plan-out: ", tostring(err))
+      err_line("--plan-out: ", tostring(detail))
       return M.EXIT.error
     end
+    if detail then err_line("--plan-out: ", o.plan_out, " had mode ", detail, "; tightened to 0600") end
     err_line("plan saved to ", o.plan_out, "; apply it with: smartlua apply ", o.plan_out)
   end
   return M.EXIT.ok
