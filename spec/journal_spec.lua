@@ -216,7 +216,8 @@ describe("journal", function()
       assert(os.execute(("ln -sf %s %s"):format(q(target), q(link))))
       local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(link) .. " " .. q(script))
       assert.equal(1, r.code)
-      assert.truthy(r.err:find("journal: " .. link .. " is a symbolic link; refusing to write through it", 1, true), r.err)
+      assert.truthy(r.err:find("the run stopped: cannot write the journal " .. link .. ": " .. link
+        .. " is a symbolic link; refusing to write through it", 1, true), r.err)
       assert.equal("keep me\n", proc.read(target))
       assert.equal(20, server:account(3002).message_per_day)
       for _, req in ipairs(support.requests(server)) do assert.equal("GET", req.method) end -- the before-read only
