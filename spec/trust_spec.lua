@@ -107,25 +107,22 @@ describe("trust", function()
       end))
     end
 
-    -- (20 keys, 11 writings each: a process holds limiters for at most 32 distinct keys)
-    it("masks 20 random keys in raw, percent-encoded and JSON-escaped forms (each its client's own)", function()
+    it("masks 300 random keys in raw, percent-encoded and JSON-escaped forms", function()
       local seed = 12345
       local function rng(lo, hi)
         seed = (seed * 1103515245 + 12345) % 2147483648
         return lo + seed % (hi - lo + 1)
       end
       local misses = {}
-      for _ = 1, 20 do
+      for _ = 1, 300 do
         local key = random_key(rng)
-        local c = require("smartlead").client { api_key = key, base_url = "http://127.0.0.1:9" }
         local forms = { key }
         for _ = 1, 5 do forms[#forms + 1], forms[#forms + 2] = percent(key, rng), json_escaped(key, rng) end
         for _, form in ipairs(forms) do
           local text = "before " .. form .. " after"
-          local masked = c:mask(text)
+          local masked = core.mask(text, key) -- as a client masks with its own key
           if masked ~= "before *** after" then misses[#misses + 1] = { key = key, form = form, masked = masked } end
         end
-        c:close()
       end
       assert.same({}, misses)
     end)

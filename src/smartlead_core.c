@@ -23,13 +23,14 @@
 #include "trace.h"
 #include "version.h"
 
-/* core.mask(text) -> text with api_key= values and every known key masked */
+/* core.mask(text[, key]) -> text with api_key= values, every known key and key (if given) masked */
 static int l_mask(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
+  const char *key = luaL_optstring(L, 2, NULL);
   buf_t b;
   buf_init(&b);
-  redact(&b, s, len, NULL);
+  redact(&b, s, len, key);
   lua_pushlstring(L, b.data ? b.data : "", b.len);
   buf_free(&b);
   return 1;
