@@ -40,7 +40,7 @@ end
 
 local BOOLS = { ["true"] = true, yes = true, on = true, ["1"] = true, ["false"] = false, no = false, off = false, ["0"] = false }
 
-local to_integer = require("smartlead.import").whole_number
+local to_integer = require("smartlead.convert").whole_number
 
 local function to_enum(values)
   return function(s)

@@ -5,7 +5,7 @@
 -- import.smtp_file(path) -> rows | nil, err        (path "-" reads stdin; err names the file)
 -- import.row_result(row, answer, err) -> result    (what became of one row)
 -- import.scrub(text, fields) -> text               (the row's passwords and any API key masked)
--- import.COLUMNS, import.REQUIRED                  (column -> cell type name; column -> true)
+-- import.COLUMNS, import.REQUIRED                  (column -> registry type name; column -> true)
 --
 -- The columns are the request fields of the add_smtp_account endpoint, but id (this adds, it does
 -- not update); the header names them in any order. An empty cell means "not set"; warmup_enabled
@@ -17,7 +17,7 @@
 -- whole file: nothing in it is checked further.
 -- result = {line =, from_email =, status = "added"|"exists"|"failed"|"invalid", id =, error =}.
 local csv = require "smartlead.csv"
-local json = require "smartlead.json"
+local convert = require "smartlead.convert"
 
 local M = {}
 
@@ -30,58 +30,13 @@ local HINTS = { username = "user_name", imap_username = "imap_user_name", email 
 
 ---------------------------------------------------------------------------- cell types
 
--- import.whole_number(lo[, hi]) -> checker(s) -> n | nil, "a whole number from lo to hi"
-function M.whole_number(lo, hi)
-  return function(s)
-    local n = math.tointeger(tonumber(s))
-    if n and n >= lo and (not hi or n <= hi) then return n end
-    return nil, hi and ("a whole number from %d to %d"):format(lo, hi) or ("a whole number >= %d"):format(lo)
-  end
-end
-
-local BOOLEANS = { ["true"] = true, yes = true, on = true, ["1"] = true, ["false"] = false, no = false, off = false, ["0"] = false }
-
--- cell type name -> function(non-empty text) -> value | nil, "what it must be"
-local CELL = {
-  text = function(s) return s end,
-  email = function(s)
-    if s:match("^[^@%s]+@[^@%s]+%.[^@%s]+$") then return s end
-    return nil, "an email address"
-  end,
-  bool = function(s)
-    local b = BOOLEANS[s:lower()]
-    if b == nil then return nil, "true or false" end
-    return b
-  end,
-  port = M.whole_number(1, 65535),
-  uint = M.whole_number(0),
-  percent = M.whole_number(0, 100),
-  id_or_null = function(s)
-    if s:lower() == "null" or s:lower() == "none" then return json.null end
-    return M.whole_number(1)(s)
-  end,
-}
-
--- A registry field type -> the cell type that reads it ("text" for the rest).
-local CELL_OF = { email = "email", port = "port", bool = "bool", uint = "uint", percent = "percent",
-  id_or_null = "id_or_null", enum = "enum" }
-
--- An enum column's checker, from the values the registry lists.
-local function enum_cell(values)
-  local set = {}
-  for _, v in ipairs(values) do set[v] = true end
-  return function(s)
-    if set[s:upper()] then return s:upper() end
-    return nil, "one of " .. table.concat(values, ", ")
-  end
-end
-
--- column -> cell type name, for every field of add_smtp_account but id (from the registry).
-M.COLUMNS = {}
+-- column -> the registry field it fills, for every field of add_smtp_account but id; each cell
+-- is read by that field type's converter (smartlead.convert).
+local READ = {}
+M.COLUMNS = {} -- column -> registry type name
 for _, f in ipairs(require("smartlead.operations").get("add_smtp_account").fields) do
   if f.name ~= "id" then
-    M.COLUMNS[f.name] = CELL_OF[f.type] or "text"
-    if f.type == "enum" then CELL["enum:" .. f.name], M.COLUMNS[f.name] = enum_cell(f.enum), "enum:" .. f.name end
+    READ[f.name], M.COLUMNS[f.name] = convert.field(f), f.type
   end
 end
 
@@ -110,10 +65,10 @@ end
 -- One record's request fields and its problems (sorted; empty when the row is good).
 local function check_record(rec)
   local fields, problems = { warmup_enabled = true }, {}
-  for name, kind in pairs(M.COLUMNS) do
+  for name in pairs(M.COLUMNS) do
     local raw = rec[name]
     if raw ~= nil and raw ~= "" then
-      local v, must = CELL[kind](raw)
+      local v, must = READ[name](raw)
       if v ~= nil then
         fields[name] = v
       elseif SECRETS[name] then
