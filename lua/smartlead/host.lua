@@ -1,14 +1,59 @@
--- What the smartlua host does beyond running chunks: --mock, `smartlua mock`, the REPL.
+-- What the host runs for a script: the arg table, -e and -l, the script, the REPL, --mock.
+--
+-- As lua.c does: every chunk runs under a message handler that adds a traceback, scripts load as
+-- text only, and arg holds the script at 0, its arguments at 1.., the words before it below 0.
+-- A script run sits between the run layer's run_begin and run_end (smartlead.run_cli): --plan,
+-- --resume, --max-changes and the journal apply to its writes. Errors print on stderr after
+-- "smartlua: " with any key masked.
 local core = require "smartlead.core"
 
 local M = {}
+
+local traceback = debug.traceback -- a script may replace debug.traceback; the host keeps its own
+
+local function print_error(msg)
+  io.stderr:write("smartlua: ", core.mask(msg), "\n")
+  io.stderr:flush()
+end
+
+-- Any error value as text: a string or number, what __tostring gives, else what it is.
+local function message_of(e)
+  if type(e) == "string" or type(e) == "number" then return tostring(e) end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return ("(error object is a %s value)"):format(type(e))
+end
+
+local HOST_FRAMES = "\n\t[C]: in function 'xpcall'"
+
+-- The message handler: the message and a traceback of the chunk, without the host's own frames
+-- (they start at the outermost xpcall, the one docall made).
+local function handler(e)
+  local tb = traceback(message_of(e), 2)
+  local cut, from = nil, 1
+  repeat
+    local at = tb:find(HOST_FRAMES, from, true)
+    if at then cut, from = at, at + 1 end
+  until not at
+  return cut and tb:sub(1, cut - 1) or tb
+end
+
+-- Runs fn(...) under the handler. -> true, results... | false (the error printed)
+local function docall(fn, ...)
+  local res = table.pack(xpcall(fn, handler, ...))
+  if not res[1] then print_error(res[2]) end
+  return table.unpack(res, 1, res.n)
+end
 
 -- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
 function M.start_mock(seed_file)
   local sl = require "smartlead"
   local ok, server = pcall(require("smartlead.mock_server").start, { seed_file = seed_file })
   if not ok then -- a bad seed file is the user's mistake, not a crash: one line, no traceback
-    io.stderr:write("smartlua: --mock: ", (tostring(server):gsub("^[^\n]-:%d+: ", "")), "\n")
+    print_error("--mock: " .. tostring(server):gsub("^[^\n]-:%d+: ", ""))
     return false
   end
   sl.defaults.base_url = server:url()
@@ -18,101 +63,77 @@ function M.start_mock(seed_file)
   return true
 end
 
-local function usage_error(msg)
-  io.stderr:write("smartlua mock: ", msg, "\nusage: smartlua mock [--port N] [--seed FILE.json] [--extra-accounts N] [--knobs FILE.json]\n")
-  return 2 -- the exit code of every usage error
+-- --profile, -v.. and --mock, before anything is sent. -> success
+function M.apply_settings(o)
+  if o.profile then require("smartlead").defaults.profile = o.profile end
+  if o.trace then core.set_trace(o.trace) end
+  if o.mock then return M.start_mock(o.mock ~= true and o.mock or nil) end
+  return true
 end
 
--- smartlua mock [--port N] [--seed FILE] [--extra-accounts N] [--knobs FILE.json]: serve until
--- SIGINT or SIGTERM. --knobs is a JSON object of start options and knobs (latency_ms, rate_limit,
--- faults, log_limit, extra_accounts, ...); --extra-accounts overrides the file's extra_accounts.
-function M.mock_command()
-  local port, seed, extra, knobs_file = 0, nil, nil, nil
-  local i = 1
-  while arg[i] do
-    local a = arg[i]
-    if a == "--extra-accounts" then
-      extra = math.tointeger(tonumber(arg[i + 1] or ""))
-      if not extra or extra < 0 or extra > 10000000 then
-        return usage_error("--extra-accounts needs a number 0..10000000")
+-- arg as lua.c builds it: argv[script] at 0; without a script every word is below 0.
+local function set_arg(argv, script)
+  local base = script or (#argv + 1)
+  local t = {}
+  for i = 0, #argv do t[i - base] = argv[i] end
+  _G.arg = t
+end
+
+-- -e CHUNK and -l MODULE, in the order given. -> success
+local function run_chunks(chunks)
+  for _, c in ipairs(chunks) do
+    if c.option == "-e" then
+      local f, err = load(c.value, "=(command line)", "t")
+      if not f then
+        print_error(err)
+        return false
       end
-      i = i + 2
-    elseif a == "--knobs" then
-      knobs_file = arg[i + 1]
-      if not knobs_file then return usage_error("--knobs needs a JSON file") end
-      i = i + 2
-    elseif a == "--port" then
-      port = math.tointeger(tonumber(arg[i + 1] or ""))
-      if not port or port < 0 or port > 65535 then return usage_error("--port needs a number 0..65535") end
-      i = i + 2
-    elseif a == "--seed" then
-      seed = arg[i + 1]
-      if not seed then return usage_error("--seed needs a file") end
-      i = i + 2
+      if not docall(f) then return false end
     else
-      return usage_error("unknown argument " .. a)
+      local ok, mod = docall(require, c.value)
+      if not ok then return false end
+      _G[c.value] = mod
     end
   end
-  local opts = {}
-  if knobs_file then
-    local f, ferr = io.open(knobs_file, "rb")
-    if not f then return usage_error("--knobs: " .. ferr) end
-    local text = f:read("a")
-    f:close()
-    local json = require "smartlead.json"
-    local ok, knobs = pcall(json.decode, text)
-    if not ok or type(knobs) ~= "table" or json.is_array(knobs) then
-      return usage_error(("--knobs %s: not a JSON object"):format(knobs_file))
-    end
-    for k, v in pairs(knobs) do
-      if k == "port" or k == "seed_file" or k == "api_key" then
-        return usage_error(("--knobs %s: '%s' is not a knob (use the option or the environment)"):format(knobs_file, k))
-      end
-      opts[k] = v
-    end
-  end
-  if extra then opts.extra_accounts = extra end
-  core.block_signals() -- before the server's threads exist, so they inherit the mask
-  local env_key = os.getenv("SMARTLEAD_API_KEY")
-  opts.port, opts.seed_file, opts.api_key = port, seed, env_key or "mock-api-key-0123456789"
-  local started, server = pcall(require("smartlead.mock_server").start, opts)
-  if not started then -- a bad seed or knob is the user's mistake: one line, no traceback
-    local line = tostring(server):match("^[^\n]*"):gsub("[^%s:]+%.lua:%d+: ", "")
-    io.stderr:write("smartlua mock: ", line, "\n")
+  return true
+end
+
+-- The script at argv[i] ("-" is stdin, unless it came after "--") with the words after it.
+local function run_script(argv, i)
+  local name = argv[i]
+  if name == "-" and argv[i - 1] ~= "--" then name = nil end
+  local f, err = loadfile(name, "t")
+  if not f then
+    print_error(err)
     return false
   end
-  io.stdout:write(("mock SmartLead API on %s\n"):format(server:url()))
-  io.stdout:write(env_key and "key: the value of SMARTLEAD_API_KEY\n" or "key: mock-api-key-0123456789\n")
-  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/reset\n")
-  io.stdout:flush()
-  local sig = core.wait_for_signal()
-  io.stdout:write(("stopping on %s\n"):format(sig))
-  server:stop()
-  return true
+  return (docall(f, table.unpack(argv, i + 1, #argv)))
 end
 
--- The REPL (lua/smartlead/repl.lua); stdin that is not a terminal runs as a script.
-function M.repl(tty) return require("smartlead.repl").run(tty) end
-
--- smartlua accounts|campaigns|api|config ...: arg[0] is the subcommand.
-function M.cli_command() return require("smartlead.cli").main(arg) end
-
--- --profile NAME and -v.. for a script or the REPL, before anything runs.
-function M.apply_settings(s)
-  if s.profile then require("smartlead").defaults.profile = s.profile end
-  if s.trace and s.trace > 0 then
-    if not core.set_trace then error("tracing is not available in this build", 0) end
-    core.set_trace(s.trace)
-  end
-  return true
+local function repl()
+  return require("smartlead.repl").run(core.isatty(0))
 end
 
--- The run layer (lua/smartlead/run_cli.lua): a script runs between run_begin(opts) and
--- run_end(ok) under --plan, --resume, --max-changes or the default journal; apply and undo are
--- subcommands. Each returns true or an exit code.
-function M.run_begin(opts) return require("smartlead.run_cli").run_begin(opts) end
-function M.run_end(ok) return require("smartlead.run_cli").run_end(ok) end
-function M.apply_command(opts) return require("smartlead.run_cli").apply_command(opts) end
-function M.undo_command(opts) return require("smartlead.run_cli").undo_command(opts) end
+-- smartlua [options] [script [args]]: the chunks, the script and the REPL between run_begin and
+-- run_end. -> exit code
+function M.run(argv, parsed)
+  local o, script = parsed.opts, parsed.script
+  local chunks = o.chunks or {}
+  set_arg(argv, script)
+  if not M.apply_settings(o) then return 1 end
+  local run_cli = require "smartlead.run_cli"
+  local interactive = o.interactive or (not script and #chunks == 0)
+  local ok, begun = docall(run_cli.run_begin, {
+    plan = o.plan or false, yes = o.yes or false, no_journal = o.no_journal or false,
+    tty = core.isatty(0) and core.isatty(2), chunks = o.interactive or #chunks > 0, repl = interactive,
+    plan_out = o.plan_out, journal = o.journal, resume = o.resume, max_changes = o.max_changes,
+    script = script and argv[script], nargs = script and #argv - script or 0,
+  })
+  if not ok then return 1 end
+  if begun ~= true then return begun end
+  local good = run_chunks(chunks) and (not script or run_script(argv, script)) and (not interactive or docall(repl))
+  local ended, code = docall(run_cli.run_end, good and true or false)
+  return ended and code or 1
+end
 
 return M

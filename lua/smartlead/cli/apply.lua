@@ -1,0 +1,26 @@
+-- `smartlua apply PLAN.json` and `smartlua undo JOURNAL`: the run layer's own commands.
+local core = require "smartlead.core"
+local options = require "smartlead.cli.options"
+
+-- The options table the run layer (smartlead.run_cli) reads, with the file where the script goes.
+local function run_options(ctx)
+  local o = ctx.opts
+  return { journal = o.journal, max_changes = o.max_changes, yes = o.yes or false,
+    tty = core.isatty(0) and core.isatty(2), script = ctx.args[1], nargs = 0 }
+end
+
+local function apply(ctx) return require("smartlead.run_cli").apply_command(run_options(ctx)) end
+local function undo(ctx) return require("smartlead.run_cli").undo_command(run_options(ctx)) end
+
+return {
+  apply = {
+    summary = "apply a saved plan (--plan-out) exactly as reviewed; accounts changed since are skipped",
+    run = apply, args = { { name = "PLAN.json" } }, writes = true,
+    globals = options.scope("client", "journal", "max_changes", "yes"),
+  },
+  undo = {
+    summary = "undo a journal, newest write first; accounts changed since are skipped",
+    run = undo, args = { { name = "JOURNAL" } }, writes = true,
+    globals = options.scope("client", "journal", "yes"),
+  },
+}

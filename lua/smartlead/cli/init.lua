@@ -1,0 +1,81 @@
+-- The command line's entry: one parser for every word, then the script, the REPL or a command.
+--
+-- cli.main(argv, release) -> exit code, where argv[0] is the program and argv[1..n] its words
+-- (src/main.c passes them as they came). Exit codes: 0 ok, 1 error, 2 usage (one line on stderr
+-- and nothing on stdout), 3 refused, 4 some writes failed or were skipped.
+local parser = require "smartlead.cli.parser"
+local options = require "smartlead.cli.options"
+local context = require "smartlead.cli.context"
+
+local M = {}
+
+local EXIT = context.EXIT
+
+local function is_api_error(e)
+  return type(e) == "table" and getmetatable(e) ~= context.Failure and e.kind ~= nil and e.message ~= nil
+end
+
+-- Prints a raised value in one line (key masked) and returns its exit code; node: the command.
+local function report(e, node)
+  if getmetatable(e) == parser.Usage then
+    local n = e.node or node
+    context.err_line(n and (n.path .. ": ") or "", e.message, " (try --help)")
+    return EXIT.usage
+  end
+  if getmetatable(e) == context.Failure then
+    context.err_line(e.message)
+    return e.code
+  end
+  context.err_line(is_api_error(e) and tostring(e) or context.clean(e))
+  return EXIT.error
+end
+
+-- A script name that is no file but one letter or two away from a command: a typo.
+local function misspelt_command(word)
+  if word == "-" or word:find("[/.]") then return nil end
+  local f = io.open(word, "r")
+  if f then
+    f:close()
+    return nil
+  end
+  return parser.closest(word, options.COMMANDS)
+end
+
+local function run_command(parsed)
+  local node = parsed.node
+  local ok, code = pcall(function()
+    if not require("smartlead.host").apply_settings(parsed.opts) then return EXIT.error end
+    local ctx = context.new(parsed)
+    local ran, c = pcall(node.run, ctx)
+    ctx:close()
+    if not ran then error(c, 0) end
+    return c
+  end)
+  io.stdout:flush()
+  if not ok then return report(code, node) end
+  return code
+end
+
+function M.main(argv, release)
+  local words = {}
+  for i = 1, #argv do words[i] = argv[i] end
+  local ok, parsed = pcall(parser.parse, words, options.spec)
+  if not ok then return report(parsed) end
+  if parsed.help then
+    io.stdout:write(require("smartlead.cli.help").text(parsed.node))
+    return EXIT.ok
+  end
+  if parsed.opts.version then
+    io.stdout:write(("smartlua %s (%s)\n"):format(require("smartlead.core").version, release or _VERSION))
+    return EXIT.ok
+  end
+  if parsed.node then return run_command(parsed) end
+  local word = parsed.script and words[parsed.script]
+  local typo = word and words[parsed.script - 1] ~= "--" and misspelt_command(word)
+  if typo then
+    return report(parser.usage_error(("unknown command '%s' (did you mean \"%s\"?)"):format(word, typo)))
+  end
+  return require("smartlead.host").run(argv, parsed)
+end
+
+return M
