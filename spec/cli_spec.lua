@@ -667,4 +667,177 @@ describe("smartlua command line", function()
       assert.falsy(proc.exists(cfg))
     end)
   end)
+
+  -- One parser for the whole line (lua/smartlead/cli/parser.lua): global options in any position,
+  -- a help for every command, suggestions, and usage errors that print one line and no output.
+  describe("the one parser", function()
+    local keyless
+
+    setup(function() keyless = proc.keyless_env(tmp .. "/xdg") end)
+
+    local function mock_run(args) return proc.smartlua(args, keyless) end
+
+    local function same_ids(r, want)
+      assert.equal(0, r.code, r.err)
+      assert.same(want, json.decode(r.out))
+    end
+
+    it("takes --mock and -v before the command, after it, and between its words", function()
+      local want = { { id = 3001 }, { id = 3002 } }
+      for _, args in ipairs {
+        { "--mock", "-v", "accounts", "list", "--limit", "2", "--fields", "id" },
+        { "accounts", "list", "--mock", "-v", "--limit", "2", "--fields", "id" },
+        { "accounts", "list", "--limit", "2", "--fields", "id", "--mock", "-v" },
+        { "-v", "accounts", "--mock", "list", "--limit", "2", "--fields", "id" },
+        { "--mock", "accounts", "list", "-v", "--fields=id", "--limit=2" },
+      } do
+        local r = mock_run(args)
+        same_ids(r, want)
+        assert.truthy(r.err:find("GET /api/v1/email-accounts/?api_key=***&limit=100&offset=0 -> 200", 1, true),
+          table.concat(args, " ") .. "\n" .. r.err)
+      end
+    end)
+
+    it("takes --profile and --format before the command (smartlua --profile acme --format csv accounts list)", function()
+      local xdg = tmp .. "/acme"
+      os.execute(("mkdir -p %s && chmod 700 %s"):format(q(xdg .. "/smartlua"), q(xdg .. "/smartlua")))
+      proc.write(xdg .. "/smartlua/config", ("api_key = wrong-key-00000000\n[acme]\napi_key = %s\nbase_url = %s\n")
+        :format(support.KEY, server:url()))
+      os.execute("chmod 600 " .. q(xdg .. "/smartlua/config"))
+      local want = "id,from_email\r\n3001,olivia.hall@hypergrowth.dev\r\n3002,umar.baker@fastpipeline.co\r\n"
+      for _, args in ipairs {
+        { "--profile", "acme", "--format", "csv", "accounts", "list", "--limit", "2", "--fields", "id,from_email" },
+        { "accounts", "list", "--limit", "2", "--fields", "id,from_email", "--profile", "acme", "--format", "csv" },
+        { "--format=csv", "accounts", "--profile=acme", "list", "--limit", "2", "--fields", "id,from_email" },
+      } do
+        local r = proc.smartlua(args, proc.keyless_env(xdg) .. " SMARTLUA_RATE=off")
+        assert.equal(0, r.code, r.err)
+        assert.equal(want, r.out)
+      end
+    end)
+
+    it("takes the run options before and after apply (smartlua --journal J apply P, smartlua apply --journal J P)", function()
+      local plan = tmp .. "/parser-plan.json"
+      local r = run { "--plan-out", plan, "accounts", "update", "3001", "--max-email-per-day", "61" }
+      assert.equal(0, r.code, r.err)
+      for i, args in ipairs {
+        { "--journal", tmp .. "/before.jsonl", "--yes", "apply", plan },
+        { "apply", "--journal", tmp .. "/after.jsonl", plan, "--yes" },
+      } do
+        server:reset()
+        r = run(args)
+        assert.equal(0, r.code, r.err)
+        assert.equal("Applied 1 writes to 1 accounts; 0 skipped, 0 failed.", r.lines[#r.lines])
+        assert.equal(61, server:account(3001).message_per_day)
+        assert.truthy(proc.exists(tmp .. (i == 1 and "/before.jsonl" or "/after.jsonl")))
+      end
+    end)
+
+    it("gives --resume for apply the same answer before and after it: apply takes no --resume (exit 2)", function()
+      local plan = proc.write(tmp .. "/some-plan.json", "{}")
+      local a = run { "--resume", tmp .. "/j.jsonl", "apply", plan }
+      local b = run { "apply", "--resume", tmp .. "/j.jsonl", plan }
+      for _, r in ipairs { a, b } do
+        assert.equal(2, r.code)
+        assert.equal("", r.out)
+        assert.same({ "smartlua: apply: '--resume' does not apply here (global options here: --mock, --profile, -v, "
+          .. "--journal, --max-changes, --yes) (try --help)" }, r.errlines)
+      end
+    end)
+
+    it("takes --resume before a writing command as after it", function()
+      local journal = tmp .. "/resume-cmd.jsonl"
+      local r = run { "accounts", "update", "3002", "--max-email-per-day", "27", "--journal", journal }
+      assert.equal(0, r.code, r.err)
+      server:clear_log()
+      r = run { "--resume", journal, "accounts", "update", "3002", "--max-email-per-day", "27" }
+      assert.equal(0, r.code, r.err)
+      for _, e in ipairs(server:log()) do assert.equal("GET", e.method) end -- done already: not sent again
+    end)
+
+    it("every command has a --help that exits 0 and names its options and arguments", function()
+      local cases = {
+        { { "--help" }, { "smartlua accounts list|get|update|add", "smartlua mock [--port N]", "--mock[=FILE.json]",
+          "--max-changes N", "-e CHUNK" } },
+        { { "accounts", "--help" }, { "usage: smartlua accounts list|get|update|add", "update ID [options]" } },
+        { { "accounts", "list", "--help" }, { "--where EXPR", "--fields a,b,c", "--limit N", "--esp GMAIL|OUTLOOK|SMTP",
+          "--is-in-use [true|false]", "--format F", "--mock[=FILE.json]" } },
+        { { "accounts", "get", "--help" }, { "usage: smartlua accounts get ID", "--fetch-campaigns", "--fields" } },
+        { { "accounts", "update", "--help" }, { "--max-email-per-day N", "--warmup-enabled [true|false]", "--plan",
+          "--max-changes N" } },
+        { { "accounts", "add", "--help" }, { "--csv FILE|-", "smtp_port*", "--plan" } },
+        { { "campaigns", "--help" }, { "attach CAMPAIGN_ID", "detach CAMPAIGN_ID", "accounts CAMPAIGN_ID" } },
+        { { "campaigns", "attach", "--help" }, { "--ids ID,ID,...|-", "--plan" } },
+        { { "campaigns", "accounts", "--help" }, { "--where EXPR", "--fields" } },
+        { { "api", "--help" }, { "usage: smartlua api METHOD PATH", "-q, --query key=value", "-d, --data JSON|@FILE|@-" } },
+        { { "config", "--help" }, { "usage: smartlua config list|set", "set KEY VALUE" } },
+        { { "config", "list", "--help" }, { "--profile NAME", "--format F" } },
+        { { "config", "set", "--help" }, { "usage: smartlua config set KEY VALUE", "--profile NAME" } },
+        { { "mock", "--help" }, { "--port N", "--seed FILE.json", "--extra-accounts N", "--knobs FILE.json" } },
+        { { "apply", "--help" }, { "usage: smartlua apply PLAN.json", "--journal FILE", "--max-changes N", "--yes, -y" } },
+        { { "undo", "--help" }, { "usage: smartlua undo JOURNAL", "--journal FILE", "--yes, -y" } },
+        { { "--mock", "-h", "accounts", "list" }, { "usage: smartlua accounts list" } },
+      }
+      for _, c in ipairs(cases) do
+        local r = mock_run(c[1])
+        local what = table.concat(c[1], " ")
+        assert.equal(0, r.code, what)
+        assert.equal("", r.err, what)
+        for _, text in ipairs(c[2]) do assert.truthy(r.out:find(text, 1, true), what .. ": no " .. text .. "\n" .. r.out) end
+      end
+      local update = mock_run({ "accounts", "update", "--help" }).out
+      assert.falsy(update:find("--offset", 1, true))
+      assert.falsy(update:find("--password", 1, true))
+    end)
+
+    it("--help wins over a usage error on the same line", function()
+      local r = mock_run { "accounts", "list", "--bogus", "--help" }
+      assert.equal(0, r.code)
+      assert.matches("^usage: smartlua accounts list", r.out)
+    end)
+
+    it("suggests the command or option meant, exit 2, nothing on stdout", function()
+      local cases = {
+        { { "acounts", "list" }, "smartlua: unknown command 'acounts' (did you mean \"accounts\"?) (try --help)" },
+        { { "--mock", "campains", "accounts", "4101" },
+          "smartlua: unknown command 'campains' (did you mean \"campaigns\"?) (try --help)" },
+        { { "accounts", "lsit" },
+          "smartlua: accounts: unknown subcommand 'lsit' (one of: list, get, update, add) (did you mean \"list\"?) (try --help)" },
+        { { "accounts", "list", "--fileds", "id" },
+          "smartlua: accounts list: unknown option '--fileds' (did you mean \"--fields\"?) (try --help)" },
+        { { "--mokc", "accounts", "list" }, "smartlua: unknown option '--mokc' (did you mean \"--mock\"?) (try --help)" },
+        { { "accounts", "update", "3001", "--daily-rampupp", "3" },
+          "smartlua: accounts update: unknown option '--daily-rampupp' (did you mean \"--daily-rampup\"?) (try --help)" },
+        { { "config", "set", "timout", "5" }, "smartlua: config set: unknown setting 'timout' (known: api_key, base_url, "
+          .. "rate, concurrency, timeout) (did you mean \"timeout\"?) (try --help)" },
+      }
+      for _, c in ipairs(cases) do
+        local r = mock_run(c[1])
+        assert.equal(2, r.code, table.concat(c[1], " "))
+        assert.equal("", r.out)
+        assert.same({ c[2] }, r.errlines)
+      end
+    end)
+
+    it("usage errors exit 2 with one line on stderr ending in (try --help), and nothing on stdout", function()
+      local cases = {
+        { "mock", "--port", "x" }, { "mock", "extra" }, { "apply" }, { "undo", "a.jsonl", "b.jsonl" }, { "config" },
+        { "config", "set", "timeout" }, { "api", "FETCH", "/x" }, { "api", "GET" }, { "--format", "csv", "-e", "print(1)" },
+        { "accounts", "list", "--plan" }, { "accounts", "get", "1", "2" }, { "accounts", "list", "--limit", "-3" },
+        { "-e" }, { "--profile" }, { "--plan=yes", "-e", "print(1)" }, { "-e", "print(1)", "accounts", "list" },
+        { "accounts", "list", "-i" }, { "accounts", "get", "3001", "--version" }, { "--max-changes", "x", "-e", "1" },
+        { "campaigns", "attach", "4101", "--ids", "x" }, { "accounts", "list", "--where", "a.id ==" },
+        { "accounts", "update", "3001", "--password", "hunter2" }, { "--api-key", "k", "accounts", "list" },
+      }
+      for _, args in ipairs(cases) do
+        local r = mock_run(args)
+        local what = table.concat(args, " ")
+        assert.equal(2, r.code, what .. "\n" .. r.err)
+        assert.equal("", r.out, what)
+        assert.equal(1, #r.errlines, what .. "\n" .. r.err)
+        assert.matches("^smartlua: .* %(try %-%-help%)$", r.errlines[1])
+        assert.falsy(r.err:find("hunter2", 1, true))
+      end
+    end)
+  end)
 end)

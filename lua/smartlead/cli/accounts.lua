@@ -145,16 +145,16 @@ end
 local ID = { name = "ID", convert = convert.TYPES.id, what = "account id" }
 
 local function save_columns()
-  local names = {}
+  local names, required = {}, require("smartlead.import").REQUIRED
   for _, f in ipairs(require("smartlead.operations").get("add_smtp_account").fields) do
-    if f.name ~= "id" then names[#names + 1] = f.required and f.name .. "*" or f.name end
+    if f.name ~= "id" then names[#names + 1] = required[f.name] and f.name .. "*" or f.name end
   end
-  return table.concat(names, ", ")
+  return require("smartlead.cli.help").wrap(names, ", ", 96) .. "."
 end
 
 local ADD_HELP = [[
-The header names the save fields of add_smtp_account (* required; warmup_enabled defaults to true):
-%s.
+The header names the save fields of add_smtp_account (* required; warmup_enabled is true unless said):
+%s
 Every row is checked first; bad rows are reported and not sent. Passwords come only from the file
 (--csv - reads stdin) and are never printed. Each row's outcome is printed: added (with its id),
 exists (already in SmartLead), invalid or failed (with why).

@@ -3,10 +3,12 @@ local options = require "smartlead.cli.options"
 
 local M = {}
 
-local function label(o)
-  if o.kind == "count" then return "-v, -vv, -vvv" end
+-- How an option is written: every short spelling and the first long one ("-q, --query
+-- key=value"); brief: only the first ("-q key=value"), for a synopsis.
+local function label(o, brief)
+  if o.kind == "count" then return brief and "-v" or "-v, -vv, -vvv" end
   local shown = { o.names[1] }
-  for k = 2, #o.names do
+  for k = 2, brief and 0 or #o.names do
     local n = o.names[k]
     if #n == 2 or (#o.names[1] == 2 and k == 2) then shown[#shown + 1] = n end
   end
@@ -45,9 +47,9 @@ function M.synopsis(node)
   end
   for _, a in ipairs(node.args or {}) do parts[#parts + 1] = a.optional and ("[" .. a.name .. "]") or a.name end
   local own = node.options or {}
-  if #own > 0 and #own <= 4 then
-    for _, o in ipairs(own) do parts[#parts + 1] = "[" .. label(o) .. "]" end
-  elseif #own > 4 or next(node.globals or {}) then
+  if #own > 0 and #own <= 4 and not next(node.globals or {}) then -- a few, and nothing else
+    for _, o in ipairs(own) do parts[#parts + 1] = "[" .. label(o, true) .. "]" end
+  elseif #own > 0 or next(node.globals or {}) then
     parts[#parts + 1] = "[options]"
   end
   return table.concat(parts, " ")
@@ -107,6 +109,21 @@ local function group(node)
   return table.concat(out, "\n") .. "\n"
 end
 
+-- words joined with sep into lines of at most width characters.
+function M.wrap(words, sep, width)
+  local lines, cur = {}, ""
+  for i, w in ipairs(words) do
+    local piece = w .. (i < #words and sep or "")
+    if cur ~= "" and #cur + #piece > width then
+      lines[#lines + 1] = cur:gsub("%s+$", "")
+      cur = ""
+    end
+    cur = cur .. piece
+  end
+  if cur ~= "" then lines[#lines + 1] = cur end
+  return table.concat(lines, "\n")
+end
+
 -- The help of a command node, or of smartlua itself when node is nil.
 function M.text(node)
   if not node then return M.top() end
@@ -114,8 +131,6 @@ function M.text(node)
 end
 
 local TOP_NOTES = [[
-  --                      stop handling options: the next word is the script
-  -                       run stdin as the script
 
 A script's own options go after it: `smartlua s.lua --dry` passes --dry to s.lua.
 The API key comes from SMARTLEAD_API_KEY or the config file, never from the command line.
@@ -126,6 +141,15 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 refused (--max-changes or declined), 4 som
 were skipped.
 ]]
 
+-- The global options by group, as `smartlua --help` lists them.
+local SECTIONS = {
+  { "script", "Options of a script run (before the script; the words after it are the script's):" },
+  { "client", "Global options (before the script, or anywhere on a command's line):" },
+  { "output", "For commands that print:" },
+  { "write", "For scripts and commands that write:" },
+  { "help", "Everywhere:" },
+}
+
 function M.top()
   local out = {
     "usage: smartlua [options] [script [args]]   run a script (arg as lua.c sets it); no script: the REPL",
@@ -135,15 +159,18 @@ function M.top()
   for _, name in ipairs(options.COMMANDS) do
     local node = options.commands[name]
     local syn = M.synopsis(node)
-    out[#out + 1] = #syn > 44 and ("  %s\n  %-44s  %s"):format(syn, "", node.summary)
-      or ("  %-44s  %s"):format(syn, node.summary)
+    out[#out + 1] = #syn > 44 and ("  %s\n        %s"):format(syn, node.summary) or ("  %-44s  %s"):format(syn, node.summary)
   end
-  out[#out + 1] = ""
-  out[#out + 1] = "Options (before the script, or anywhere on a command's line; each command's --help lists its own):"
-  for _, o in ipairs(options.GLOBALS) do
-    local where = o.group == "script" and " (scripts)" or o.group == "output" and " (commands that print)"
-      or o.group == "write" and " (scripts and commands that write)" or ""
-    out[#out + 1] = line(label(o), o.help .. where)
+  for _, section in ipairs(SECTIONS) do
+    out[#out + 1] = ""
+    out[#out + 1] = section[2]
+    for _, o in ipairs(options.GLOBALS) do
+      if (o.group or "help") == section[1] then out[#out + 1] = line(label(o), o.help) end
+    end
+    if section[1] == "script" then
+      out[#out + 1] = line("--", "stop handling options: the next word is the script")
+      out[#out + 1] = line("-", "run stdin as the script")
+    end
   end
   out[#out + 1] = TOP_NOTES
   return table.concat(out, "\n")

@@ -22,7 +22,7 @@ end
 
 -- Global options, in the order help lists them; group: which scope names take them.
 M.GLOBALS = {
-  opt({ "--help", "-h" }, "help", "flag", nil, "this help (after a command: the command's)"),
+  opt({ "--help", "-h" }, "help", "flag", nil, "this help; after a command, the command's"),
   opt({ "--version", "-V" }, "version", "flag", nil, "print the version", { group = "script" }),
   opt({ "-e" }, "chunks", "chunk", "CHUNK", "run the Lua chunk (in order with -l, before the script)",
     { group = "script" }),
@@ -36,20 +36,20 @@ M.GLOBALS = {
     { group = "client" }),
   opt({ "--format" }, "format", "value", "F", "table (default on a terminal), json (default in a pipe), ndjson, csv",
     { group = "output", convert = check_format }),
-  opt({ "--plan" }, "plan", "flag", nil, "send reads, record writes without sending them, print field: before -> after",
+  opt({ "--plan" }, "plan", "flag", nil, "send reads, record writes without sending them; print field: old -> new",
     { group = "write" }),
   opt({ "--plan-out" }, "plan_out", "value", "FILE", "with --plan: also save the plan for `smartlua apply FILE`",
     { group = "write" }),
-  opt({ "--journal" }, "journal", "value", "FILE", "journal writes to FILE (default $XDG_STATE_HOME/smartlua/journal/)",
+  opt({ "--journal" }, "journal", "value", "FILE", "journal to FILE (default: $XDG_STATE_HOME/smartlua/journal/)",
     { group = "write" }),
   opt({ "--resume" }, "resume", "value", "JOURNAL", "run again, skipping the writes JOURNAL shows as done",
     { group = "write" }),
   opt({ "--max-changes" }, "max_changes", "value", "N",
-    "plan first; refuse (exit 3) a run that would change more than N accounts", { group = "write" }),
-  opt({ "--yes", "-y" }, "yes", "flag", nil, "do not ask before applying a run that changes more than 25 accounts",
+    "plan first; refuse (exit 3) to change more than N accounts", { group = "write" }),
+  opt({ "--yes", "-y" }, "yes", "flag", nil, "do not ask before changing more than 25 accounts",
     { group = "write" }),
   opt({ "--no-journal" }, "no_journal", "flag", nil,
-    "send writes straight through: no journal, no question (tests, benchmarks)", { group = "write" }),
+    "send writes straight through: no journal, no question", { group = "write" }),
 }
 
 local BY_GROUP = {}
