@@ -125,9 +125,8 @@ function M.run(argv, parsed)
   local interactive = o.interactive or (not script and #chunks == 0)
   local ok, begun = docall(run_cli.run_begin, {
     plan = o.plan or false, yes = o.yes or false, no_journal = o.no_journal or false,
-    tty = core.isatty(0) and core.isatty(2), chunks = o.interactive or #chunks > 0, repl = interactive,
-    plan_out = o.plan_out, journal = o.journal, resume = o.resume, max_changes = o.max_changes,
-    script = script and argv[script], nargs = script and #argv - script or 0,
+    tty = core.isatty(0) and core.isatty(2), repl = interactive, plan_out = o.plan_out, journal = o.journal,
+    resume = o.resume, max_changes = o.max_changes, script = script and argv[script],
   })
   if not ok then return 1 end
   if begun ~= true then return begun end

@@ -72,7 +72,7 @@ local function hook_exit()
   end
 end
 
--- host.run_begin(opts): chooses and activates the session. Returns true, or an exit code.
+-- run_cli.run_begin(opts): chooses and activates the session. Returns true, or an exit code.
 function M.run_begin(o)
   local limit, lerr = parse_limit(o.max_changes)
   if lerr then return usage(lerr) end
@@ -189,7 +189,7 @@ local function journal_stopped(s, o)
   return M.EXIT.error
 end
 
--- host.run_end(ok): prints the plan, applies a confirmed one, notes the journal. Exit code.
+-- run_cli.run_end(ok): prints the plan, applies a confirmed one, notes the journal. Exit code.
 function M.run_end(ok)
   if not state or state.finished then return ok and M.EXIT.ok or M.EXIT.error end
   state.finished = true
@@ -213,19 +213,9 @@ end
 
 ---------------------------------------------------------------------------- apply and undo
 
--- What `apply`/`undo` refuse among the script options.
-local function subcommand_usage(name, o)
-  if o.plan or o.plan_out or o.resume or o.chunks or o.no_journal then
-    return ("%s takes --journal, --max-changes and --yes only"):format(name)
-  end
-  if not o.script then return name .. " needs a file" end
-  if o.nargs > 0 then return name .. " takes one file" end
-end
-
--- smartlua apply [--journal FILE] [--max-changes N] PLAN.json
+-- smartlua apply [--journal FILE] [--max-changes N] PLAN.json: o.script is the plan file (the
+-- command line, lua/smartlead/cli/, takes no other option for apply).
 function M.apply_command(o)
-  local why = subcommand_usage("apply", o)
-  if why then return usage(why) end
   local limit, lerr = parse_limit(o.max_changes)
   if lerr then return usage(lerr) end
   local p, err = planlib.load(o.script)
@@ -241,11 +231,8 @@ function M.apply_command(o)
   return apply_plan(p, o, limit, false)
 end
 
--- smartlua undo [--journal FILE] JOURNAL
+-- smartlua undo [--journal FILE] JOURNAL: o.script is the journal.
 function M.undo_command(o)
-  local why = subcommand_usage("undo", o)
-  if why then return usage(why) end
-  if o.max_changes then return usage("undo takes --journal and --yes only") end
   local records, err = journal.read(o.script)
   if not records then
     err_line("undo: ", tostring(err))

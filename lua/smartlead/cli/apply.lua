@@ -6,7 +6,7 @@ local options = require "smartlead.cli.options"
 local function run_options(ctx)
   local o = ctx.opts
   return { journal = o.journal, max_changes = o.max_changes, yes = o.yes or false,
-    tty = core.isatty(0) and core.isatty(2), script = ctx.args[1], nargs = 0 }
+    tty = core.isatty(0) and core.isatty(2), script = ctx.args[1] }
 end
 
 local function apply(ctx) return require("smartlead.run_cli").apply_command(run_options(ctx)) end

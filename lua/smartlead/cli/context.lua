@@ -77,7 +77,7 @@ local function run_options(ctx)
   return {
     plan = o.plan or false, yes = o.yes or false, no_journal = o.no_journal or false,
     tty = core.isatty(0) and core.isatty(2), plan_out = o.plan_out, journal = o.journal, resume = o.resume,
-    max_changes = o.max_changes, chunks = false, repl = false, nargs = 0,
+    max_changes = o.max_changes, repl = false,
     script = "smartlua " .. ctx.node.path,
   }
 end
