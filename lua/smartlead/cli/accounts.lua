@@ -180,13 +180,13 @@ return {
       },
       update = {
         summary = "change an account's settings (update_email_account, then update_warmup)", run = update,
-        args = { ID }, writes = true,
+        args = { ID },
         options = options.join(options.field_options("update_email_account"), options.field_options("update_warmup")),
         globals = scope("client", "output", "write"),
         help = "Fields of update_warmup keep warmup_enabled as the account has it unless --warmup-enabled is given.\n",
       },
       add = {
-        summary = "add SMTP accounts from a CSV file, one per row", run = add, writes = true,
+        summary = "add SMTP accounts from a CSV file, one per row", run = add,
         options = { opt({ "--csv" }, "csv", "value", "FILE|-", "the CSV file (- reads stdin)") },
         globals = scope("client", "output", "write"),
         help = function() return ADD_HELP:format(save_columns()) end,

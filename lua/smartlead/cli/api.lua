@@ -90,7 +90,7 @@ end
 
 return {
   node = {
-    summary = "send one request and print the answer as JSON, like `gh api`", run = api, writes = true,
+    summary = "send one request and print the answer as JSON, like `gh api`", run = api,
     args = { { name = "METHOD", convert = to_method, what = "METHOD" }, { name = "PATH" } },
     options = {
       opt({ "-q", "--query" }, "query", "multi", "key=value", "a query parameter (repeat for more)"),

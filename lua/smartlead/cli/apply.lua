@@ -15,12 +15,12 @@ local function undo(ctx) return require("smartlead.run_cli").undo_command(run_op
 return {
   apply = {
     summary = "apply a saved plan as reviewed, skipping accounts changed since",
-    run = apply, args = { { name = "PLAN.json" } }, writes = true,
+    run = apply, args = { { name = "PLAN.json" } },
     globals = options.scope("client", "journal", "max_changes", "yes"),
   },
   undo = {
     summary = "undo a journal's writes, newest first",
-    run = undo, args = { { name = "JOURNAL" } }, writes = true,
+    run = undo, args = { { name = "JOURNAL" } },
     globals = options.scope("client", "journal", "yes"),
   },
 }

@@ -91,10 +91,10 @@ return {
     order = { "attach", "detach", "accounts" },
     subs = {
       attach = { summary = "attach accounts to a campaign", run = relation("add_campaign_email_accounts", "attached"),
-        args = { CAMPAIGN }, options = { IDS }, writes = true, globals = scope("client", "output", "write") },
+        args = { CAMPAIGN }, options = { IDS }, globals = scope("client", "output", "write") },
       detach = { summary = "detach accounts from a campaign",
         run = relation("remove_campaign_email_accounts", "detached"),
-        args = { CAMPAIGN }, options = { IDS }, writes = true, globals = scope("client", "output", "write") },
+        args = { CAMPAIGN }, options = { IDS }, globals = scope("client", "output", "write") },
       accounts = { summary = "the accounts attached to a campaign", run = accounts, args = { CAMPAIGN },
         options = listing.OPTIONS, globals = scope("client", "output"),
         help = listing.WHERE_HELP .. "\n" .. listing.FIELDS_HELP },

@@ -110,7 +110,7 @@ return {
         globals = options.scope("client", "output") },
       set = { summary = "write a setting to the config file (mode 0600); VALUE - reads stdin", run = set,
         args = { { name = "KEY" }, { name = "VALUE" } },
-        globals = options.scope("profile"),
+        globals = options.scope("profile", "trace"),
         help = [[
 Keys: api_key, base_url, rate (N/SECONDS, e.g. 10/2, or off), concurrency (1..64), timeout (s).
 The file is $XDG_CONFIG_HOME/smartlua/config; other lines and profiles are kept. Use

@@ -159,7 +159,8 @@ function M.top()
   for _, name in ipairs(options.COMMANDS) do
     local node = options.commands[name]
     local syn = M.synopsis(node)
-    out[#out + 1] = #syn > 44 and ("  %s\n        %s"):format(syn, node.summary) or ("  %-44s  %s"):format(syn, node.summary)
+    local fmt = #syn > 44 and "  %s\n        %s" or "  %-44s  %s"
+    out[#out + 1] = fmt:format(syn, node.summary)
   end
   for _, section in ipairs(SECTIONS) do
     out[#out + 1] = ""

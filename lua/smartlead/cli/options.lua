@@ -82,11 +82,10 @@ local MODULE = { accounts = "smartlead.cli.accounts", campaigns = "smartlead.cli
   config = "smartlead.cli.config", mock = "smartlead.cli.mock", apply = "smartlead.cli.apply",
   undo = "smartlead.cli.apply" }
 
--- Fills in name, path and order of a node and its subcommands.
+-- Fills in the name and path of a node and its subcommands.
 local function finish(node, name, parent)
   node.name = name
   node.path = parent and (parent.path .. " " .. name) or name
-  node.parent = parent
   if node.subs then
     for _, sub_name in ipairs(node.order) do finish(node.subs[sub_name], sub_name, node) end
   end
