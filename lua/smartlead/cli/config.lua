@@ -44,23 +44,8 @@ local function list(ctx)
 end
 
 -- One line of stdin without its line end; on a terminal the prompt goes to stderr and the line
--- is not echoed. -> line | nil, why
-local function read_secret(prompt)
-  if core.os and core.os.read_secret then return core.os.read_secret(prompt) end
-  local tty = core.isatty(0)
-  if tty then
-    io.stderr:write(prompt)
-    io.stderr:flush()
-    os.execute("stty -echo 2>/dev/null")
-  end
-  local line = io.stdin:read("l")
-  if tty then
-    os.execute("stty echo 2>/dev/null")
-    io.stderr:write("\n")
-  end
-  if not line then return nil, "end of input" end
-  return (line:gsub("\r$", ""))
-end
+-- is not echoed (core.os.read_secret). -> line | nil, why
+local read_secret = core.os.read_secret
 
 -- The value for config set: VALUE, or one line from stdin for "-".
 local function setting_value(key, value)

@@ -1,6 +1,4 @@
 -- Accounts as the commands print them: field names and aliases, --fields, --where, --limit.
-local json = require "smartlead.json"
-local formats = require "smartlead.formats"
 local convert = require "smartlead.convert"
 local context = require "smartlead.cli.context"
 local options = require "smartlead.cli.options"
@@ -8,30 +6,12 @@ local where = require "smartlead.cli.where"
 
 local M = {}
 
--- Names a request uses for what an account answer calls otherwise, and computed columns.
-local ALIASES = {
-  max_email_per_day = function(a) return a.message_per_day end,
-  custom_tracking_url = function(a) return a.custom_tracking_domain end,
-  bcc = function(a) return a.bcc_email end,
-  time_to_wait_in_mins = function(a) return a.minTimeToWaitInMins end,
-  warmup_status = function(a)
-    local w = a.warmup_details
-    if type(w) == "table" and w ~= json.null then return w.status end
-    return json.null
-  end,
-  reputation = function(a) return require("smartlead").reputation(a) end,
-}
-
 -- The default columns of table and csv output.
 local DEFAULT_FIELDS = { "id", "from_email", "type", "max_email_per_day", "warmup_status", "reputation",
   "is_smtp_success" }
 
 -- An account's value for a field name: the field itself (or a dotted path), else an alias.
-function M.value(a, name)
-  local v = formats.get_path(a, name)
-  if v == nil and ALIASES[name] then v = ALIASES[name](a) end
-  return v
-end
+M.value = require("smartlead.account").value
 
 local function parse_fields(text)
   local list = {}
@@ -55,7 +35,7 @@ end
 -- valid when a page fails half-way (the error is raised after closing it); --where is compiled
 -- before accounts() makes the client.
 function M.write(ctx, accounts)
-  local keep = ctx.opts.where and where.compile(ctx.opts.where, M.value)
+  local keep = ctx.opts.where and where.compile(ctx.opts.where)
   local limit = ctx.opts.limit
   local w = M.writer(ctx)
   local ok, err = pcall(function()

@@ -10,16 +10,12 @@ local function copy(t)
   return c
 end
 
--- The names EXPR sees; value(a, name) is an account's value by field name or alias.
-local function environment(value)
+-- The names EXPR sees; get(a, name) is an account's value by field name, path or alias.
+local function environment()
   local sl = require "smartlead"
   return {
     reputation = sl.reputation, null = json.null, is_null = sl.is_null,
-    get = function(a, name) -- nil instead of an error when a step is null or missing
-      local v = value(a, name)
-      if v == json.null then return nil end
-      return v
-    end,
+    get = sl.get, -- nil instead of an error when a step is null or missing
     string = copy(string), math = copy(math), os = { time = os.time },
     tonumber = tonumber, tostring = tostring, type = type, pairs = pairs, ipairs = ipairs,
   }
@@ -27,10 +23,10 @@ end
 
 local function without_chunk_name(msg) return (tostring(msg):gsub("^%-%-where:%d+: ", "")) end
 
--- where.compile(expr, value) -> predicate(account): EXPR compiled once. A syntax error is a usage
+-- where.compile(expr) -> predicate(account): EXPR compiled once. A syntax error is a usage
 -- error; an error on one account fails the command naming the account.
-function M.compile(expr, value)
-  local env = environment(value)
+function M.compile(expr)
+  local env = environment()
   local chunk, err = load("return (" .. expr .. "\n)", "=--where", "t", env)
   if not chunk then
     context.usage(("--where '%s' is not a Lua expression: %s"):format(expr, without_chunk_name(err)))
