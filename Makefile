@@ -91,8 +91,9 @@ clean:
 
 # ---------------------------------------------------------------------------- bench
 # `make bench`: smartlua against idiomatic Python (requests) and Node (fetch) baselines on the
-# mock server; prints medians and ratios and writes bench/results.md. BENCH_REPEAT=1 for a quick
-# run, BENCH_ONLY=W1,W3 and BENCH_CLIENTS=smartlua,node to narrow it. Packages only the bench needs:
+# mock server, then the JSON cost of one 100-account page (bench/json_page.lua); prints medians
+# and ratios and writes bench/results.md. BENCH_REPEAT=1 for a quick run, BENCH_ONLY=W1,W3 (or
+# JSON) and BENCH_CLIENTS=smartlua,node to narrow it. Packages only the bench needs:
 BENCH_PACKAGES = python3 python3-requests time
 # Node: any node on PATH will do (this image has Node 20); else Debian's nodejs.
 BENCH_NODE = $(if $(shell command -v node 2>/dev/null),,nodejs)
