@@ -46,4 +46,5 @@ local encode_us = time_us(function() json.encode(page) end)
 print(("page: 100 accounts, %d bytes of JSON; median of %d rounds of %d"):format(#text, ROUNDS, ITER))
 print(("decode: %.0f us per page"):format(decode_us))
 print(("encode: %.0f us per page"):format(encode_us))
-io.stdout:write("RESULT ", json.encode { bytes = #text, decode_us = decode_us, encode_us = encode_us, rounds = ROUNDS }, "\n")
+local result = { bytes = #text, decode_us = decode_us, encode_us = encode_us, rounds = ROUNDS }
+io.stdout:write("RESULT ", json.encode(result), "\n")
