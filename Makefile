@@ -6,7 +6,7 @@ B       ?= build
 BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
-DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev libmicrohttpd-dev \
+DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 lua-cjson libcurl4-openssl-dev libmicrohttpd-dev \
                libedit-dev lua-busted ca-certificates valgrind tmux openssl
 
 PKGS    = lua5.4 libcurl libmicrohttpd
@@ -18,8 +18,8 @@ PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 EDIT_LIBS  = $(shell pkg-config --libs libedit 2>/dev/null)
 
-CORE_SRC = src/buf.c src/json.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c src/trace.c \
-           src/endpoints.c src/mock_server.c src/osutil.c src/embedded.c src/smartlead_core.c
+CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
+           src/trace.c src/endpoints.c src/mock_server.c src/osutil.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))
@@ -98,8 +98,9 @@ clean:
 
 # ---------------------------------------------------------------------------- bench
 # `make bench`: smartlua against idiomatic Python (requests) and Node (fetch) baselines on the
-# mock server; prints medians and ratios and writes bench/results.md. BENCH_REPEAT=1 for a quick
-# run, BENCH_ONLY=W1,W3 and BENCH_CLIENTS=smartlua,node to narrow it. Packages only the bench needs:
+# mock server, then the JSON cost of one 100-account page (bench/json_page.lua); prints medians
+# and ratios and writes bench/results.md. BENCH_REPEAT=1 for a quick run, BENCH_ONLY=W1,W3 (or
+# JSON) and BENCH_CLIENTS=smartlua,node to narrow it. Packages only the bench needs:
 BENCH_PACKAGES = python3 python3-requests time
 # Node: any node on PATH will do (this image has Node 20); else Debian's nodejs.
 BENCH_NODE = $(if $(shell command -v node 2>/dev/null),,nodejs)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """`make bench`: smartlua against the baselines a user would write today, on the mock server.
 
-    python3 bench/run.py            # every workload, 3 or 5 repetitions each
+    python3 bench/run.py            # every workload, 3 or 5 repetitions each, then JSON
     BENCH_REPEAT=1 python3 bench/run.py
     BENCH_ONLY=W1,W3 BENCH_CLIENTS=smartlua,node python3 bench/run.py
+    BENCH_ONLY=JSON python3 bench/run.py   # only the JSON micro-benchmark (bench/json_page.lua)
 
 Each workload gets its own `smartlua mock` process (so a client's CPU and memory are measured
 alone); before every client run the mock is reset. Repetitions are interleaved (the client order
@@ -60,6 +61,7 @@ WORKLOADS = {
 }
 
 failures = []  # correctness failures: (workload, client, rep, message)
+JSON_SCRIPT = os.path.join(ROOT, "bench", "json_page.lua")
 
 
 def log(msg):
@@ -313,6 +315,34 @@ def run_workload(w, spec, clients, reps, key, workdir, results, counter):
         mock.stop()
 
 
+# ------------------------------------------------------------------------------ JSON cost
+
+def json_page():
+    """bench/json_page.lua in smartlua: decode and encode of one 100-account listing page,
+    microseconds per page (median of its rounds); None when it failed."""
+    log("== JSON: decode and encode of one 100-account page (bench/json_page.lua)")
+    try:
+        run = subprocess.run([SMARTLUA, JSON_SCRIPT], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        failures.append(("JSON", "smartlua", 1, "timed out after 300 s"))
+        return None
+    res = parse_result(run.stdout)
+    if run.returncode != 0 or not res:
+        failures.append(("JSON", "smartlua", 1, f"exit {run.returncode}: {run.stderr.strip()[-600:]}"))
+        return None
+    log(f"  decode {res['decode_us']:.0f} us, encode {res['encode_us']:.0f} us per page ({res['bytes']} bytes)")
+    return res
+
+
+def json_lines(res):
+    if res is None:
+        return []
+    return ["", "| JSON (smartlead.json, lua-cjson behind the layer), one listing page of 100 accounts "
+            f"({res['bytes'] / 1024:.0f} KB) | us per page |", "|---|---:|",
+            f"| decode | {res['decode_us']:.0f} |", f"| encode | {res['encode_us']:.0f} |",
+            "", f"Median of {res['rounds']} rounds (`build/smartlua bench/json_page.lua`)."]
+
+
 # ------------------------------------------------------------------------------ the report
 
 def med(runs, k):
@@ -325,7 +355,7 @@ def fmt_ratio(x):
     return "—" if x is None or x != x else f"{x:.2f}x"
 
 
-def report(results, clients, reps_used, engine_flags):
+def report(results, clients, reps_used, engine_flags, json_res=None):
     lines = []
     now = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines.append(f"# smartlua bench ({now}, {os.cpu_count()} cores)")
@@ -361,6 +391,7 @@ def report(results, clients, reps_used, engine_flags):
             label = f"{w} {spec['title']}" if c == clients[0] else ""
             nums = " | ".join("FAILED" if v is None else f"{v:.{d}f}" for v, d in ((wall, 2), (cpu, 2), (rss, 1)))
             lines.append(f"| {label} | {c} | {nums} | " + " | ".join(ratios) + f" | {floor} | {notes} |")
+    lines.extend(json_lines(json_res))
     lines.append("")
     lines.append("| target | measured | result |")
     lines.append("|---|---|---|")
@@ -374,7 +405,7 @@ def report(results, clients, reps_used, engine_flags):
     else:
         lines.append("Correctness: every check passed (W1 distinct counts, W2/W3 values in /__mock/state, "
                      "W3 exactly one accepted POST per account, W4 counts agree with the state)."
-                     if results else "Correctness: nothing ran.")
+                     if results else "Correctness: no workload ran.")
     return "\n".join(lines) + "\n"
 
 
@@ -430,11 +461,13 @@ def targets(results):
 # ------------------------------------------------------------------------------ main
 
 def main():
-    only = [w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.strip()] or list(WORKLOADS)
+    only = [w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.strip()] or list(WORKLOADS) + ["JSON"]
     clients = [c.strip() for c in os.environ.get("BENCH_CLIENTS", "").split(",") if c.strip()] or list(CLIENTS)
     for name in only:
-        if name not in WORKLOADS:
-            sys.exit(f"unknown workload {name} (BENCH_ONLY)")
+        if name not in WORKLOADS and name != "JSON":
+            sys.exit(f"unknown workload {name} (BENCH_ONLY: W1..W4, JSON)")
+    with_json = "JSON" in only
+    only = [w for w in only if w != "JSON"]
     for c in clients:
         if c not in CLIENTS:
             sys.exit(f"unknown client {c} (BENCH_CLIENTS)")
@@ -456,9 +489,10 @@ def main():
             except (RuntimeError, OSError, ValueError) as e:  # the mock itself failed
                 failures.append((w, "mock", 0, str(e)))
                 log(f"  {w}: {e}")
+    json_res = json_page() if with_json else None
     engine_flags = [bool((r.get("result") or {}).get("engine")) for (w, c), runs in results.items()
                     if c == "smartlua" for r in runs if r.get("result")]
-    text = report(results, clients, reps_used, engine_flags)
+    text = report(results, clients, reps_used, engine_flags, json_res)
     text += f"\nTotal bench time {time.monotonic() - started:.0f} s.\n"
     print(text, end="")
     with open(os.path.join(ROOT, "bench", "results.md"), "w") as f:

@@ -1,7 +1,9 @@
-/* fuzz_json: src/json.c over arbitrary bytes. A failed decode leaves the stack as it was and
- * says where; what decodes encodes again, decodes to the same value (integers stay integers of
- * the same value, arrays stay arrays, null stays null, strings stay valid UTF-8), and the
- * second encoding is the first one's text. Integers never go out in exponent form. */
+/* fuzz_json: src/json_bridge.c (lua-cjson behind the layer; cjson is found by `require` in the
+ * harness's state, as in the shipped binary) over arbitrary bytes. A failed decode leaves the
+ * stack as it was and says where; what decodes encodes again, decodes to the same value
+ * (integers stay integers of the same value, arrays stay arrays, null stays null, strings stay
+ * valid UTF-8), and the second encoding is the first one's text. Integers never go out in
+ * exponent form. */
 #include <lauxlib.h>
 #include <math.h>
 #include <stdint.h>

@@ -72,7 +72,8 @@ describe("make install", function()
       server:stop()
     ]]
     local cmd = ("cd %s && env LUA_PATH=%s LUA_CPATH=%s lua5.4 -e %s"):format(q(elsewhere),
-      q(share .. "/?.lua;" .. share .. "/?/init.lua"), q(lib .. "/?.so"), q(chunk))
+      -- ";;": the default cpath too, where Debian puts lua-cjson
+      q(share .. "/?.lua;" .. share .. "/?/init.lua"), q(lib .. "/?.so;;"), q(chunk))
     local r = proc.sh(cmd)
     assert.equal(0, r.code, r.err)
     assert.same({ share .. "/smartlead/init.lua", lib .. "/smartlead/core.so", "0.1.0\tfunction", "260" }, r.lines)

@@ -1,6 +1,8 @@
-/* The project's one JSON codec. It fixes lua-cjson 2.1.0's four traps at the source:
- * integers decode as Lua integers, large integers encode without an exponent, arrays keep
- * a metatable so `[]` and `{}` stay apart, and null is a sentinel distinct from absent. */
+/* JSON for the whole project, through Debian's lua-cjson 2.1.0 behind one thin layer
+ * (src/json_bridge.c) that fixes its traps: integers decode as Lua integers, integers encode
+ * without an exponent, arrays keep a metatable so `[]` and `{}` stay apart, null is a sentinel
+ * distinct from absent, invalid UTF-8 is refused, object keys encode sorted. Nothing else in
+ * the project calls cjson. */
 #ifndef SMARTLUA_JSON_H
 #define SMARTLUA_JSON_H
 
@@ -15,10 +17,12 @@
 /* The address of this byte is `json.null`, a light userdata. */
 extern const char json_null_sentinel;
 
-/* Pushes the decoded value; on failure pushes nothing, writes a message to err, returns 0. */
+/* Pushes the decoded value; on failure pushes nothing, writes "invalid JSON at byte N: why" to
+ * err, returns 0. Never raises: it runs protected. */
 int json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errsz);
 
-/* Appends the value at idx to out; on failure writes a message naming where, returns 0. */
+/* Appends the value at idx to out; on failure writes a message naming where, returns 0.
+ * Never raises: it runs protected. */
 int json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errsz);
 
 /* Pushes the array metatable, creating it once per state. */
@@ -27,7 +31,8 @@ void json_push_array_mt(lua_State *L);
 /* True when the value at idx is json.null. */
 int json_is_null(lua_State *L, int idx);
 
-/* Registers decode, encode, null, array, is_array, array_mt into the table on top. */
+/* Registers decode, encode, null, array, is_array, array_mt into the table on top; raises when
+ * lua-cjson cannot be loaded. */
 void json_register(lua_State *L);
 
 #endif
