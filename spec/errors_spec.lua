@@ -4,7 +4,7 @@
 -- time with probability 1.
 local support = require "support"
 local smartlead = require "smartlead"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local json = smartlead.json
 
 local SMTP = {

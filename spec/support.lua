@@ -1,6 +1,6 @@
 -- Shared by the specs: a fresh mock server over real HTTP on loopback, and ways to read what
 -- it received.
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local json = require "smartlead.json"
 
 local M = {}

@@ -6,7 +6,7 @@ local M = {}
 -- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
 function M.start_mock(seed_file)
   local sl = require "smartlead"
-  local ok, server = pcall(require("smartlead.mock_server").start, { seed_file = seed_file })
+  local ok, server = pcall(require("smartlead.mock.server").start, { seed_file = seed_file })
   if not ok then -- a bad seed file is the user's mistake, not a crash: one line, no traceback
     io.stderr:write("smartlua: --mock: ", (tostring(server):gsub("^[^\n]-:%d+: ", "")), "\n")
     return false
@@ -75,7 +75,7 @@ function M.mock_command()
   core.block_signals() -- before the server's threads exist, so they inherit the mask
   local env_key = os.getenv("SMARTLEAD_API_KEY")
   opts.port, opts.seed_file, opts.api_key = port, seed, env_key or "mock-api-key-0123456789"
-  local started, server = pcall(require("smartlead.mock_server").start, opts)
+  local started, server = pcall(require("smartlead.mock.server").start, opts)
   if not started then -- a bad seed or knob is the user's mistake: one line, no traceback
     local line = tostring(server):match("^[^\n]*"):gsub("[^%s:]+%.lua:%d+: ", "")
     io.stderr:write("smartlua mock: ", line, "\n")

@@ -1,4 +1,4 @@
--- Starting and steering the mock SmartLead server from Lua (specs, the host's --mock, benches).
+-- smartlead.mock.server: starting and steering the mock SmartLead server from Lua (specs, --mock, benches).
 -- The server itself is C (src/mock_server.c) with handlers in smartlead.mock.
 local core = require "smartlead.core"
 local json = require "smartlead.json"
@@ -24,7 +24,7 @@ local function read_seed(path)
   return text
 end
 
--- smartlead.mock_server.start{port=0, seed_file=, api_key=, ...handler knobs} -> server
+-- smartlead.mock.server.start{port=0, seed_file=, api_key=, ...handler knobs} -> server
 function M.start(opts)
   opts = opts or {}
   local options = {}
