@@ -146,7 +146,7 @@ function S:warmup_stats(ctx)
   local acc = self:own_account(ctx.user_id, ctx.id)
   if not acc then return answers.account_missing() end
   local days, total_sent, total_spam, total_replies = json.array({}), 0, 0, 0
-  local now = self.now()
+  local now = self:time()
   for day = 1, 7 do
     local sent, replies, spam = day_stats(acc, day)
     days[day] = { id = acc.id * 10 + day, date = os.date("!%Y-%m-%d", math.floor(now) - (7 - day) * 86400),
@@ -196,7 +196,7 @@ end
 function S:reconnect(ctx)
   local err = schemas.check_body(ctx.body, {})
   if err then return err end
-  local now = self.now()
+  local now = self:time()
   if not self:reconnect_allowed(ctx.user_id, now) then
     return reply(406, { ok = true, message = "Reconnect limit reached. Failed email accounts can be "
       .. "reconnected 3 times in 24 hours, at least 30 minutes apart." })

@@ -1,4 +1,4 @@
--- smartlead.mock.admin: the control endpoints under /__mock/ (log, state, config, reset); no key.
+-- smartlead.mock.admin: the control endpoints under /__mock/ (log, state, config, clock, reset); no key.
 local json = require "smartlead.json"
 local answers = require "smartlead.mock.answers"
 
@@ -8,12 +8,13 @@ local reply = answers.reply
 local M = { methods = {} }
 local S = M.methods -- methods of the mock server
 
--- Back to the seed: state, log, rate windows, reconnect history, fault sequence. Knobs stay.
+-- Back to the seed: state, log, rate windows, reconnect history, fault sequence, clock. Knobs stay.
 function S:reset()
   self:load_state()
   self.log, self.seq = json.array({}), 0
   self.windows, self.reconnects = {}, {}
   self:reseed_faults()
+  self:reset_clock()
 end
 
 function S:admin_config(req)
@@ -22,6 +23,15 @@ function S:admin_config(req)
   local ok, err = pcall(self.merge_config, self, changes)
   if not ok then return reply(400, { error = tostring(err) }) end
   return reply(200, self:config_view())
+end
+
+-- POST /__mock/clock {freeze=, offset=, advance=} -> the clock (clock.lua).
+function S:admin_clock(req)
+  local changes = json.decode(req.body ~= "" and req.body or "{}")
+  if type(changes) ~= "table" or changes == NULL or json.is_array(changes) then return answers.bad_json() end
+  local ok, err = pcall(self.set_clock, self, changes)
+  if not ok then return reply(400, { error = tostring(err) }) end
+  return reply(200, self:clock_view())
 end
 
 local ADMIN = {
@@ -33,6 +43,8 @@ local ADMIN = {
   ["GET /__mock/state"] = function(self) return reply(200, self:state_view()) end,
   ["GET /__mock/config"] = function(self) return reply(200, self:config_view()) end,
   ["POST /__mock/config"] = S.admin_config,
+  ["GET /__mock/clock"] = function(self) return reply(200, self:clock_view()) end,
+  ["POST /__mock/clock"] = S.admin_clock,
   ["POST /__mock/reset"] = function(self)
     self:reset()
     return reply(200, { ok = true })

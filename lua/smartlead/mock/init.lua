@@ -12,7 +12,7 @@
 -- clock (seconds, default os.time); tests replace it.
 --
 -- One file per concept, each adding methods to the server: state (the fleet), accounts, saves
--- and campaigns (the API's handlers), routes, limiter, faults, log and redact, knobs, admin.
+-- and campaigns (the API's handlers), routes, clock, limiter, faults, log and redact, knobs, admin.
 
 local answers = require "smartlead.mock.answers"
 local faults = require "smartlead.mock.faults"
@@ -30,8 +30,8 @@ local Server = {}
 Server.__index = Server
 
 -- Every concept's methods on one server class; a name defined twice is a bug.
-for _, name in ipairs({ "state", "accounts", "saves", "campaigns", "routes", "limiter", "faults",
-  "redact", "log", "knobs", "admin" }) do
+for _, name in ipairs({ "state", "accounts", "saves", "campaigns", "routes", "clock", "limiter",
+  "faults", "redact", "log", "knobs", "admin" }) do
   for k, f in pairs(require("smartlead.mock." .. name).methods) do
     assert(Server[k] == nil, "smartlead.mock: method " .. k .. " defined twice")
     Server[k] = f
@@ -93,6 +93,7 @@ function M.new(seed, opts)
   for k, uid in pairs(opts.other_keys or {}) do self.keys[k] = uid end
   self.extra_accounts = opts.extra_accounts or 0
   self.now = opts.now or os.time
+  self:reset_clock()
   self.config = knobs.defaults()
   self:merge_config(opts)
   self:reset()

@@ -19,7 +19,7 @@ end
 function S:rate_check(key)
   local rl = self.config.rate_limit
   if not rl then return true, {} end
-  local now = self.now()
+  local now = self:time()
   local w = self.windows[key]
   if not w or now >= w.start + rl.per then
     w = { start = now, count = 0 }

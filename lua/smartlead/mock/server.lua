@@ -67,6 +67,13 @@ function Server:state() return self:admin("GET", "state") end
 function Server:reset() return self:admin("POST", "reset") end
 function Server:configure(knobs) return self:admin("POST", "config", knobs) end
 
+-- The mock's clock: server:clock() reads it, server:clock{advance = 3600} moves it on,
+-- server:clock{freeze = true} stops it, {offset = s} sets the offset (mock/clock.lua).
+function Server:clock(changes)
+  if changes then return self:admin("POST", "clock", changes) end
+  return self:admin("GET", "clock")
+end
+
 -- The state's account with this id, or nil.
 function Server:account(id)
   for _, a in ipairs(self:state().accounts) do

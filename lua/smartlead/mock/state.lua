@@ -84,7 +84,7 @@ end
 
 ---------------------------------------------------------------------------- the fleet
 
-function S:iso_now() return iso(self.now()) end
+function S:iso_now() return iso(self:time()) end
 
 function S:campaign_set(account_id)
   local set = self.memberships[account_id]

@@ -5,6 +5,12 @@ local M = {}
 local NULL = json.null
 M.NULL = NULL
 
+-- Raises msg as it is (assert would prefix the file and line): for knob and admin checks.
+function M.check(cond, msg)
+  if not cond then error(msg, 0) end
+  return cond
+end
+
 function M.is_null(v) return v == nil or v == NULL end
 function M.or_null(v) if v == nil then return NULL end return v end
 
