@@ -12,7 +12,7 @@ local S = M.methods -- methods of the mock server
 function S:reset()
   self:load_state()
   self.log, self.seq = json.array({}), 0
-  self.windows, self.reconnects = {}, {}
+  self.rate_keys, self.reconnects = {}, {}
   self:reseed_faults()
   self:reset_clock()
 end

@@ -3,6 +3,7 @@ local json = require "smartlead.json"
 local answers = require "smartlead.mock.answers"
 local limiter = require "smartlead.mock.limiter"
 local prng = require "smartlead.mock.prng"
+local check = require("smartlead.mock.util").check
 
 local M = { methods = {} }
 local S = M.methods -- methods of the mock server
@@ -18,11 +19,11 @@ local KNOBS = { seed = true, stall_ms = true, p5xx = true, drop = true, drop_aft
 -- Knob faults = {seed=, stall_ms=, <fault>=rate...}; nil or null turns faults off.
 function M.normalize(f)
   if not f or f == json.null then return nil end
-  assert(type(f) == "table", "faults must be an object")
+  check(type(f) == "table", "faults must be an object")
   local out = { seed = 1, stall_ms = 30000 }
   for k, v in pairs(f) do
-    assert(KNOBS[k], "unknown fault knob " .. tostring(k))
-    assert(type(v) == "number" and v >= 0, "faults." .. k .. " must be a non-negative number")
+    check(KNOBS[k], "unknown fault knob " .. tostring(k))
+    check(type(v) == "number" and v >= 0, "faults." .. k .. " must be a non-negative number")
     out[k] = v
   end
   for name in pairs(KNOBS) do
@@ -61,7 +62,8 @@ end
 function M.early_answer(name, v)
   if name == "p5xx" then return answers.reply(v < 0.5 and 500 or 503, { error = "Internal Server Error" }) end
   if name == "html" then return answers.raw_reply(502, "text/html", HTML_502) end
-  if name == "p429" then return limiter.too_many(1, v < 0.5) end -- a stray 429, Retry-After only sometimes
+  -- a stray 429, with Retry-After only sometimes
+  if name == "p429" then return limiter.too_many(1, v < 0.5) end
   local r = answers.raw_reply(503, "text/plain", "")
   r.fault = "drop"
   return r

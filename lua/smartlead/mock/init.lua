@@ -51,9 +51,9 @@ function Server:handle_api(req)
   elseif not user_id then
     r = answers.reply(401, { message = "Invalid API Key" })
   else
-    local allowed, headers, reset = self:rate_check(key)
+    local allowed, headers, wait = self:rate_check(key, req.method)
     if allowed then r = self:safe_dispatch(req, user_id)
-    else r = limiter.too_many(reset, self.config.rate_limit.retry_after) end
+    else r = limiter.too_many(wait, self.rate.retry_after) end
     for k, h in pairs(headers) do r.headers[k] = h end
     if fault then r = self:late_fault(fault, r) end
   end
@@ -96,6 +96,7 @@ function M.new(seed, opts)
   self:reset_clock()
   self.config = knobs.defaults()
   self:merge_config(opts)
+  self:resolve_rate(true)
   self:reset()
   return self
 end

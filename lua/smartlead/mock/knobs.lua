@@ -5,6 +5,8 @@ local limiter = require "smartlead.mock.limiter"
 local faults = require "smartlead.mock.faults"
 local log = require "smartlead.mock.log"
 
+local check = util.check
+
 local NULL = json.null
 
 local M = { methods = {} }
@@ -23,22 +25,27 @@ end
 local KNOBS = {
   -- delay every API answer
   latency_ms = function(v)
-    assert(type(v) == "number" and v >= 0, "latency_ms must be a non-negative number")
+    check(type(v) == "number" and v >= 0, "latency_ms must be a non-negative number")
     return v
   end,
+  -- one window {requests=, per=, retry_after=} or a list [{requests=, per=}, ...]
   rate_limit = limiter.normalize,
+  -- X-RateLimit-* on every answer, only on GETs, or never
+  rate_headers = one_of({ "all", "get", "none" }),
+  -- X-RateLimit-Reset as a Unix time in seconds, seconds from now, or a Unix time in ms
+  rate_reset = one_of({ "epoch", "seconds", "epoch_ms" }),
   faults = faults.normalize,
   -- how limit > 100 is answered: the documented 422, or the empty page a live client saw
   limit_over_100 = one_of({ "422", "empty" }),
   -- which documented save answer to send
   save_answer_shape = one_of({ "legacy", "data" }),
   attach_requires_connected = function(v)
-    assert(type(v) == "boolean", "attach_requires_connected must be a boolean")
+    check(type(v) == "boolean", "attach_requires_connected must be a boolean")
     return v
   end,
   -- keep only the last N request-log entries, so long runs stay bounded
   log_limit = function(v)
-    assert(math.type(v) == "integer" and v >= 1, "log_limit must be an integer >= 1")
+    check(math.type(v) == "integer" and v >= 1, "log_limit must be an integer >= 1")
     return v
   end,
 }
@@ -54,14 +61,17 @@ local NEW_ONLY = { api_key = true, other_keys = true, user_id = true, extra_acco
 
 -- Applies knob changes (null resets a knob); raises a plain message on bad input.
 function S:merge_config(changes)
+  local rate_changed, windows_changed = false, false
   for k, v in pairs(changes) do
     if not NEW_ONLY[k] then
       if not KNOBS[k] then error("unknown knob " .. tostring(k), 0) end
       if v == NULL then self.config[k] = nil else self.config[k] = KNOBS[k](v, k) end
       if k == "faults" then self:reseed_faults() end
-      if k == "rate_limit" then self.windows = {} end
+      if k:match("^rate_") then rate_changed = true end
+      if k == "rate_limit" then windows_changed = true end
     end
   end
+  if rate_changed then self:resolve_rate(windows_changed) end
 end
 
 function S:config_view()

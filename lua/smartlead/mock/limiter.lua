@@ -1,37 +1,142 @@
--- smartlead.mock.limiter: the per-key rate limit (knob rate_limit) and its 429 answer.
+-- smartlead.mock.limiter: SmartLead's per-key rate limits (windows, headers, 429).
+--
+-- Follows docs/smartlead-api.md "Rate limits" and smartlead-docs/guides/rate-limits.mdx: one
+-- budget per API key over every endpoint, several fixed windows at once (burst, minute, hour),
+-- X-RateLimit-Limit/Remaining/Reset describing the tightest window, 429 with the guide's body
+-- and Retry-After. A window starts at the first request it accepts and lasts its period; a
+-- refused request counts in no window. Time is the mock's clock (server:time(), clock.lua).
 local json = require "smartlead.json"
 local answers = require "smartlead.mock.answers"
+local util = require "smartlead.mock.util"
+
+local NULL = json.null
+local check = util.check
 
 local M = { methods = {} }
 local S = M.methods -- methods of the mock server
 
--- Knob rate_limit = {requests=, per=, retry_after=}; nil or null turns the limit off.
-function M.normalize(rl)
-  if not rl or rl == json.null then return nil end
-  assert(type(rl) == "table", "rate_limit must be an object")
-  assert(math.type(rl.requests) == "integer" and rl.requests >= 1, "rate_limit.requests must be an integer >= 1")
-  assert(type(rl.per) == "number" and rl.per > 0, "rate_limit.per must be a positive number")
-  assert(rl.retry_after == nil or type(rl.retry_after) == "boolean", "rate_limit.retry_after must be a boolean")
-  return { requests = rl.requests, per = rl.per, retry_after = rl.retry_after ~= false }
+---------------------------------------------------------------------------- knobs
+
+local DEFAULTS = { headers = "all", reset = "epoch" }
+
+local function check_window(w, name)
+  check(type(w) == "table" and w ~= NULL, name .. " must be an object")
+  check(math.type(w.requests) == "integer" and w.requests >= 1, name .. ".requests must be an integer >= 1")
+  check(type(w.per) == "number" and w.per > 0, name .. ".per must be a positive number")
 end
 
--- Fixed window per key; returns allowed?, headers, seconds until the window resets.
-function S:rate_check(key)
-  local rl = self.config.rate_limit
-  if not rl then return true, {} end
-  local now = self:time()
-  local w = self.windows[key]
-  if not w or now >= w.start + rl.per then
-    w = { start = now, count = 0 }
-    self.windows[key] = w
+-- Knob rate_limit: one window {requests=, per=, retry_after=} (the older form, kept as it
+-- was: retry_after = false omits the Retry-After header), or a list of windows
+-- [{requests=, per=}, ...]. Kept in the form given, for GET /__mock/config.
+function M.normalize(rl)
+  if not rl or rl == NULL then return nil end
+  check(type(rl) == "table", "rate_limit must be an object or a list of windows")
+  if rl[1] == nil and not json.is_array(rl) then
+    check_window(rl, "rate_limit")
+    check(rl.retry_after == nil or type(rl.retry_after) == "boolean", "rate_limit.retry_after must be a boolean")
+    return { requests = rl.requests, per = rl.per, retry_after = rl.retry_after ~= false }
   end
-  w.count = w.count + 1
-  local reset = math.max(1, math.ceil(w.start + rl.per - now))
-  local headers = { ["x-ratelimit-limit"] = tostring(rl.requests),
-    ["x-ratelimit-remaining"] = tostring(math.max(0, rl.requests - w.count)),
-    ["x-ratelimit-reset"] = tostring(reset) }
-  return w.count <= rl.requests, headers, reset
+  check(#rl >= 1, "rate_limit needs at least one window")
+  local out = json.array({})
+  for i, w in ipairs(rl) do
+    check_window(w, ("rate_limit[%d]"):format(i))
+    out[i] = { requests = w.requests, per = w.per }
+  end
+  return out
 end
+
+local function windows_of(rl)
+  if rl.requests then return { { requests = rl.requests, per = rl.per } } end
+  return rl
+end
+
+-- The settings in force, from the knobs and the defaults. New windows (restart = true) start
+-- every key afresh; other changes keep the counts.
+function S:resolve_rate(restart)
+  local c = self.config
+  local rl = c.rate_limit
+  self.rate = rl and {
+    windows = windows_of(rl),
+    headers = c.rate_headers or DEFAULTS.headers,
+    reset = c.rate_reset or DEFAULTS.reset,
+    retry_after = rl.retry_after ~= false,
+  } or nil
+  if restart or not rl then self.rate_keys = {} end
+end
+
+---------------------------------------------------------------------------- counting
+
+-- A key's state: { windows = { {start=, count=} per window of the knob } }.
+function S:key_state(key)
+  local ks = self.rate_keys[key]
+  if not ks then
+    ks = { windows = {} }
+    self.rate_keys[key] = ks
+  end
+  return ks
+end
+
+-- A window's count and end now; one that is over (or never started) is empty and would end
+-- a period from now. Only an accepted request starts a window.
+local function window_at(w, def, now)
+  if w and now < w.start + def.per then return w.count, w.start + def.per end
+  return 0, now + def.per
+end
+
+-- The window that binds: fewest requests left, then the latest reset.
+function S:tightest(ks, now)
+  local limit, left, ends
+  for i, def in ipairs(self.rate.windows) do
+    local count, e = window_at(ks.windows[i], def, now)
+    local l = math.max(0, def.requests - count)
+    if not limit or l < left or (l == left and e > ends) then limit, left, ends = def.requests, l, e end
+  end
+  return limit, left, ends
+end
+
+function S:count_request(ks, now)
+  for i, def in ipairs(self.rate.windows) do
+    local w = ks.windows[i]
+    if w and now < w.start + def.per then w.count = w.count + 1
+    else ks.windows[i] = { start = now, count = 1 } end
+  end
+end
+
+local function reset_value(how, ends, now)
+  if how == "seconds" then return tostring(math.max(1, math.ceil(ends - now))) end
+  if how == "epoch_ms" then return ("%d"):format(math.ceil(ends * 1000)) end
+  return ("%d"):format(math.ceil(ends))
+end
+
+-- X-RateLimit-* for this answer, or none (knob rate_headers: all, get, none).
+function S:rate_headers(method, limit, left, ends, now)
+  local which = self.rate.headers
+  if which == "none" or (which == "get" and method ~= "GET") then return {} end
+  return { ["X-RateLimit-Limit"] = tostring(limit), ["X-RateLimit-Remaining"] = tostring(left),
+    ["X-RateLimit-Reset"] = reset_value(self.rate.reset, ends, now) }
+end
+
+-- server:rate_check(key, method) -> allowed, headers, whole seconds to wait when refused.
+-- Refused: the headers' Reset is when this key may send again (every window).
+function S:rate_check(key, method)
+  if not self.rate then return true, {} end
+  local now = self:time()
+  local ks = self:key_state(key)
+  local wait = 0
+  for i, def in ipairs(self.rate.windows) do
+    local count, ends = window_at(ks.windows[i], def, now)
+    if count >= def.requests then wait = math.max(wait, ends - now) end
+  end
+  if wait > 0 then
+    local limit = self:tightest(ks, now)
+    return false, self:rate_headers(method, limit, 0, now + wait, now), math.max(1, math.ceil(wait))
+  end
+  self:count_request(ks, now)
+  local limit, left, ends = self:tightest(ks, now)
+  return true, self:rate_headers(method, limit, left, ends, now)
+end
+
+---------------------------------------------------------------------------- the 429
 
 -- The 429 body of SmartLead's rate-limit guide.
 function M.too_many(retry_after, with_header, headers)
