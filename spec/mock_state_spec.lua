@@ -1029,7 +1029,8 @@ describe("rate limit", function()
     server.clock = T0 + 4
     local status, body, r = call(server, "GET", "/email-accounts/", { limit = "1" })
     assert.equals(429, status)
-    assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = "Rate limit exceeded", retry_after = 6 } }, body)
+    assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = "Too many requests. Please retry after 6 seconds.",
+      retry_after = 6 } }, body)
     assert.equals("6", r.headers["Retry-After"])
     assert.equals("0", r.headers["X-RateLimit-Remaining"])
     assert.equals(200, (call(server, "GET", "/email-accounts/", { limit = "1" }, nil, OTHER_KEY)))

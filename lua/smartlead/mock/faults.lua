@@ -63,7 +63,7 @@ function M.early_answer(name, v)
   if name == "p5xx" then return answers.reply(v < 0.5 and 500 or 503, { error = "Internal Server Error" }) end
   if name == "html" then return answers.raw_reply(502, "text/html", HTML_502) end
   -- a stray 429, with Retry-After only sometimes
-  if name == "p429" then return limiter.too_many(1, v < 0.5) end
+  if name == "p429" then return limiter.too_many(1, v < 0.5 and "both" or "body") end
   local r = answers.raw_reply(503, "text/plain", "")
   r.fault = "drop"
   return r

@@ -34,6 +34,11 @@ local KNOBS = {
   rate_headers = one_of({ "all", "get", "none" }),
   -- X-RateLimit-Reset as a Unix time in seconds, seconds from now, or a Unix time in ms
   rate_reset = one_of({ "epoch", "seconds", "epoch_ms" }),
+  -- on a 429: Retry-After and the body's retry_after, only the body's, or neither
+  rate_retry_after = function(v, name)
+    if v == true then return "both" elseif v == false then return "body" end
+    return one_of({ "both", "body", "none" })(v, name)
+  end,
   faults = faults.normalize,
   -- how limit > 100 is answered: the documented 422, or the empty page a live client saw
   limit_over_100 = one_of({ "422", "empty" }),

@@ -17,7 +17,7 @@ local S = M.methods -- methods of the mock server
 
 ---------------------------------------------------------------------------- knobs
 
-local DEFAULTS = { headers = "all", reset = "epoch" }
+local DEFAULTS = { headers = "all", reset = "epoch", retry_after = "both" }
 
 local function check_window(w, name)
   check(type(w) == "table" and w ~= NULL, name .. " must be an object")
@@ -55,11 +55,13 @@ end
 function S:resolve_rate(restart)
   local c = self.config
   local rl = c.rate_limit
+  local retry_after = c.rate_retry_after or DEFAULTS.retry_after
+  if rl and rl.retry_after == false and retry_after == "both" then retry_after = "body" end
   self.rate = rl and {
     windows = windows_of(rl),
     headers = c.rate_headers or DEFAULTS.headers,
     reset = c.rate_reset or DEFAULTS.reset,
-    retry_after = rl.retry_after ~= false,
+    retry_after = retry_after,
   } or nil
   if restart or not rl then self.rate_keys = {} end
 end
@@ -138,12 +140,19 @@ end
 
 ---------------------------------------------------------------------------- the 429
 
--- The 429 body of SmartLead's rate-limit guide.
-function M.too_many(retry_after, with_header, headers)
+local function plural(n) return n == 1 and "" or "s" end
+
+-- The 429 of SmartLead's rate-limit guide. retry_after: "both" (header and body), "body" (no
+-- Retry-After header), "none" (neither: the client has only the status to go on).
+function M.too_many(wait, retry_after, headers)
   local h = headers or {}
-  if with_header then h["Retry-After"] = tostring(retry_after) end
-  return answers.reply(429, { error = { code = "RATE_LIMIT_EXCEEDED", message = "Rate limit exceeded",
-    retry_after = retry_after } }, h)
+  local err = { code = "RATE_LIMIT_EXCEEDED", message = "Too many requests. Please retry later." }
+  if retry_after ~= "none" then
+    err.message = ("Too many requests. Please retry after %d second%s."):format(wait, plural(wait))
+    err.retry_after = wait
+  end
+  if retry_after == "both" then h["Retry-After"] = tostring(wait) end
+  return answers.reply(429, { error = err }, h)
 end
 
 return M
