@@ -39,6 +39,8 @@ local KNOBS = {
     if v == true then return "both" elseif v == false then return "body" end
     return one_of({ "both", "body", "none" })(v, name)
   end,
+  -- N 429s in a row shut the key out for S seconds: {after=N, seconds=S}
+  rate_penalty = limiter.normalize_penalty,
   faults = faults.normalize,
   -- how limit > 100 is answered: the documented 422, or the empty page a live client saw
   limit_over_100 = one_of({ "422", "empty" }),

@@ -1,4 +1,4 @@
--- smartlead.mock.limiter: SmartLead's per-key rate limits (windows, headers, 429).
+-- smartlead.mock.limiter: SmartLead's per-key rate limits (windows, headers, 429, penalty).
 --
 -- Follows docs/smartlead-api.md "Rate limits" and smartlead-docs/guides/rate-limits.mdx: one
 -- budget per API key over every endpoint, several fixed windows at once (burst, minute, hour),
@@ -45,6 +45,15 @@ function M.normalize(rl)
   return out
 end
 
+-- Knob rate_penalty = {after=N, seconds=S}: N 429s in a row shut the key out for S seconds.
+function M.normalize_penalty(p)
+  if not p or p == NULL then return nil end
+  check(type(p) == "table" and p ~= NULL, "rate_penalty must be an object")
+  check(math.type(p.after) == "integer" and p.after >= 1, "rate_penalty.after must be an integer >= 1")
+  check(type(p.seconds) == "number" and p.seconds > 0, "rate_penalty.seconds must be a positive number")
+  return { after = p.after, seconds = p.seconds }
+end
+
 local function windows_of(rl)
   if rl.requests then return { { requests = rl.requests, per = rl.per } } end
   return rl
@@ -62,17 +71,18 @@ function S:resolve_rate(restart)
     headers = c.rate_headers or DEFAULTS.headers,
     reset = c.rate_reset or DEFAULTS.reset,
     retry_after = retry_after,
+    penalty = c.rate_penalty,
   } or nil
   if restart or not rl then self.rate_keys = {} end
 end
 
 ---------------------------------------------------------------------------- counting
 
--- A key's state: { windows = { {start=, count=} per window of the knob } }.
+-- A key's state: { windows = { {start=, count=} per window of the knob }, streak =, penalty_until = }.
 function S:key_state(key)
   local ks = self.rate_keys[key]
   if not ks then
-    ks = { windows = {} }
+    ks = { windows = {}, streak = 0 }
     self.rate_keys[key] = ks
   end
   return ks
@@ -118,8 +128,19 @@ function S:rate_headers(method, limit, left, ends, now)
     ["X-RateLimit-Reset"] = reset_value(self.rate.reset, ends, now) }
 end
 
+-- A refusal by the windows: N in a row start the penalty. Returns the seconds to wait.
+function S:refuse(ks, wait, now)
+  ks.streak = ks.streak + 1
+  local p = self.rate.penalty
+  if p and ks.streak >= p.after then
+    ks.penalty_until, ks.streak = now + p.seconds, 0
+    return math.max(wait, p.seconds)
+  end
+  return wait
+end
+
 -- server:rate_check(key, method) -> allowed, headers, whole seconds to wait when refused.
--- Refused: the headers' Reset is when this key may send again (every window).
+-- Refused: the headers' Reset is when this key may send again (every window and the penalty).
 function S:rate_check(key, method)
   if not self.rate then return true, {} end
   local now = self:time()
@@ -129,10 +150,17 @@ function S:rate_check(key, method)
     local count, ends = window_at(ks.windows[i], def, now)
     if count >= def.requests then wait = math.max(wait, ends - now) end
   end
+  if ks.penalty_until and now >= ks.penalty_until then ks.penalty_until = nil end
+  if ks.penalty_until then -- shut out: not counted, not in the streak
+    wait = math.max(wait, ks.penalty_until - now)
+  elseif wait > 0 then
+    wait = self:refuse(ks, wait, now)
+  end
   if wait > 0 then
     local limit = self:tightest(ks, now)
     return false, self:rate_headers(method, limit, 0, now + wait, now), math.max(1, math.ceil(wait))
   end
+  ks.streak = 0
   self:count_request(ks, now)
   local limit, left, ends = self:tightest(ks, now)
   return true, self:rate_headers(method, limit, left, ends, now)
