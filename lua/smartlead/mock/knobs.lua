@@ -30,6 +30,8 @@ local KNOBS = {
   end,
   -- one window {requests=, per=, retry_after=} or a list [{requests=, per=}, ...]
   rate_limit = limiter.normalize,
+  -- a named set of the rate knobs (standard, pro, legacy, generous, silent); knobs set win
+  rate_model = one_of({ "standard", "pro", "legacy", "generous", "silent" }),
   -- X-RateLimit-* on every answer, only on GETs, or never
   rate_headers = one_of({ "all", "get", "none" }),
   -- X-RateLimit-Reset as a Unix time in seconds, seconds from now, or a Unix time in ms
@@ -75,7 +77,7 @@ function S:merge_config(changes)
       if v == NULL then self.config[k] = nil else self.config[k] = KNOBS[k](v, k) end
       if k == "faults" then self:reseed_faults() end
       if k:match("^rate_") then rate_changed = true end
-      if k == "rate_limit" then windows_changed = true end
+      if k == "rate_limit" or k == "rate_model" then windows_changed = true end
     end
   end
   if rate_changed then self:resolve_rate(windows_changed) end

@@ -1,4 +1,4 @@
--- smartlead.mock.limiter: SmartLead's per-key rate limits (windows, headers, 429, penalty).
+-- smartlead.mock.limiter: SmartLead's per-key rate limits (windows, headers, 429, penalty, presets).
 --
 -- Follows docs/smartlead-api.md "Rate limits" and smartlead-docs/guides/rate-limits.mdx: one
 -- budget per API key over every endpoint, several fixed windows at once (burst, minute, hour),
@@ -16,6 +16,15 @@ local M = { methods = {} }
 local S = M.methods -- methods of the mock server
 
 ---------------------------------------------------------------------------- knobs
+
+-- Knob rate_model: named sets of the other rate knobs' values (a knob set explicitly wins).
+M.PRESETS = {
+  standard = { windows = { { requests = 10, per = 1 }, { requests = 60, per = 60 }, { requests = 1000, per = 3600 } } },
+  pro = { windows = { { requests = 20, per = 1 }, { requests = 120, per = 60 }, { requests = 3000, per = 3600 } } },
+  legacy = { windows = { { requests = 10, per = 2 } } },
+  generous = { windows = { { requests = 300, per = 60 } } },
+  silent = { windows = { { requests = 10, per = 2 } }, headers = "none", retry_after = "none" },
+}
 
 local DEFAULTS = { headers = "all", reset = "epoch", retry_after = "both" }
 
@@ -59,21 +68,23 @@ local function windows_of(rl)
   return rl
 end
 
--- The settings in force, from the knobs and the defaults. New windows (restart = true) start
--- every key afresh; other changes keep the counts.
+-- The settings in force, from the knobs, the preset and the defaults (in that order). New
+-- windows (restart = true) start every key afresh; other changes keep the counts.
 function S:resolve_rate(restart)
   local c = self.config
+  local preset = M.PRESETS[c.rate_model] or {}
   local rl = c.rate_limit
-  local retry_after = c.rate_retry_after or DEFAULTS.retry_after
+  local windows = rl and windows_of(rl) or preset.windows
+  local retry_after = c.rate_retry_after or preset.retry_after or DEFAULTS.retry_after
   if rl and rl.retry_after == false and retry_after == "both" then retry_after = "body" end
-  self.rate = rl and {
-    windows = windows_of(rl),
-    headers = c.rate_headers or DEFAULTS.headers,
-    reset = c.rate_reset or DEFAULTS.reset,
+  self.rate = windows and {
+    windows = windows,
+    headers = c.rate_headers or preset.headers or DEFAULTS.headers,
+    reset = c.rate_reset or preset.reset or DEFAULTS.reset,
     retry_after = retry_after,
     penalty = c.rate_penalty,
   } or nil
-  if restart or not rl then self.rate_keys = {} end
+  if restart or not windows then self.rate_keys = {} end
 end
 
 ---------------------------------------------------------------------------- counting
