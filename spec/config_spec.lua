@@ -432,7 +432,7 @@ describe("the API key in a smartlua process", function()
     -- the key the client sent. Prints "used=<name>".
     local PROBE = [[
       local sl = require "smartlead"
-      local ms = require "smartlead.mock_server"
+      local ms = require "smartlead.mock.server"
       local opt = os.getenv("PROBE_OPT")
       local used = {}
       for _, k in ipairs { "opt-key-1111aaaa", "env-key-2222bbbb", "cfg-key-3333cccc" } do

@@ -3,7 +3,7 @@
 -- the requests (its log), never by timing the spec itself.
 local support = require "support"
 local smartlead = require "smartlead"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 
 local function ids_from(first, n)
   local ids = {}

@@ -4,7 +4,7 @@
 -- time with probability 1.
 local support = require "support"
 local smartlead = require "smartlead"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local json = smartlead.json
 
 local SMTP = {
@@ -196,9 +196,10 @@ describe("errors", function()
       server:configure { rate_limit = { requests = 1, per = 60 } }
       local err, report = two_at_once(function(id) return client:update_email_account(id, { max_email_per_day = 33 }) end)
       local refused = report.failed[1].item
-      check(err, { kind = "http", status = 429, code = "RATE_LIMIT_EXCEEDED", message = "Rate limit exceeded",
+      local message = "Too many requests. Please retry after 60 seconds." -- the rate-limit guide's wording
+      check(err, { kind = "http", status = 429, code = "RATE_LIMIT_EXCEEDED", message = message,
                    method = "POST", path = "/email-accounts/" .. refused, retry_after = 60 })
-      assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = "Rate limit exceeded", retry_after = 60 } }, err.data)
+      assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = message, retry_after = 60 } }, err.data)
       assert.not_equal(33, server:account(refused).message_per_day)
       local log = server:log()
       assert.equal(2, #log)

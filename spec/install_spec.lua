@@ -65,7 +65,7 @@ describe("make install", function()
       print(package.searchpath("smartlead", package.path))
       print(package.searchpath("smartlead.core", package.cpath))
       print(sl.VERSION, type(require("smartlead.core").new_client))
-      local server = require("smartlead.mock_server").start { api_key = "install-spec-key-99" }
+      local server = require("smartlead.mock.server").start { api_key = "install-spec-key-99" }
       local c = sl.client { api_key = "install-spec-key-99", base_url = server:url() }
       print(#assert(c:all_accounts()))
       c:close()

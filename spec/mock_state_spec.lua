@@ -1022,29 +1022,30 @@ describe("rate limit", function()
     for i = 1, 3 do
       local status, _, r = call(server, "GET", "/email-accounts/", { limit = "1" })
       assert.equals(200, status)
-      assert.equals("3", r.headers["x-ratelimit-limit"])
-      assert.equals(tostring(3 - i), r.headers["x-ratelimit-remaining"])
-      assert.equals("10", r.headers["x-ratelimit-reset"])
+      assert.equals("3", r.headers["X-RateLimit-Limit"])
+      assert.equals(tostring(3 - i), r.headers["X-RateLimit-Remaining"])
+      assert.equals(tostring(T0 + 10), r.headers["X-RateLimit-Reset"]) -- a Unix time by default
     end
     server.clock = T0 + 4
     local status, body, r = call(server, "GET", "/email-accounts/", { limit = "1" })
     assert.equals(429, status)
-    assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = "Rate limit exceeded", retry_after = 6 } }, body)
+    assert.same({ error = { code = "RATE_LIMIT_EXCEEDED", message = "Too many requests. Please retry after 6 seconds.",
+      retry_after = 6 } }, body)
     assert.equals("6", r.headers["Retry-After"])
-    assert.equals("0", r.headers["x-ratelimit-remaining"])
+    assert.equals("0", r.headers["X-RateLimit-Remaining"])
     assert.equals(200, (call(server, "GET", "/email-accounts/", { limit = "1" }, nil, OTHER_KEY)))
     server.clock = T0 + 10
     assert.equals(200, (call(server, "GET", "/email-accounts/", { limit = "1" })))
   end)
 
-  it("omits Retry-After when configured so and reports reset >= 1", function()
-    local server = new_server({ rate_limit = { requests = 1, per = 1, retry_after = false } })
+  it("omits Retry-After when configured so and reports reset >= 1 in seconds", function()
+    local server = new_server({ rate_limit = { requests = 1, per = 1, retry_after = false }, rate_reset = "seconds" })
     call(server, "GET", "/email-accounts/", { limit = "1" })
     server.clock = T0 + 0.9
     local status, body, r = call(server, "GET", "/email-accounts/", { limit = "1" })
     assert.equals(429, status)
     assert.is_nil(r.headers["Retry-After"])
-    assert.equals("1", r.headers["x-ratelimit-reset"])
+    assert.equals("1", r.headers["X-RateLimit-Reset"])
     assert.equals(1, body.error.retry_after)
   end)
 

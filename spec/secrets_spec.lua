@@ -3,7 +3,7 @@
 -- to anything but loopback is refused before a key could cross a network in clear.
 local support = require "support"
 local smartlead = require "smartlead"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local json = smartlead.json
 
 local KEY = "LEAKCHECK-KEY-8c1d0a"

@@ -1,6 +1,6 @@
 -- Shared by the specs: a fresh mock server over real HTTP on loopback, and ways to read what
 -- it received.
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local json = require "smartlead.json"
 
 local M = {}
@@ -46,6 +46,41 @@ function M.shared_server(bind, knobs, client_opts)
                        save_answer_shape = "legacy", limit_over_100 = "422" }
     client:reset_rate_state() -- a 429 pause learned in one test must not slow the next
   end)
+end
+
+-- One API request over raw HTTP (curl), for what the client does not show: the answer's headers
+-- as sent. path is under /api/v1; opts: query (table), body (table, sent as JSON), key (default
+-- the server's). Returns {status=, headers = {Name = value}, header(name) (any case), body =
+-- decoded JSON or the text}. The sanitizers' preload stays out of curl.
+function M.raw(server, method, path, opts)
+  opts = opts or {}
+  local proc = require "proc"
+  local query = { "api_key=" .. (opts.key or server.api_key) }
+  for k, v in pairs(opts.query or {}) do query[#query + 1] = k .. "=" .. tostring(v) end
+  local dir = proc.mktemp()
+  local args = { "curl", "-s", "-S", "-X", method, "-D", dir .. "/head", "-o", dir .. "/body" }
+  if opts.body then
+    proc.write(dir .. "/req", json.encode(opts.body))
+    for _, a in ipairs({ "-H", "Content-Type: application/json", "--data-binary", "@" .. dir .. "/req" }) do
+      args[#args + 1] = a
+    end
+  end
+  args[#args + 1] = server:url() .. path .. "?" .. table.concat(query, "&")
+  for i, a in ipairs(args) do args[i] = proc.q(a) end
+  local ran = proc.sh("env -u LD_PRELOAD " .. table.concat(args, " "))
+  local head, text = proc.read(dir .. "/head") or "", proc.read(dir .. "/body") or ""
+  proc.rmtree(dir)
+  assert(ran.ok, "curl failed: " .. ran.err)
+  local r = { status = tonumber(head:match("^HTTP/[%d.]+ (%d+)")), headers = {} }
+  for name, value in head:gmatch("\n([^:\r\n]+):%s*([^\r\n]*)") do r.headers[name] = value end
+  function r.header(name)
+    for k, v in pairs(r.headers) do
+      if k:lower() == name:lower() then return v end
+    end
+    return nil
+  end
+  r.body = text ~= "" and json.decode(text) or text
+  return r
 end
 
 function M.client(server, opts)

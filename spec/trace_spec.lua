@@ -13,7 +13,7 @@ local IMAP_PW = "ImapPw-c3d2b8aa-secret"
 -- The child: its own mock with the key above; reads, an error answer, a retried read and a save.
 local CHILD = [[
 local core = require "smartlead.core"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local KEY, LEVEL, SMTP_PW, IMAP_PW = arg[1], tonumber(arg[2]), arg[3], arg[4]
 local server = mock_server.start { api_key = KEY }
 local c = server:client { max_retries = 3 }

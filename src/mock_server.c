@@ -104,7 +104,7 @@ static void run_handler(mock_t *m, answer_t *a) {
   lua_State *L = m->L;
   int req = lua_gettop(L);
   lua_pushcfunction(L, traceback);
-  lua_getfield(L, LUA_REGISTRYINDEX, "smartlead.mock.server");
+  lua_getfield(L, LUA_REGISTRYINDEX, "smartlead.mock.instance");
   lua_getfield(L, -1, "handle");
   lua_insert(L, -2);
   lua_pushvalue(L, req);
@@ -271,7 +271,7 @@ static int setup_state(lua_State *L, const char *seed_json, size_t seed_len, con
     return 0;
   }
   if (lua_pcall(L, 2, 1, handler) != LUA_OK) goto failed;
-  lua_setfield(L, LUA_REGISTRYINDEX, "smartlead.mock.server");
+  lua_setfield(L, LUA_REGISTRYINDEX, "smartlead.mock.instance");
   lua_settop(L, 0);
   return 1;
 failed:

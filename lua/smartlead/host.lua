@@ -51,7 +51,7 @@ end
 -- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
 function M.start_mock(seed_file)
   local sl = require "smartlead"
-  local ok, server = pcall(require("smartlead.mock_server").start, { seed_file = seed_file })
+  local ok, server = pcall(require("smartlead.mock.server").start, { seed_file = seed_file })
   if not ok then -- a bad seed file is the user's mistake, not a crash: one line, no traceback
     print_error("--mock: " .. tostring(server):gsub("^[^\n]-:%d+: ", ""))
     return false

@@ -34,13 +34,13 @@ local function serve(ctx)
   core.block_signals() -- before the server's threads exist, so they inherit the mask
   local env_key = os.getenv("SMARTLEAD_API_KEY")
   opts.port, opts.seed_file, opts.api_key = o.port or 0, o.seed, env_key or "mock-api-key-0123456789"
-  local started, server = pcall(require("smartlead.mock_server").start, opts)
+  local started, server = pcall(require("smartlead.mock.server").start, opts)
   if not started then -- a bad seed or knob is the user's mistake: one line, no traceback
     context.fail(context.EXIT.error, "mock: " .. tostring(server):match("^[^\n]*"):gsub("[^%s:]+%.lua:%d+: ", ""))
   end
   io.stdout:write(("mock SmartLead API on %s\n"):format(server:url()))
   io.stdout:write(env_key and "key: the value of SMARTLEAD_API_KEY\n" or "key: mock-api-key-0123456789\n")
-  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/reset\n")
+  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/clock, POST /__mock/reset\n")
   io.stdout:flush()
   local sig = core.wait_for_signal()
   io.stdout:write(("stopping on %s\n"):format(sig))

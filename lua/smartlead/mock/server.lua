@@ -1,4 +1,4 @@
--- Starting and steering the mock SmartLead server from Lua (specs, the host's --mock, benches).
+-- smartlead.mock.server: starting and steering the mock SmartLead server from Lua (specs, --mock, benches).
 -- The server itself is C (src/mock_server.c) with handlers in smartlead.mock.
 local core = require "smartlead.core"
 local json = require "smartlead.json"
@@ -24,7 +24,7 @@ local function read_seed(path)
   return text
 end
 
--- smartlead.mock_server.start{port=0, seed_file=, api_key=, ...handler knobs} -> server
+-- smartlead.mock.server.start{port=0, seed_file=, api_key=, ...handler knobs} -> server
 function M.start(opts)
   opts = opts or {}
   local options = {}
@@ -66,6 +66,13 @@ function Server:clear_log() return self:admin("POST", "log/clear") end
 function Server:state() return self:admin("GET", "state") end
 function Server:reset() return self:admin("POST", "reset") end
 function Server:configure(knobs) return self:admin("POST", "config", knobs) end
+
+-- The mock's clock: server:clock() reads it, server:clock{advance = 3600} moves it on,
+-- server:clock{freeze = true} stops it, {offset = s} sets the offset (mock/clock.lua).
+function Server:clock(changes)
+  if changes then return self:admin("POST", "clock", changes) end
+  return self:admin("GET", "clock")
+end
 
 -- The state's account with this id, or nil.
 function Server:account(id)
