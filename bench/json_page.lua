@@ -8,7 +8,7 @@
 -- Prints one line per figure and, last, `RESULT {json}` with the medians in microseconds per
 -- page, for bench/run.py.
 local json = require "smartlead.json"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 
 local ROUNDS = math.tointeger(tonumber(arg and arg[1] or "")) or 9
 local ITER = 200
