@@ -63,6 +63,77 @@ describe("trust", function()
     end)
   end)
 
+  describe("answers of the wrong shape", function()
+    local function answering(method, path, body, status)
+      server:configure { scripted = { { method = method, path = path, body = body, status = status } } }
+    end
+    after_each(function() server:configure { scripted = json.null, ignore_offset = json.null } end)
+
+    local CASES = {
+      { "get_email_accounts", "GET", "^/email%-accounts/?$", "{}", "expected a list, got an object" },
+      { "get_email_accounts", "GET", "^/email%-accounts/?$", '{"data":[{"id":1}]}', "expected a list, got an object" },
+      { "get_email_accounts", "GET", "^/email%-accounts/?$", "null", "expected a list, got null" },
+      { "get_email_accounts", "GET", "^/email%-accounts/?$", "[1,2]", "expected a list of objects, got a list" },
+      { "get_email_account", "GET", "^/email%-accounts/3002/?$", "[]", "expected an account object, got an empty list" },
+      { "get_email_account", "GET", "^/email%-accounts/3002/?$", "null", "expected an account object, got null" },
+      { "get_email_account", "GET", "^/email%-accounts/3002/?$", '{"ok":true}', "expected an account object with an id" },
+      { "get_campaign_email_accounts", "GET", "^/campaigns/4101/email%-accounts/?$", "{}", "expected a list, got an object" },
+      { "update_email_account", "POST", "^/email%-accounts/3002/?$", "[]", "expected an object, got an empty list" },
+    }
+    local ARGS = { get_email_accounts = { {} }, get_email_account = { 3002 }, get_campaign_email_accounts = { 4101 },
+      update_email_account = { 3002, { max_email_per_day = 5 } } }
+
+    for _, c in ipairs(CASES) do
+      it(("%s answered %s is a shape error, never data"):format(c[1], c[4]), function()
+        answering(c[2], c[3], c[4])
+        local got, err = client[c[1]](client, table.unpack(ARGS[c[1]]))
+        assert.is_nil(got)
+        assert.equal("shape", err.kind)
+        assert.equal("UNEXPECTED_SHAPE", err.code)
+        assert.truthy(err.message:find(c[1] .. ": " .. c[5], 1, true), err.message)
+      end)
+    end
+
+    it("reads the {success, data} envelope, and a 200 with success:false is a failure", function()
+      local acc = server:account(3002)
+      answering("GET", "^/email%-accounts/3002/?$", json.encode { success = true, data = { id = 3002, from_email = acc.from_email } })
+      assert.equal(3002, assert(client:get_email_account(3002)).id)
+      answering("POST", "^/email%-accounts/3002/?$", '{"success":false,"message":"Email account not found or does not belong to you"}')
+      local ok, err = client:update_email_account(3002, { max_email_per_day = 5 })
+      assert.is_nil(ok)
+      assert.equal("Email account not found or does not belong to you", err.message)
+    end)
+
+    it("a policy over an answer of the wrong shape fails loudly: exit 1, nothing written", function()
+      answering("GET", "^/email%-accounts/?$", "{}")
+      local script = proc.write(tmp .. "/policy.lua", [[
+        local c = require("smartlead").client()
+        local n = 0
+        for _ in c:accounts() do n = n + 1 end
+        print("accounts", n)
+      ]])
+      local r = proc.sh(env() .. " " .. q(proc.BIN) .. " " .. q(script))
+      assert.equal(1, r.code, r.out .. r.err)
+      assert.equal("", r.out)
+      assert.truthy(r.err:find("get_email_accounts: expected a list, got an object", 1, true), r.err)
+    end)
+
+    it("stops the pager when the server ignores offset (the same full page again), with a clear error", function()
+      server:configure { ignore_offset = true }
+      local ok, err = pcall(function()
+        for _ in client:accounts() do end
+      end)
+      assert.is_false(ok)
+      assert.equal("PAGE_REPEATED", err.code)
+      assert.matches("ignore offset", err.message)
+      local gets = 0
+      for _, e in ipairs(server:log()) do
+        if e.method == "GET" and e.path:find("^/api/v1/email%-accounts/?$") then gets = gets + 1 end
+      end
+      assert.is_true(gets <= 16, "the pager asked " .. gets .. " pages of a server that never ends")
+    end)
+  end)
+
   describe("each", function()
     it("accounts for an item whose callback yields: ok + failed = items, the lost one with its reason", function()
       local items = {}

@@ -32,6 +32,7 @@ end
 function S:list_accounts(ctx)
   local q = ctx.query
   local limit, offset = q.limit or 100, q.offset or 0
+  if self.config.ignore_offset then offset = 0 end
   if limit > 100 then
     -- the docs say 422; a live client saw an empty page instead (knob limit_over_100)
     if self.config.limit_over_100 == "empty" then return reply(200, json.array({})) end

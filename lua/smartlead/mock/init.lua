@@ -52,7 +52,7 @@ function Server:handle_api(req)
     r = answers.reply(401, { message = "Invalid API Key" })
   else
     local allowed, headers, wait = self:rate_check(key, req.method)
-    if allowed then r = self:safe_dispatch(req, user_id)
+    if allowed then r = self:scripted_answer(req) or self:safe_dispatch(req, user_id)
     else r = limiter.too_many(wait, self.rate.retry_after) end
     for k, h in pairs(headers) do r.headers[k] = h end
     if fault then r = self:late_fault(fault, r) end
@@ -61,6 +61,21 @@ function Server:handle_api(req)
   -- a dropped connection answers nothing: logged with status 0
   self:append_log(req, user_id, (fault == "drop") and 0 or r.status, fault)
   return r
+end
+
+-- The first scripted rule (knob scripted) that matches the request answers it; nil when none.
+function Server:scripted_answer(req)
+  for i, rule in ipairs(self.config.scripted or {}) do
+    if (not rule.method or rule.method == req.method) and req.rest:match(rule.path) then
+      if rule.times then
+        rule.times = rule.times - 1
+        if rule.times == 0 then table.remove(self.config.scripted, i) end
+      end
+      local r = answers.raw_reply(rule.status, rule.content_type, rule.body)
+      for k, v in pairs(rule.headers) do r.headers[k] = v end
+      return r
+    end
+  end
 end
 
 local function normalize_request(req)

@@ -52,6 +52,28 @@ local KNOBS = {
     check(type(v) == "boolean", "attach_requires_connected must be a boolean")
     return v
   end,
+  -- a hostile server: answers given here win over the API's own, for every request whose method
+  -- and path (below /api/v1, a Lua pattern) match: [{method=, path=, status=200, body="...",
+  -- content_type=, headers={}, times=N}] (times: how many answers, then the rule is spent)
+  scripted = function(v)
+    check(type(v) == "table", "scripted must be a list of rules")
+    local out = {}
+    for i, rule in ipairs(v) do
+      check(type(rule) == "table" and type(rule.path) == "string" and type(rule.body) == "string",
+        ("scripted[%d] needs path and body strings"):format(i))
+      check(rule.times == nil or (math.type(rule.times) == "integer" and rule.times >= 1),
+        ("scripted[%d].times must be an integer >= 1"):format(i))
+      out[i] = { method = rule.method and tostring(rule.method):upper(), path = rule.path, status = rule.status or 200,
+        body = rule.body, content_type = rule.content_type or "application/json", headers = rule.headers or {},
+        times = rule.times }
+    end
+    return out
+  end,
+  -- a server that ignores offset: the account list answers its first page whatever is asked
+  ignore_offset = function(v)
+    check(type(v) == "boolean", "ignore_offset must be a boolean")
+    return v
+  end,
   -- keep only the last N request-log entries, so long runs stay bounded
   log_limit = function(v)
     check(math.type(v) == "integer" and v >= 1, "log_limit must be an integer >= 1")
