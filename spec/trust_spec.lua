@@ -199,6 +199,20 @@ describe("trust", function()
     end)
   end)
 
+  describe("configuration", function()
+    it("a config file refused while the key comes from the environment is said so on stderr", function()
+      local home = tmp .. "/cfg"
+      os.execute("mkdir -p " .. q(home .. "/smartlua"))
+      proc.write(home .. "/smartlua/config", "base_url = " .. server:url() .. "\n")
+      os.execute("chmod 644 " .. q(home .. "/smartlua/config"))
+      local r = proc.sh(("env SMARTLEAD_API_KEY=%s XDG_CONFIG_HOME=%s %s -e %s"):format(q(support.KEY), q(home),
+        q(proc.BIN), q("print(tostring(require('smartlead').client()))")))
+      assert.equal(0, r.code, r.err)
+      assert.truthy(r.err:find("warning: config file skipped, so none of its settings (base_url, rate, ...) apply", 1, true), r.err)
+      assert.truthy(r.err:find("chmod 600", 1, true), r.err)
+    end)
+  end)
+
   describe("small ones", function()
     it("--resume with a journal not written yet starts afresh instead of refusing", function()
       local script = proc.write(tmp .. "/one.lua",

@@ -22,6 +22,16 @@ local CLIENT_OPTIONS = {
   insecure_skip_tls_verify = true, -- says what it does; prints a warning
 }
 
+-- A config file refused (readable by others, unparsable) while the key came from elsewhere is
+-- never skipped silently: its base_url or rate would otherwise be ignored without a word.
+local warned = {}
+local function warn_skipped_config(settings)
+  if not settings.warning or warned[settings.path] then return end
+  warned[settings.path] = true
+  io.stderr:write("smartlua: warning: config file skipped, so none of its settings (base_url, rate, ...) apply: ",
+    tostring(settings.warning), "\n")
+end
+
 -- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
 --                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600, profile=} -> Client
 -- api_key, base_url, rate, concurrency and timeout each come from (config.resolve): the option,
@@ -41,6 +51,7 @@ function M.client(opts)
   end
   local settings, err = config.resolve { options = given, defaults = M.defaults, mock = M.mock ~= nil }
   if not settings then error("smartlead.client: " .. err, 2) end
+  warn_skipped_config(settings)
   local o = {}
   for k, v in pairs(given) do o[k] = v end
   for k, v in pairs(M.defaults) do
