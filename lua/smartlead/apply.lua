@@ -117,7 +117,7 @@ local function apply_account_op(s, report, p, client, op, drifted)
   if send(s, report, client, send_op, op.op .. " " .. label(s, p, id)) then report.ids[id] = true end
 end
 
-local function apply_campaign_op(s, report, p, client, op, drifted)
+local function apply_campaign_op(s, report, client, op, drifted)
   local cid, attach = op.target.campaign, not op.removes
   local members = s:members_of(client, cid) or {}
   local ids, was = json.array {}, json.array {}
@@ -190,7 +190,7 @@ function M.apply(p, opts)
   for _, op in ipairs(p.ops) do
     local c = live(op.client) or client
     if is_account_op(op) then apply_account_op(s, report, p, c, op, drifted)
-    elseif kinds.membership(op) then apply_campaign_op(s, report, p, c, op, drifted)
+    elseif kinds.membership(op) then apply_campaign_op(s, report, c, op, drifted)
     elseif op.kind == "create" then apply_save(s, report, c, op)
     else apply_other(s, report, c, op) end
   end
@@ -277,13 +277,16 @@ local function undo_set(s, report, client, e, only_if_shown)
   if shows_before then return end -- nothing to undo (the write never took effect, or was undone)
   if not shows_after then
     report.skipped = report.skipped + 1
-    say(report, "skipped %s (journal #%d): changed since; not overwriting (%s)", what, intent.seq, diff_text(view, restore))
+    say(report, "skipped %s (journal #%d): changed since; not overwriting (%s)", what, intent.seq,
+      diff_text(view, restore))
     return
   end
   local op = with(intent, restore, planlib.before_values(view, restore))
   op.email, op.as_request = intent.email, needs_raw(intent, restore) or nil
   local line = ("restored %s: %s"):format(what, diff_text(view, restore))
-  if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then say(report, "%s", line) end
+  if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then
+    say(report, "%s", line)
+  end
 end
 
 -- The inverse of a journaled relation: same target and fields, the other row.
@@ -336,7 +339,8 @@ local function cannot_undo(report, e, why)
   if intent.kind == "create" then
     local id = intent.target.account or (answer and (answer.email_account_id or answer.emailAccountId))
     if intent.target.account then
-      say(report, "cannot undo journal #%d: %s replaced the credentials of account %s; old passwords are never journaled",
+      say(report, "cannot undo journal #%d: %s replaced the credentials of account %s; "
+        .. "old passwords are never journaled",
         intent.seq, intent.op, tostring(id))
     else
       say(report, "cannot undo journal #%d: %s created %s%s; remove it in SmartLead if it was wrong",

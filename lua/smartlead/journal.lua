@@ -214,7 +214,9 @@ function M.check_op(op)
     return nil, ("unknown op %q"):format(op.op)
   end
   local kind = op.kind or (row and row.kind) or "action" -- records written before kinds were recorded
-  if not operations.KINDS[kind] or kind == "read" then return nil, ("kind %q is not a kind of write"):format(tostring(kind)) end
+  if not operations.KINDS[kind] or kind == "read" then
+    return nil, ("kind %q is not a kind of write"):format(tostring(kind))
+  end
   if row and row.kind ~= kind then return nil, ("op %s is a %s, not a %s"):format(op.op, row.kind, kind) end
   if type(op.target) ~= "table" then return nil, "target is not an object" end
   if op.inverse ~= nil and (type(op.inverse) ~= "table" or type(op.inverse.op) ~= "string"

@@ -200,7 +200,7 @@ function Plan:totals()
   for _, op in ipairs(s.deletes) do
     if op.target.account then ids[op.target.account] = true end
   end
-  for id in pairs(ids) do t.accounts = t.accounts + 1 end
+  for _ in pairs(ids) do t.accounts = t.accounts + 1 end
   t.accounts = t.accounts + #s.saves
   t.changes = t.fields + t.attaches + t.detaches + t.saves + t.deletes + t.others
   t.ids = ids
@@ -361,7 +361,8 @@ local function check_doc(doc)
     if not ok then return nil, ("op %d: %s"):format(i, why) end
   end
   for i, n in ipairs(doc.names or {}) do
-    if type(n) ~= "table" or math.type(n.id) ~= "integer" or (n.email ~= nil and n.email ~= json.null and type(n.email) ~= "string") then
+    local email_ok = n.email == nil or n.email == json.null or type(n.email) == "string"
+    if type(n) ~= "table" or math.type(n.id) ~= "integer" or not email_ok then
       return nil, ("names[%d] is not {id = integer, email = string}"):format(i)
     end
   end

@@ -98,7 +98,8 @@ local function progress_printer(label, total)
     local eta = rate > 0 and (total - done) / rate or 0
     local st = core.engine_status()
     local wait = st.pause > 0.5 and (" | waiting %.1fs: %s"):format(st.pause, st.reason or "rate limit") or ""
-    io.stderr:write(("\r%s %d/%d  %.1f/s  ETA %ds%s\027[K"):format(label, done, total, rate, math.floor(eta + 0.5), wait))
+    local line = ("\r%s %d/%d  %.1f/s  ETA %ds%s\027[K"):format(label, done, total, rate, math.floor(eta + 0.5), wait)
+    io.stderr:write(line)
     if final then io.stderr:write("\n") end
   end
 end

@@ -207,7 +207,9 @@ end
 local function send_raw(client, op)
   local row = operations.get(op.op)
   if op.op == "request" then return core.client_methods.request(client, op.method, op.path, op.fields) end
-  if op.as_request or not row then return core.client_methods.request(client, op.method, op.path, { body = op.fields }) end
+  if op.as_request or not row then
+    return core.client_methods.request(client, op.method, op.path, { body = op.fields })
+  end
   local function send() return row.call(client, kinds.args(row, op)) end
   if row.kind == "create" then return kinds.send_create(client, row, op, send) end
   return send()

@@ -5,9 +5,10 @@
 --
 -- An op: {op=, kind=, method=, path=, target=, fields=, before=, inverse=}. target holds the
 -- leading id under the row's target name ({account=}, {campaign=}, {[id_name]=}); a create also
--- {email=} (its lookup key, lower-cased); a relation that removes says removes=true. fields is the validated payload: the fields, or
--- {email_account_ids=} for an id list, {email=} for an address. inverse is {op=, method=, path=}
--- so a relation can be undone by a process that does not know the row.
+-- {email=} (its lookup key, lower-cased); a relation that removes says removes=true. fields is
+-- the validated payload: the fields, or {email_account_ids=} for an id list, {email=} for an
+-- address. inverse is {op=, method=, path=} so a relation can be undone by a process that does
+-- not know the row.
 local json = require "smartlead.json"
 local operations = require "smartlead.operations"
 local planlib = require "smartlead.plan"
@@ -119,7 +120,9 @@ function M.synthetic(op)
       a.result = #op.fields.email_account_ids
     else
       a.result = json.array {}
-      for i, id in ipairs(op.fields.email_account_ids) do a.result[i] = { email_campaign_id = t.campaign, email_account_id = id } end
+      for i, id in ipairs(op.fields.email_account_ids) do
+        a.result[i] = { email_campaign_id = t.campaign, email_account_id = id }
+      end
     end
   elseif op.kind == "create" then
     a.message, a.email_account_id = "Email account added/updated successfully!", t.account
@@ -194,7 +197,9 @@ function M.verify(session, client, intent)
   elseif intent.kind == "create" and t.email then
     if t.account then return "not_done" end -- a save with an id updates that account: safe to repeat
     local row = operations.get(intent.op)
-    if not (row and row.lookup) then return "unknown", session.error("UNVERIFIABLE", intent.op .. " cannot be looked up") end
+    if not (row and row.lookup) then
+      return "unknown", session.error("UNVERIFIABLE", intent.op .. " cannot be looked up")
+    end
     local found, err = lookup(client, row, intent)
     if found then
       return "done", { ok = true, resumed = true, email_account_id = found.id, emailAccountId = found.id,
