@@ -19,6 +19,7 @@
 #include "json.h"
 #include "mock_server.h"
 #include "redact.h"
+#include "sqlite.h"
 #include "trace.h"
 #include "version.h"
 
@@ -176,6 +177,7 @@ int luaopen_smartlead_core(lua_State *L) {
   endpoints_register(L);
   engine_lua_register(L);
   mock_register(L);
+  sqlite_register(L); /* core.sqlite: the fleet history's database */
   lua_newtable(L);
   json_register(L);
   lua_setfield(L, -2, "json");
