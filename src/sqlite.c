@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <lauxlib.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -380,7 +381,9 @@ static int l_key_fingerprint(lua_State *L) {
   h ^= h >> 29; /* mix the last bytes into the high ones */
   h *= 0xbf58476d1ce4e5b9ULL;
   h ^= h >> 32;
-  lua_pushfstring(L, "%08x%08x", (unsigned)(h >> 32), (unsigned)(h & 0xffffffffu));
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  lua_pushstring(L, hex);
   return 1;
 }
 
