@@ -189,15 +189,19 @@ end
 --  reputation_avg=, reputation_min=, capacity=, sent=, spam_total=, warmup_sent_total=, spam=}
 function History:fleet(opts)
   local from, to = self:window(opts)
-  local out, last = {}, {}
-  local sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id"):format(self:ws_clause())
-  for r in self.store:prepare(sql):nrows(from - 1, to) do
+  local out, spam = {}, {}
+  -- spam placements of a day: the growth of each account's total since the day before (accounts
+  -- that came or went that day do not count)
+  local sql = ([[SELECT b.workspace_id, b.day, sum(b.total_spam - a.total_spam) FROM account_days b
+    JOIN account_days a ON a.workspace_id = b.workspace_id AND a.account_id = b.account_id AND a.day = b.day - 1
+    WHERE %s AND b.day BETWEEN ? AND ? GROUP BY b.workspace_id, b.day]]):format(self:ws_clause("b."))
+  for ws, d, n in self.store:prepare(sql):urows(from, to) do spam[ws .. ":" .. d] = n end
+  sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id"):format(self:ws_clause())
+  for r in self.store:prepare(sql):nrows(from, to) do
+    r.spam = spam[r.workspace_id .. ":" .. r.day]
     r.d, r.day = r.day, days.iso(r.day)
     r.workspace = self.names[r.workspace_id]
-    local prev = last[r.workspace_id]
-    if prev and prev.d == r.d - 1 and prev.spam_total and r.spam_total then r.spam = r.spam_total - prev.spam_total end
-    last[r.workspace_id] = r
-    if r.d >= from then out[#out + 1] = r end
+    out[#out + 1] = r
   end
   return out
 end

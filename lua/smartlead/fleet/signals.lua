@@ -16,7 +16,7 @@
 -- signals.unused(rows, {days=7})                          no campaign and no sends on each of the last days
 -- signals.warmup_gate(rows, {days=14, reputation=95})     -> ready, reasons: warmed for `days` days at >=
 --                                                          reputation, connected, not blocked, not suspended
--- signals.health(rows, opts)                              -> score 0..100, reasons (what was taken off)
+-- signals.health(rows, {drop_days=7, spam=, burnout=})     -> score 0..100, reasons (what was taken off)
 -- signals.rank(list_of_series, opts)                      -> {{id=, email=, score=, reasons=}, ...} worst first
 -- signals.evaluate(history, opts)                         every signal over the fleet (below)
 local M = {}
@@ -156,7 +156,7 @@ function M.health(rows, opts)
   end
   if now.reputation then take(100 - now.reputation, "reputation", ("reputation %s%%"):format(fmt(now.reputation)))
   else take(10, "reputation", "no warmup reputation") end
-  local then_ = row_before(rows, opts.days or 7)
+  local then_ = row_before(rows, opts.drop_days or 7)
   if then_ and then_.reputation and now.reputation and then_.reputation > now.reputation then
     local drop = then_.reputation - now.reputation
     take(math.min(30, 2 * drop), "reputation_drop", ("reputation down %s points in %d days"):format(fmt(drop), now.d - then_.d))
@@ -190,7 +190,7 @@ end
 M.ALERTS = { "reputation_drop", "spam_rising", "burnout", "disconnected_attached" }
 
 -- signals.evaluate(history, {days=, to=, reputation_drop={points=,days=}, spam_rising={...},
---                            burnout={...}, unused={...}, warmup_gate={...}, only=})
+--                            burnout={...}, unused={...}, warmup_gate={...}, health={...}, only=})
 -- -> {day=, alerts={{id=, email=, workspace=, reasons=}...}, unused={...}, ready={...} (warmup gate
 --     passed and in no campaign yet), ranking={...},
 --     counts={code=n}}: every signal over every account present on the newest day of the window.
@@ -218,7 +218,7 @@ function M.evaluate(history, opts)
     add(out.unused, rows, M.unused(rows, opts.unused))
     local ready, gate = M.warmup_gate(rows, opts.warmup_gate)
     if ready and last(rows).campaign_count == 0 then add(out.ready, rows, gate) end -- ready to launch
-    local score, hwhy = M.health(rows, opts)
+    local score, hwhy = M.health(rows, opts.health)
     out.ranking[#out.ranking + 1] = { id = last(rows).id, email = last(rows).email, workspace = last(rows).workspace,
       score = score, reasons = hwhy }
   end, { from = from, to = to })
