@@ -330,7 +330,8 @@ static int l_nrows(lua_State *L) {
   return 1;
 }
 
-/* stmt:urows(...) -> iterator of the row's values, in column order */
+/* stmt:urows(...) -> iterator of the row's values, in column order (a NULL in the first column ends a
+ * generic for, as any nil first value does: put a column that is never NULL first) */
 static int l_urows(lua_State *L) {
   bind_all(L, check_stmt(L, 1), 2);
   lua_pushvalue(L, 1);

@@ -85,7 +85,7 @@ function M.open(db, opts)
       for name in pairs(self.ids) do names[#names + 1] = name end
       table.sort(names)
       self:close()
-      return nil, setmetatable({ kind = "store", code = "workspace", message = ("%s holds several workspaces "
+      return nil, setmetatable({ kind = "workspace", message = ("%s holds several workspaces "
         .. "(%s): name one, or \"*\" for all"):format(s.path, table.concat(names, ", ")) }, store_mod.Error)
     end
     self.workspace, self.workspace_id = only and only.name, only and only.id or -1
@@ -94,7 +94,7 @@ function M.open(db, opts)
   else
     if not self.ids[want] then
       self:close()
-      return nil, setmetatable({ kind = "store", code = "workspace", message = ("%s has no workspace '%s'")
+      return nil, setmetatable({ kind = "workspace", message = ("%s has no workspace '%s'")
         :format(s.path, tostring(want)) }, store_mod.Error)
     end
     self.workspace, self.workspace_id = want, self.ids[want]

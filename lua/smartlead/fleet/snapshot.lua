@@ -184,7 +184,7 @@ local function write_snapshot(s, ctx)
   local ws = s:workspace_id(ctx.workspace, ctx.info)
   local fp = s:value("SELECT fingerprint FROM workspaces WHERE id = ?", ws)
   if fp and ctx.info.fingerprint and fp ~= ctx.info.fingerprint and not ctx.allow_other_key then
-    error(setmetatable({ kind = "store", code = "workspace", message = ("workspace '%s' holds the history of "
+    error(setmetatable({ kind = "workspace", message = ("workspace '%s' holds the history of "
       .. "another API key or base URL; give this one its own workspace name"):format(ctx.workspace) }, store_mod.Error))
   end
   local replaced = clear_day(s, ws, ctx.day)

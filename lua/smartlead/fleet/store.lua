@@ -68,10 +68,11 @@ Store.__index = Store
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- A store error: {kind="store", code=, message=, path=}; prints as its message.
+-- A store error: {kind=, message=, path=}; kind is "locked", "corrupt", "foreign", "newer",
+-- "sqlite" or "store"; prints as its message.
 local Error = { __tostring = function(e) return e.message end }
-local function fail(path, code, message)
-  return nil, setmetatable({ kind = "store", code = code, path = path, message = message }, Error)
+local function fail(path, kind, message)
+  return nil, setmetatable({ kind = kind, path = path, message = message }, Error)
 end
 M.Error = Error
 
