@@ -186,19 +186,13 @@ end
 
 -- history:fleet({from=, to=, days=}) -> per day (and workspace) totals, oldest first:
 -- {day=, workspace=, accounts=, connected=, disconnected=, blocked=, warming=, in_campaigns=,
---  reputation_avg=, reputation_min=, capacity=, sent=, spam_total=, warmup_sent_total=, spam=}
+--  reputation_avg=, reputation_min=, capacity=, sent=, spam_total=, warmup_sent_total=,
+--  spam= (warmup spam placements that day: the growth of each account's total since the day before)}
 function History:fleet(opts)
   local from, to = self:window(opts)
-  local out, spam = {}, {}
-  -- spam placements of a day: the growth of each account's total since the day before (accounts
-  -- that came or went that day do not count)
-  local sql = ([[SELECT b.workspace_id, b.day, sum(b.total_spam - a.total_spam) FROM account_days b
-    JOIN account_days a ON a.workspace_id = b.workspace_id AND a.account_id = b.account_id AND a.day = b.day - 1
-    WHERE %s AND b.day BETWEEN ? AND ? GROUP BY b.workspace_id, b.day]]):format(self:ws_clause("b."))
-  for ws, d, n in self.store:prepare(sql):urows(from, to) do spam[ws .. ":" .. d] = n end
-  sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id"):format(self:ws_clause())
+  local out = {}
+  local sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id"):format(self:ws_clause())
   for r in self.store:prepare(sql):nrows(from, to) do
-    r.spam = spam[r.workspace_id .. ":" .. r.day]
     r.d, r.day = r.day, days.iso(r.day)
     r.workspace = self.names[r.workspace_id]
     out[#out + 1] = r

@@ -151,8 +151,11 @@ local INSERT_ACCOUNT = [[INSERT INTO account_days (workspace_id, account_id, day
 local FLEET_DAY = [[INSERT INTO fleet_days SELECT workspace_id, day, count(*),
   sum(smtp_ok AND imap_ok), sum(NOT (smtp_ok AND imap_ok)), sum(coalesce(warmup_blocked, 0)),
   sum(warmup_status = 'ACTIVE'), sum(campaign_count > 0), avg(reputation), min(reputation),
-  sum(message_per_day), sum(daily_sent), sum(total_spam), sum(total_sent)
-  FROM account_days WHERE workspace_id = ? AND day = ? GROUP BY workspace_id, day]]
+  sum(message_per_day), sum(daily_sent), sum(total_spam), sum(total_sent),
+  (SELECT sum(b.total_spam - a.total_spam) FROM account_days b JOIN account_days a
+    ON a.workspace_id = b.workspace_id AND a.account_id = b.account_id AND a.day = b.day - 1
+    WHERE b.workspace_id = ?1 AND b.day = ?2)
+  FROM account_days WHERE workspace_id = ?1 AND day = ?2 GROUP BY workspace_id, day]]
 
 local function clear_day(s, ws, day)
   local replaced = s:value("SELECT id FROM snapshots WHERE workspace_id = ? AND day = ?", ws, day) ~= nil
@@ -208,6 +211,18 @@ local function write_snapshot(s, ctx)
   s:run(FLEET_DAY, ws, ctx.day)
   s:run("UPDATE snapshots SET complete = 1 WHERE id = ?", snap) -- last: the snapshot is whole
   return ws, replaced
+end
+
+-- snapshot.store_day(store, {workspace=, info=, day=, rows=, campaigns=, stats=, requests=, progress=})
+-- -> workspace_id, replaced | nil, err: the write half of a snapshot, for rows already made with
+-- snapshot.row (each with its account id as .id); one transaction. The bench feeds it generated days.
+function M.store_day(s, ctx)
+  local c = {}
+  for k, v in pairs(ctx) do c[k] = v end
+  c.info = c.info or {}
+  c.campaign_ids, c.by_campaign = campaign_rows(c.rows, c.campaigns)
+  c.requests = c.requests or 0
+  return s:write(function(st) return write_snapshot(st, c) end)
 end
 
 local function options(opts)

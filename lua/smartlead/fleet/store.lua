@@ -49,7 +49,7 @@ M.MIGRATIONS = {
       workspace_id INTEGER NOT NULL, day INTEGER NOT NULL,
       accounts INTEGER, connected INTEGER, disconnected INTEGER, blocked INTEGER, warming INTEGER,
       in_campaigns INTEGER, reputation_avg REAL, reputation_min REAL,
-      capacity INTEGER, sent INTEGER, spam_total INTEGER, warmup_sent_total INTEGER,
+      capacity INTEGER, sent INTEGER, spam_total INTEGER, warmup_sent_total INTEGER, spam INTEGER,
       PRIMARY KEY (workspace_id, day)) WITHOUT ROWID;
     ALTER TABLE account_days ADD COLUMN stats_sent INTEGER;
     ALTER TABLE account_days ADD COLUMN stats_replies INTEGER;
@@ -58,8 +58,11 @@ M.MIGRATIONS = {
       SELECT workspace_id, day, count(*),
         sum(smtp_ok AND imap_ok), sum(NOT (smtp_ok AND imap_ok)), sum(coalesce(warmup_blocked, 0)),
         sum(warmup_status = 'ACTIVE'), sum(campaign_count > 0), avg(reputation), min(reputation),
-        sum(message_per_day), sum(daily_sent), sum(total_spam), sum(total_sent)
+        sum(message_per_day), sum(daily_sent), sum(total_spam), sum(total_sent), NULL
       FROM account_days GROUP BY workspace_id, day;
+    UPDATE fleet_days SET spam = (SELECT sum(b.total_spam - a.total_spam) FROM account_days b
+      JOIN account_days a ON a.workspace_id = b.workspace_id AND a.account_id = b.account_id AND a.day = b.day - 1
+      WHERE b.workspace_id = fleet_days.workspace_id AND b.day = fleet_days.day);
   ]] },
 }
 
