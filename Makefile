@@ -83,6 +83,15 @@ lint: deps
 	luacheck -q lua spec examples tools
 	@for f in src/*.c; do $(CC) $(REQ_CFLAGS) -Werror -fsyntax-only $(PKG_CFLAGS) $$f || exit 1; done; echo "C: no warnings"
 
+# The fleet report in a real headless browser (tools/check_report.lua): chromium --dump-dom and
+# --screenshot of a 30-day simulated history, no network; writes build/report/. Packages it needs:
+CHECK_REPORT_PACKAGES = chromium
+.PHONY: check-report
+check-report: deps
+	$(call install_missing,$(CHECK_REPORT_PACKAGES))
+	$(MAKE) all
+	build/smartlua tools/check_report.lua build/report
+
 demo: deps
 	$(MAKE) all
 	build/smartlua --mock examples/fleet_report.lua

@@ -442,6 +442,15 @@ describe("fleet store files", function()
     assert(smartlead.snapshot(client, { db = path, workspace = "w", day = "2026-11-02" }))
   end)
 
+  it("examples/daily_check.lua snapshots, prints the alerts and exits 1 when there are any", function()
+    local path = dir .. "/fleet.db"
+    local r = proc.sh(("%s --mock examples/daily_check.lua %s"):format(proc.q(proc.BIN), proc.q(path)))
+    assert.equal(1, r.code, r.err)
+    assert.truthy(r.out:find("3004\tbella.lopez@dealflowhq.com\tdisconnected_attached\tSMTP failing while in campaigns 4101, 4106", 1, true))
+    assert.matches("daily_check: mock %d+%-%d+%-%d+: 260 accounts in 3 requests", r.err)
+    assert.equal(10, #r.lines) -- the fixture's ten disconnected accounts still in campaigns
+  end)
+
   it("names a workspace from a fingerprint of the URL and key, never the key", function()
     local path = dir .. "/fleet.db"
     local r = assert(smartlead.snapshot(client, { db = path, day = "2026-11-01" }))

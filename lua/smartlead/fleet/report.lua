@@ -41,20 +41,22 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:16px}
 figure{margin:0}figcaption{color:var(--muted);font-size:.85em;margin-top:4px}
 svg.chart{width:100%;height:auto;display:block}
-svg text{font:11px system-ui,sans-serif;fill:var(--muted)}
+svg text{font:14px system-ui,sans-serif;fill:var(--muted)}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
 ul.why{margin:0;padding-left:1.1em}
-@media (max-width:600px){main{padding:8px}section{padding:10px}.grid{grid-template-columns:1fr}}
+@media (max-width:600px){main{padding:8px}section{padding:10px}.grid{grid-template-columns:1fr}
+  table,tbody,tr,td{display:block}thead{display:none}tr{border-bottom:1px solid var(--line);padding:6px 0}
+  td{border:none;padding:1px 0}td.n{text-align:left;font-weight:600}}
 @media print{body{background:#fff}main{max-width:none;padding:0}section{border:none;padding:0 0 8px;margin:0 0 12px}
   .card{border-color:#999}a{color:inherit}}
 ]]
 
 ---------------------------------------------------------------------------- charts
 
-local W, H, PAD_L, PAD_B, PAD_T, PAD_R = 640, 220, 44, 26, 12, 12
+local W, H, PAD_L, PAD_B, PAD_T, PAD_R = 640, 220, 58, 26, 12, 12
 
 local function nice_max(v)
   if v <= 0 then return 1 end
