@@ -122,8 +122,8 @@ local function bar_chart(id, title, bars, opts)
   hi = nice_max(hi)
   local out = {}
   if opts.horizontal then
-    local row, left, h = 26, 150, nil
-    h = PAD_T + row * #bars + 8
+    local row, left = 26, 150
+    local h = PAD_T + row * #bars + 8
     out[1] = ('<figure><svg class="chart" id="%s" data-kind="bar" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-t">'
       .. '<title id="%s-t">%s</title>'):format(id, W, h, id, id, esc(title))
     for i, b in ipairs(bars) do

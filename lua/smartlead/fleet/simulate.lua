@@ -122,7 +122,7 @@ local function new_warmup(id, rep, max)
 end
 
 -- Scenario events that change an account's shape on day d (warmup starts, connection changes).
-function Sim:events(a, d)
+local function events(a, d)
   local S = M.SCENARIOS
   if a.id == S.warmup_ready and d == 8 then a.warmup_details = new_warmup(a.id, 82, 20) end
   if a.id == S.warmup_young and d == 24 then a.warmup_details = new_warmup(a.id, 96, 20) end
@@ -192,7 +192,7 @@ function Sim:step()
   self.n = self.n + 1
   local d, state = self.n, self.state
   if self.scenarios then
-    for _, a in ipairs(state.accounts) do self:events(a, d) end
+    for _, a in ipairs(state.accounts) do events(a, d) end
   end
   self:fleet_events(state, d)
   local by_account = members(state)

@@ -298,11 +298,9 @@ function Store:rows(sql, ...) return self:prepare(sql):nrows(...) end
 -- store:value(sql, ...) -> the first column of the first row, or nil
 function Store:value(sql, ...)
   local st = self:prepare(sql)
-  for v in st:urows(...) do
-    st:reset()
-    return v
-  end
-  return nil
+  local v = st:urows(...)() -- nil when there is no row (or the value is NULL)
+  st:reset()
+  return v
 end
 
 -- store:write(fn) -> fn's results | nil, err: fn runs inside BEGIN IMMEDIATE .. COMMIT, and any
