@@ -53,7 +53,8 @@ local function day_rows(d, state)
     s.sent = s.sent + 20
     s.spam = s.spam + (20 * (100 - s.rep) + 50) // 100
     local ok = draw(id, d, 5) > 0.02
-    rows[id] = { id = 1000000 + id, email = ("bench%d@bulk%d.example.com"):format(id, id % 50), type = TYPES[id % 5 + 1],
+    rows[id] = { id = 1000000 + id, email = ("bench%d@bulk%d.example.com"):format(id, id % 50),
+      type = TYPES[id % 5 + 1],
       message_per_day = s.limit, daily_sent = s.campaign ~= "" and math.floor(s.limit * draw(id, d, 6)) or 0,
       reputation = s.rep, warmup_status = "ACTIVE", warmup_blocked = 0, total_sent = s.sent, total_spam = s.spam,
       smtp_ok = ok and 1 or 0, imap_ok = 1, campaign_ids = s.campaign, campaign_count = s.campaign ~= "" and 1 or 0,
@@ -69,7 +70,8 @@ local state, write_total, worst = {}, 0, 0
 for i = 1, D do
   local rows = day_rows(START + i - 1, state)
   local t0 = clock()
-  assert(snapshot.store_day(s, { workspace = "bench", day = START + i - 1, rows = rows, requests = math.ceil(N / 100) }))
+  assert(snapshot.store_day(s, { workspace = "bench", day = START + i - 1, rows = rows,
+    requests = math.ceil(N / 100) }))
   local dt = clock() - t0
   write_total, worst = write_total + dt, math.max(worst, dt)
   if i % 10 == 0 then io.stderr:write(("  day %d/%d\n"):format(i, D)) end
@@ -99,7 +101,9 @@ timed(("trend: reputation change over %d days, every account"):format(D), functi
   return ("%d accounts, %d fell >= 5 points"):format(#ch, fell)
 end)
 timed(("fleet series over %d days"):format(D), function() return #h:fleet({ days = D }) .. " days" end)
-timed(("one account's series over %d days"):format(D), function() return #h:series(1000000 + N // 2, { days = D }) .. " days" end)
+timed(("one account's series over %d days"):format(D), function()
+  return #h:series(1000000 + N // 2, { days = D }) .. " days"
+end)
 timed("diff since 1d", function() return #assert(diff.diff(path, { since = "1d" })) .. " changes" end)
 timed("one day's rows (report's distribution and summary)", function() return #h:day() .. " rows" end)
 local function eval(span)

@@ -134,7 +134,8 @@ describe("fleet memory over 30 simulated days", function()
     assert.same({ S.reputation_fall }, ids_of(ev.alerts))
     assert.same({ "reputation_drop" }, codes(ev.alerts[1].reasons))
     assert.equal(18, ev.alerts[1].reasons[1].value)
-    local month = signals.evaluate(h, { only = { reputation_drop = true }, reputation_drop = { points = 5, days = 29 } })
+    local month = signals.evaluate(h, { only = { reputation_drop = true },
+      reputation_drop = { points = 5, days = 29 } })
     assert.same({ S.reputation_fall, S.slow_decline }, ids_of(month.alerts))
   end)
 
@@ -227,7 +228,8 @@ describe("fleet memory over 30 simulated days", function()
     assert.same({ { "disconnected", S.disconnect } }, { { rows[1].change, rows[1].id } })
     assert.equal(1, #rows)
     rows = smartlead.fleet.diff(db, { from = "2026-11-25", to = "2026-11-26" })
-    assert.same({ "reconnected", S.reconnect, "SMTP failing", "connected" }, { rows[1].change, rows[1].id, rows[1].before, rows[1].after })
+    assert.same({ "reconnected", S.reconnect, "SMTP failing", "connected" },
+      { rows[1].change, rows[1].id, rows[1].before, rows[1].after })
     local none, err = smartlead.fleet.diff(db, { from = "2026-10-01", to = "2026-10-02" })
     assert.is_nil(none)
     assert.matches("no snapshot", tostring(err))
@@ -260,7 +262,8 @@ describe("fleet memory over 30 simulated days", function()
     assert.is_nil(html:find("<script", 1, true))
     assert.is_nil(html:find("https?://")) -- nothing fetched: no URL at all
     assert.is_nil(html:find("@import", 1, true))
-    for _, id in ipairs({ "summary", "at-risk", "distribution", "campaigns", "trends", "weakest", "ready", "unused" }) do
+    local sections = { "summary", "at-risk", "distribution", "campaigns", "trends", "weakest", "ready", "unused" }
+    for _, id in ipairs(sections) do
       assert.truthy(html:find('id="' .. id .. '"', 1, true), id)
     end
     assert.truthy(html:find("reputation fell 18 points in 7 days", 1, true))
@@ -449,7 +452,8 @@ describe("fleet store files", function()
     local path = dir .. "/fleet.db"
     local r = proc.sh(("%s --mock examples/daily_check.lua %s"):format(proc.q(proc.BIN), proc.q(path)))
     assert.equal(1, r.code, r.err)
-    assert.truthy(r.out:find("3004\tbella.lopez@dealflowhq.com\tdisconnected_attached\tSMTP failing while in campaigns 4101, 4106", 1, true))
+    local line = "3004\tbella.lopez@dealflowhq.com\tdisconnected_attached\tSMTP failing while in campaigns 4101, 4106"
+    assert.truthy(r.out:find(line, 1, true))
     assert.matches("daily_check: mock %d+%-%d+%-%d+: 260 accounts in 3 requests", r.err)
     assert.equal(10, #r.lines) -- the fixture's ten disconnected accounts still in campaigns
   end)
@@ -474,7 +478,9 @@ describe("core.sqlite", function()
     assert.equal(1, ins:exec(json.null, true, nil))
     local got = {}
     -- (urows: a NULL first value would end a generic for, so the rowid comes first)
-    for _, a, b, c in db:prepare("SELECT rowid, a, b, c FROM t ORDER BY rowid"):urows() do got[#got + 1] = { a, b, c } end
+    for _, a, b, c in db:prepare("SELECT rowid, a, b, c FROM t ORDER BY rowid"):urows() do
+      got[#got + 1] = { a, b, c }
+    end
     assert.same({ { 42, 2.5, "x'; DROP TABLE t; --" }, { nil, 1, nil } }, got)
     assert.equal("integer", math.type(got[1][1]))
     local ok, msg, code = db:prepare("SELECT * FROM nope")

@@ -103,7 +103,9 @@ local function pick_days(h, opts)
     from = at_or_before(list, to - span)
   end
   if not from then return nil, ("no snapshot old enough to compare with %s"):format(days.iso(to)) end
-  if from >= to then return nil, ("nothing to compare: from %s is not before to %s"):format(days.iso(from), days.iso(to)) end
+  if from >= to then
+    return nil, ("nothing to compare: from %s is not before to %s"):format(days.iso(from), days.iso(to))
+  end
   return from, to
 end
 

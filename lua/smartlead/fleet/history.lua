@@ -139,7 +139,8 @@ function History:series(id, opts)
   local rows = {}
   local sql = ("SELECT %s FROM account_days a WHERE %s AND a.account_id = ? AND a.day BETWEEN ? AND ? ORDER BY a.day")
     :format(COLUMNS, self:ws_clause("a."))
-  for ws, aid, d, e, t, l, s, r, w, b, ts, tp, so, io, su, c, cc, tg, x1, x2, x3 in self.store:prepare(sql):urows(id, from - 1, to) do
+  local st = self.store:prepare(sql)
+  for ws, aid, d, e, t, l, s, r, w, b, ts, tp, so, io, su, c, cc, tg, x1, x2, x3 in st:urows(id, from - 1, to) do
     rows[#rows + 1] = day_row(self.names, ws, aid, d, e, t, l, s, r, w, b, ts, tp, so, io, su, c, cc, tg, x1, x2, x3)
   end
   deltas(rows)
@@ -151,7 +152,8 @@ end
 -- "*"), rows oldest first; accounts stream one at a time, so memory stays flat on big fleets.
 function History:each_series(fn, opts)
   local from, to = self:window(opts)
-  local sql = ("SELECT %s FROM account_days a WHERE %s AND a.day BETWEEN ? AND ? ORDER BY a.workspace_id, a.account_id, a.day")
+  local sql = ("SELECT %s FROM account_days a WHERE %s AND a.day BETWEEN ? AND ? "
+    .. "ORDER BY a.workspace_id, a.account_id, a.day")
     :format(COLUMNS, self:ws_clause("a."))
   local rows, key = {}, nil
   local function flush()
@@ -160,7 +162,8 @@ function History:each_series(fn, opts)
     if rows[1].d < from then table.remove(rows, 1) end
     if #rows > 0 then fn(rows) end
   end
-  for ws, aid, d, e, t, l, s, r, w, b, ts, tp, so, io, su, c, cc, tg, x1, x2, x3 in self.store:prepare(sql):urows(from - 1, to) do
+  local st = self.store:prepare(sql)
+  for ws, aid, d, e, t, l, s, r, w, b, ts, tp, so, io, su, c, cc, tg, x1, x2, x3 in st:urows(from - 1, to) do
     local k = ws * 4294967296 + aid
     if k ~= key then
       flush()
@@ -191,7 +194,8 @@ end
 function History:fleet(opts)
   local from, to = self:window(opts)
   local out = {}
-  local sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id"):format(self:ws_clause())
+  local sql = ("SELECT * FROM fleet_days WHERE %s AND day BETWEEN ? AND ? ORDER BY day, workspace_id")
+    :format(self:ws_clause())
   for r in self.store:prepare(sql):nrows(from, to) do
     r.d, r.day = r.day, days.iso(r.day)
     r.workspace = self.names[r.workspace_id]
@@ -227,7 +231,8 @@ end
 function History:campaigns(d)
   d = d and assert(days.parse(d)) or self:latest()
   local out = {}
-  local sql = ("SELECT * FROM campaign_days WHERE %s AND day = ? ORDER BY workspace_id, campaign_id"):format(self:ws_clause())
+  local sql = ("SELECT * FROM campaign_days WHERE %s AND day = ? ORDER BY workspace_id, campaign_id")
+    :format(self:ws_clause())
   for r in self.store:prepare(sql):nrows(d or -1) do
     out[#out + 1] = { id = r.campaign_id, name = r.name, status = r.status, accounts = r.accounts,
       capacity = r.capacity, workspace = self.names[r.workspace_id] }

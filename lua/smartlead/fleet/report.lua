@@ -27,13 +27,16 @@ local function fmt(n, places)
 end
 
 local CSS = [[
-:root{--ink:#1d2430;--muted:#5d6878;--line:#d8dde5;--bg:#f6f7f9;--card:#fff;--good:#2e7d32;--warn:#b26a00;--bad:#c62828;--accent:#1f5fbf}
+:root{--ink:#1d2430;--muted:#5d6878;--line:#d8dde5;--bg:#f6f7f9;--card:#fff;
+  --good:#2e7d32;--warn:#b26a00;--bad:#c62828;--accent:#1f5fbf}
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--ink);background:var(--bg)}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+  color:var(--ink);background:var(--bg)}
 main{max-width:1100px;margin:0 auto;padding:16px}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.15em;margin:0 0 .6em}
 .sub{color:var(--muted);margin:0 0 1em}
-section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 16px;margin:0 0 16px;break-inside:avoid}
+section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 16px;margin:0 0 16px;
+  break-inside:avoid}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:10px}
 .card{border:1px solid var(--line);border-radius:6px;padding:8px 10px}
 .card b{display:block;font-size:1.45em}.card span{color:var(--muted);font-size:.85em}
@@ -109,7 +112,9 @@ local function line_chart(id, title, xs, series, opts)
   end
   out[#out + 1] = "</svg>"
   local legend = {}
-  for _, s in ipairs(series) do legend[#legend + 1] = ('<span style="color:%s">&#9632;</span> %s'):format(s.color, esc(s.label)) end
+  for _, s in ipairs(series) do
+    legend[#legend + 1] = ('<span style="color:%s">&#9632;</span> %s'):format(s.color, esc(s.label))
+  end
   out[#out + 1] = ("<figcaption>%s</figcaption></figure>"):format(table.concat(legend, " &nbsp; "))
   return table.concat(out), drawn
 end
@@ -124,7 +129,8 @@ local function bar_chart(id, title, bars, opts)
   if opts.horizontal then
     local row, left = 26, 150
     local h = PAD_T + row * #bars + 8
-    out[1] = ('<figure><svg class="chart" id="%s" data-kind="bar" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-t">'
+    out[1] = ('<figure><svg class="chart" id="%s" data-kind="bar" viewBox="0 0 %d %d" role="img" '
+      .. 'aria-labelledby="%s-t">'
       .. '<title id="%s-t">%s</title>'):format(id, W, h, id, id, esc(title))
     for i, b in ipairs(bars) do
       local y, w = PAD_T + (i - 1) * row, (W - left - 190) * (b.value or 0) / hi
@@ -135,7 +141,8 @@ local function bar_chart(id, title, bars, opts)
   else
     local pw, ph = W - PAD_L - PAD_R, H - PAD_T - PAD_B
     local bw = pw / math.max(1, #bars)
-    out[1] = ('<figure><svg class="chart" id="%s" data-kind="bar" viewBox="0 0 %d %d" role="img" aria-labelledby="%s-t">'
+    out[1] = ('<figure><svg class="chart" id="%s" data-kind="bar" viewBox="0 0 %d %d" role="img" '
+      .. 'aria-labelledby="%s-t">'
       .. '<title id="%s-t">%s</title>'):format(id, W, H, id, id, esc(title))
     for i, b in ipairs(bars) do
       local hgt = ph * (b.value or 0) / hi
@@ -154,7 +161,8 @@ end
 
 ---------------------------------------------------------------------------- sections
 
-local BUCKETS = { { "<70", 0, 69.999, "#c62828" }, { "70-79", 70, 79.999, "#e65100" }, { "80-89", 80, 89.999, "#b26a00" },
+local BUCKETS = { { "<70", 0, 69.999, "#c62828" }, { "70-79", 70, 79.999, "#e65100" },
+  { "80-89", 80, 89.999, "#b26a00" },
   { "90-94", 90, 94.999, "#7cb342" }, { "95-97", 95, 97.999, "#43a047" }, { "98-100", 98, 100, "#2e7d32" } }
 
 local function distribution(rows)
@@ -173,7 +181,8 @@ local function distribution(rows)
 end
 
 local function summary(rows, ev)
-  local t = { accounts = #rows, connected = 0, blocked = 0, in_campaigns = 0, capacity = 0, sent = 0, rep = 0, nrep = 0 }
+  local t = { accounts = #rows, connected = 0, blocked = 0, in_campaigns = 0, capacity = 0, sent = 0, rep = 0,
+    nrep = 0 }
   for _, r in ipairs(rows) do
     if r.connected then t.connected = t.connected + 1 end
     if r.blocked then t.blocked = t.blocked + 1 end
@@ -196,7 +205,8 @@ local function summary(rows, ev)
   }
   local out = { '<div class="cards">' }
   for _, c in ipairs(cards) do
-    out[#out + 1] = ('<div class="card"><b class="%s">%s</b><span>%s</span></div>'):format(c[3] or "", esc(c[1]), esc(c[2]))
+    out[#out + 1] = ('<div class="card"><b class="%s">%s</b><span>%s</span></div>')
+      :format(c[3] or "", esc(c[1]), esc(c[2]))
   end
   out[#out + 1] = "</div>"
   return table.concat(out)
@@ -210,7 +220,8 @@ end
 
 local function account_table(list, with_score, limit)
   if #list == 0 then return "<p>None.</p>" end
-  local out = { '<div class="scroll"><table><thead><tr><th>id</th><th>email</th>' .. (with_score and "<th>score</th>" or "")
+  local out = { '<div class="scroll"><table><thead><tr><th>id</th><th>email</th>'
+    .. (with_score and "<th>score</th>" or "")
     .. "<th>why</th></tr></thead><tbody>" }
   for i, a in ipairs(list) do
     if limit and i > limit then break end
@@ -245,12 +256,16 @@ local function trends(fleet)
   end
   local lo = 100
   for _, v in pairs(rep) do lo = math.min(lo, v) end
-  chart("trend-reputation", "Average warmup reputation per day", xs, { { label = "average reputation %", color = "#1f5fbf",
+  chart("trend-reputation", "Average warmup reputation per day", xs,
+    { { label = "average reputation %", color = "#1f5fbf",
     values = rep } }, { min = math.max(0, math.floor((lo - 5) / 5) * 5), max = 100 })
-  chart("trend-sending", "Sent per day against the daily capacity", xs, { { label = "sent", color = "#1f5fbf", values = sent },
+  chart("trend-sending", "Sent per day against the daily capacity", xs,
+    { { label = "sent", color = "#1f5fbf", values = sent },
     { label = "capacity (sum of limits)", color = "#90a4ae", values = cap } })
-  chart("trend-disconnected", "Disconnected accounts per day", xs, { { label = "disconnected", color = "#c62828", values = disc } })
-  chart("trend-spam", "Warmup spam placements per day", xs, { { label = "spam placements", color = "#b26a00", values = spam } })
+  chart("trend-disconnected", "Disconnected accounts per day", xs,
+    { { label = "disconnected", color = "#c62828", values = disc } })
+  chart("trend-spam", "Warmup spam placements per day", xs,
+    { { label = "spam placements", color = "#b26a00", values = spam } })
   return '<div class="grid">' .. table.concat(charts) .. "</div>", #charts, drawn
 end
 
@@ -259,10 +274,12 @@ local function campaigns_chart(list)
   for _, c in ipairs(list) do
     local name = c.name and (c.name .. " (" .. c.id .. ")") or ("campaign " .. c.id)
     if #name > 24 then name = name:sub(1, 22) .. "…" end
-    bars[#bars + 1] = { label = name, value = c.capacity or 0, note = ("%s a day, %d accounts"):format(fmt(c.capacity or 0), c.accounts or 0) }
+    bars[#bars + 1] = { label = name, value = c.capacity or 0,
+      note = ("%s a day, %d accounts"):format(fmt(c.capacity or 0), c.accounts or 0) }
   end
   if #bars == 0 then return "<p>No account is in a campaign.</p>", 0 end
-  return bar_chart("campaign-capacity", "Daily capacity per campaign (connected accounts' limits)", bars, { horizontal = true,
+  return bar_chart("campaign-capacity", "Daily capacity per campaign (connected accounts' limits)", bars,
+    { horizontal = true,
     caption = "Sum of message_per_day of each campaign's connected accounts." })
 end
 
@@ -305,7 +322,8 @@ function M.report(db, opts)
       "<section id=\"campaigns\"><h2>Capacity per campaign</h2>", camp_html, "</section>",
       "<section id=\"trends\"><h2>Trends</h2>", trend_html, "</section>",
       "<section id=\"weakest\"><h2>Weakest senders</h2>", account_table(ev.ranking, true, 15), "</section>",
-      "<section id=\"ready\"><h2>Ready to launch (", #ev.ready, ")</h2>", account_table(ev.ready, false, 25), "</section>",
+      "<section id=\"ready\"><h2>Ready to launch (", #ev.ready, ")</h2>", account_table(ev.ready, false, 25),
+      "</section>",
       "<section id=\"unused\"><h2>Unused inboxes (", #ev.unused, ")</h2><p>No campaign and no sends for 7 days: ",
       esc(#ev.unused > 0 and (function()
         local ids = {}

@@ -84,7 +84,9 @@ function M.burnout(rows, opts)
   local newest, total = last(rows), 0
   for i = #rows - span + 1, #rows do
     local r = rows[i]
-    if r.d < newest.d - span + 1 or not r.limit or r.limit <= 0 or not r.sent or r.sent < share * r.limit then return {} end
+    if r.d < newest.d - span + 1 or not r.limit or r.limit <= 0 or not r.sent or r.sent < share * r.limit then
+      return {}
+    end
     total = total + r.sent / r.limit
   end
   return { reason("burnout", ("sending at %d%% of its limit (%d a day) for %d days")
@@ -135,7 +137,8 @@ function M.warmup_gate(rows, opts)
     streak = streak + 1
   end
   if now.warmup_status ~= nil and streak < span then
-    why[#why + 1] = reason("warmup_short", ("warmed %d of %d days at >= %s%%"):format(streak, span, fmt(min_rep)), streak)
+    why[#why + 1] = reason("warmup_short", ("warmed %d of %d days at >= %s%%"):format(streak, span, fmt(min_rep)),
+      streak)
   end
   if #why > 0 then return false, why end
   return true, { reason("warmup_ready", ("warmed %d days at >= %s%%, connected: ready for a campaign")
@@ -159,7 +162,8 @@ function M.health(rows, opts)
   local then_ = row_before(rows, opts.drop_days or 7)
   if then_ and then_.reputation and now.reputation and then_.reputation > now.reputation then
     local drop = then_.reputation - now.reputation
-    take(math.min(30, 2 * drop), "reputation_drop", ("reputation down %s points in %d days"):format(fmt(drop), now.d - then_.d))
+    take(math.min(30, 2 * drop), "reputation_drop",
+      ("reputation down %s points in %d days"):format(fmt(drop), now.d - then_.d))
   end
   if not now.connected then take(40, "disconnected", "SMTP or IMAP failing") end
   if now.blocked then take(30, "blocked", "warmup blocked") end

@@ -127,7 +127,8 @@ local function events(a, d)
   if a.id == S.warmup_ready and d == 8 then a.warmup_details = new_warmup(a.id, 82, 20) end
   if a.id == S.warmup_young and d == 24 then a.warmup_details = new_warmup(a.id, 96, 20) end
   if a.id == S.disconnect and d == 22 then
-    a.is_smtp_success, a.smtp_failure_error = false, "Connection timed out (ETIMEDOUT) while connecting to " .. a.smtp_host
+    a.is_smtp_success = false
+    a.smtp_failure_error = "Connection timed out (ETIMEDOUT) while connecting to " .. a.smtp_host
   end
   if a.id == S.reconnect and d == 26 then a.is_smtp_success, a.smtp_failure_error = true, NULL end
   if a.id == S.limit_change and d == 30 then a.message_per_day = 30 end

@@ -172,7 +172,9 @@ local function campaign_rows(accounts_rows, campaigns)
     for cid in r.campaign_ids:gmatch("%d+") do
       local c = by_id[tonumber(cid)] or { accounts = 0, capacity = 0 }
       c.accounts = c.accounts + 1
-      if r.smtp_ok == 1 and r.imap_ok == 1 and r.suspended ~= 1 then c.capacity = c.capacity + (r.message_per_day or 0) end
+      if r.smtp_ok == 1 and r.imap_ok == 1 and r.suspended ~= 1 then
+        c.capacity = c.capacity + (r.message_per_day or 0)
+      end
       by_id[tonumber(cid)] = c
     end
   end

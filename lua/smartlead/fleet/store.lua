@@ -221,7 +221,9 @@ function M.open(path, opts)
   local migrations = opts.migrations or M.MIGRATIONS
   local busy = opts.busy_timeout or M.BUSY_TIMEOUT
   local is_new = not exists(path)
-  if is_new and opts.readonly then return fail(path, "store", path .. ": no fleet history there yet (take a snapshot first)") end
+  if is_new and opts.readonly then
+    return fail(path, "store", path .. ": no fleet history there yet (take a snapshot first)")
+  end
   if is_new then
     local dir = path:match("^(.*)/[^/]*$")
     if dir and dir ~= "" then
@@ -249,7 +251,8 @@ function M.open(path, opts)
   if opts.readonly then
     if version < latest then
       db:close()
-      return fail(path, "store", ("%s has schema %d; open it once for writing to migrate it to %d"):format(path, version, latest))
+      return fail(path, "store", ("%s has schema %d; open it once for writing to migrate it to %d")
+        :format(path, version, latest))
     end
   else
     local ok, jmsg, jcode = db:exec("PRAGMA journal_mode = WAL")
