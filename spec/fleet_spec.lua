@@ -458,6 +458,54 @@ describe("fleet store files", function()
     assert.equal(10, #r.lines) -- the fixture's ten disconnected accounts still in campaigns
   end)
 
+  it("uses get_campaigns and get_mailbox_statistics when the client has them", function()
+    local path = dir .. "/fleet.db"
+    local calls = {}
+    local fake = setmetatable({
+      core = client.core,
+      get_email_accounts = function(_, q) return client:get_email_accounts(q) end,
+      get_campaigns = function() return { { id = 4101, name = "Q1 Outbound", status = "ACTIVE" } } end,
+      get_mailbox_statistics = function(_, cid, q)
+        calls[#calls + 1] = { cid, q.start_date, q.limit }
+        if cid == 4101 and q.offset == 0 then
+          local row = { email_account_id = 3001, sent_count = "40", reply_count = 3, bounce_count = "1" }
+          return { ok = true, data = { row } }
+        end
+        return { ok = true, data = {} }
+      end,
+    }, { __index = client })
+    local r = assert(smartlead.snapshot(fake, { db = path, workspace = "w", day = "2026-11-02", stats = true }))
+    assert.same({}, r.skipped)
+    assert.equal(3 + 1 + 5, r.requests) -- pages, campaigns, one statistics page per campaign
+    assert.same({ 4101, "2026-11-02", 20 }, calls[1])
+    local h = assert(smartlead.history(path))
+    local row = h:series(3001)[1]
+    assert.same({ 40, 3, 1 }, { row.stats_sent, row.stats_replies, row.stats_bounces })
+    local camps = h:campaigns()
+    assert.same({ 4101, "Q1 Outbound", "ACTIVE", 40 },
+      { camps[1].id, camps[1].name, camps[1].status, camps[1].accounts })
+    h:close()
+  end)
+
+  it("runs the command entry points: snapshot, report, check", function()
+    local path, html = dir .. "/fleet.db", dir .. "/r.html"
+    local lines, errs = {}, {}
+    local function flush() end
+    local out = { write = function(_, ...) lines[#lines + 1] = table.concat({ ... }) end, flush = flush }
+    local sink = { write = function(_, ...) errs[#errs + 1] = table.concat({ ... }) end, flush = flush }
+    local cmd = smartlead.fleet.commands
+    assert.equal(0, cmd.snapshot { client = client, db = path, workspace = "w", day = "2026-11-01",
+      out = out, err = sink })
+    assert.matches("^w: 260 accounts, 5 campaigns in 3 requests, took the snapshot of 2026%-11%-01", lines[1])
+    assert.matches("skipped campaign names and status: the client has no get_campaigns", errs[1])
+    assert.equal(0, cmd.report { db = path, html = html, out = sink, err = sink })
+    assert.truthy(proc.read(html):find("<svg", 1, true))
+    assert.equal(2, cmd.report { db = path, out = sink, err = sink }) -- --html is required
+    assert.equal(1, cmd.check { db = path, format = "json", out = sink, err = sink }) -- alerts: exit 1
+    assert.equal(2, cmd.diff { db = path, since = "1d", out = sink, err = sink }) -- one snapshot: nothing to compare
+    assert.matches("no snapshot old enough", errs[#errs])
+  end)
+
   it("names a workspace from a fingerprint of the URL and key, never the key", function()
     local path = dir .. "/fleet.db"
     local r = assert(smartlead.snapshot(client, { db = path, day = "2026-11-01" }))
