@@ -360,6 +360,13 @@ describe("fleet store files", function()
     refused(path, "newer", "written by a newer smartlua %(schema 99")
   end)
 
+  it("reads no history where there is none, and makes no file", function()
+    local h, err = smartlead.history(dir .. "/none.db")
+    assert.is_nil(h)
+    assert.matches("no fleet history there yet", tostring(err))
+    assert.is_false(proc.exists(dir .. "/none.db"))
+  end)
+
   it("says locked when another run holds the write lock, and changes nothing", function()
     local path = dir .. "/fleet.db"
     assert(smartlead.snapshot(client, { db = path, workspace = "w", day = "2026-11-01" }))

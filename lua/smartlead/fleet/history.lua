@@ -69,7 +69,7 @@ M.deltas = deltas
 -- smartlead.history(db, {workspace=}) -> History | nil, err
 function M.open(db, opts)
   opts = opts or {}
-  local s, err = store_mod.use(db, { readonly = opts.readonly })
+  local s, err = store_mod.use(db, { readonly = opts.readonly, must_exist = true }) -- reading makes no file
   if not s then return nil, err end
   local self = setmetatable({ store = s, owned = s ~= db, names = {}, ids = {} }, History)
   for _, w in ipairs(s:workspaces()) do

@@ -208,8 +208,8 @@ local function foreign(path, tables)
     or "none, but its header says another application"))
 end
 
--- store.open(path | nil, {readonly=false, busy_timeout=5000, migrations=}) -> Store | nil, err
--- path nil: the default path. A missing file is created (not when readonly). err.kind: "locked",
+-- store.open(path | nil, {readonly=false, must_exist=false, busy_timeout=5000, migrations=}) -> Store | nil, err
+-- path nil: the default path. A missing file is created (not when readonly or must_exist). err.kind: "locked",
 -- "corrupt", "foreign", "newer", "sqlite", "store"; err.message says what to do.
 function M.open(path, opts)
   opts = opts or {}
@@ -221,7 +221,7 @@ function M.open(path, opts)
   local migrations = opts.migrations or M.MIGRATIONS
   local busy = opts.busy_timeout or M.BUSY_TIMEOUT
   local is_new = not exists(path)
-  if is_new and opts.readonly then
+  if is_new and (opts.readonly or opts.must_exist) then
     return fail(path, "store", path .. ": no fleet history there yet (take a snapshot first)")
   end
   if is_new then
