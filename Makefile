@@ -7,19 +7,19 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 lua-cjson libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind tmux openssl
+               libedit-dev lua-busted ca-certificates valgrind tmux openssl libsqlite3-dev
 
-PKGS    = lua5.4 libcurl libmicrohttpd
+PKGS    = lua5.4 libcurl libmicrohttpd sqlite3
 CFLAGS ?= -O2 -g
 # What the code needs, kept apart from CFLAGS so `make CFLAGS=...` (sanitizers) keeps it.
 REQ_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -fPIC -pthread -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd sqlite3 2>/dev/null)
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 EDIT_LIBS  = $(shell pkg-config --libs libedit 2>/dev/null)
 
 CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
-           src/trace.c src/endpoints.c src/mock_server.c src/osutil.c src/embedded.c src/smartlead_core.c
+           src/trace.c src/endpoints.c src/mock_server.c src/osutil.c src/sqlite.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))
@@ -82,6 +82,15 @@ lint: deps
 	$(call install_missing,$(LINT_PACKAGES))
 	luacheck -q lua spec examples tools
 	@for f in src/*.c; do $(CC) $(REQ_CFLAGS) -Werror -fsyntax-only $(PKG_CFLAGS) $$f || exit 1; done; echo "C: no warnings"
+
+# The fleet report in a real headless browser (tools/check_report.lua): chromium --dump-dom and
+# --screenshot of a 30-day simulated history, no network; writes build/report/. Packages it needs:
+CHECK_REPORT_PACKAGES = chromium
+.PHONY: check-report
+check-report: deps
+	$(call install_missing,$(CHECK_REPORT_PACKAGES))
+	$(MAKE) all
+	build/smartlua tools/check_report.lua build/report
 
 demo: deps
 	$(MAKE) all

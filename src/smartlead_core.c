@@ -20,6 +20,7 @@
 #include "mock_server.h"
 #include "osutil.h"
 #include "redact.h"
+#include "sqlite.h"
 #include "trace.h"
 #include "version.h"
 
@@ -179,6 +180,7 @@ int luaopen_smartlead_core(lua_State *L) {
   engine_lua_register(L);
   mock_register(L);
   osutil_register(L);
+  sqlite_register(L); /* core.sqlite: the fleet history's database */
   lua_newtable(L);
   json_register(L);
   lua_setfield(L, -2, "json");

@@ -88,6 +88,12 @@ M.Client = Client
 require("smartlead.pages").install(Client.methods)
 M.policy = require "smartlead.policy"
 
+-- Fleet memory (lua/smartlead/fleet/): smartlead.snapshot(client, {db=, workspace=, stats=, day=}),
+-- smartlead.history(db, {workspace=}), and smartlead.fleet.{signals, diff, report, ...}
+M.fleet = require "smartlead.fleet"
+function M.snapshot(client, opts) return M.fleet.snapshot(client, opts) end
+function M.history(db, opts) return M.fleet.history(db, opts) end
+
 -- smartlead.show(value, {columns=, max_width=, color=}) prints as the REPL does: nested tables
 -- indented, accounts as an aligned table, secrets masked, null as `null`
 local show = require "smartlead.show"
