@@ -52,7 +52,7 @@ function M.session(opts)
   local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, seen = seen,
     views = lazy_views(seen, plan), members = {},
     plan = plan, sent = 0, failed = 0, refused = 0, skipped = 0, start_seq = 0, begin_info = opts.info,
-    confirmed = opts.confirmed or false, unconfirmed = 0 }, Session)
+    confirmed = opts.confirmed or false, unconfirmed = 0, already = 0 }, Session)
   if s.mode == "resume" then s:load_resume(opts.resume or opts.journal) end
   return s
 end
@@ -133,6 +133,7 @@ function Session:call(client, row, payload, ...)
   local op = kinds.describe(row, payload, ...)
   if op.kind == "delete" and self.mode ~= "plan" and not self.confirmed then return self:refuse_delete(op) end
   op.before = kinds.before(self, client, op)
+  if self.mode ~= "resume" and kinds.already(op) then return self:already_so(op) end
   if self.mode == "plan" then return self:plan_write(client, op) end
   if self.mode == "resume" then return self:resume_write(client, op) end
   return self:send(client, op)
@@ -152,6 +153,20 @@ end
 function Session:refused_write(name)
   local row = operations.get(name)
   if row and row.kind ~= "read" and self.mode ~= "plan" then self.refused = self.refused + 1 end
+end
+
+-- A set whose values the account already holds: nothing is sent; the plan, the journal (an
+-- "already" record) and the summary say so, and it counts as done for the exit code.
+function Session:already_so(op)
+  self.already = self.already + 1
+  if self.mode == "plan" then
+    self.plan.already = (self.plan.already or 0) + 1
+  else
+    self:record("append", { type = "already", op = op.op, kind = op.kind, target = op.target, fields = op.fields })
+  end
+  local t = op.target.account
+  return { ok = true, already = true, planned = self.mode == "plan" or nil, email_account_id = t, emailAccountId = t,
+    message = "already so: nothing sent" }
 end
 
 -- A delete nobody confirmed: refused, sent nowhere, counted like a refused write.

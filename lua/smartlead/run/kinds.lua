@@ -107,6 +107,17 @@ function M.applied(session, op)
   end
 end
 
+-- True when a set would change nothing: every field it sets is readable and already holds the
+-- value (a field no read shows, such as daily_rampup, is never taken as already so).
+function M.already(op)
+  if op.kind ~= "set" or not op.target.account or type(op.before) ~= "table" then return false end
+  for k, v in pairs(op.fields) do
+    local b = op.before[k]
+    if b == nil or k == "daily_rampup" or not planlib.same(b, v) then return false end
+  end
+  return next(op.fields) ~= nil
+end
+
 ---------------------------------------------------------------------------- planned answers
 
 -- What the endpoint would answer, marked planned=true.
