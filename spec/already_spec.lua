@@ -51,6 +51,62 @@ describe("already so", function()
   end)
 end)
 
+describe("apply as a bulk run", function()
+  local tmp, server
+  support.shared_server(function(s) server = s end)
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  local function smartlua(args)
+    local env = ("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s"):format(
+      q(support.KEY), q(server:url()), q(tmp .. "/xdg"))
+    local words = {}
+    for i, a in ipairs(args) do words[i] = q(a) end
+    return proc.sh(env .. " " .. q(proc.BIN) .. " " .. table.concat(words, " "))
+  end
+
+  local function posts()
+    local n = 0
+    for _, e in ipairs(server:log()) do
+      if e.method == "POST" then n = n + 1 end
+    end
+    return n
+  end
+
+  it("apply --resume J P sends only what J does not show done; applying again says already applied", function()
+    local script = proc.write(tmp .. "/thirty.lua", [[
+      local c = require("smartlead").client()
+      local list = assert(c:all_accounts())
+      for i = 1, 30 do c:update_email_account(list[i].id, { max_email_per_day = 5 }) end
+    ]])
+    local plan = tmp .. "/p.json"
+    assert.equal(0, smartlua({ "--plan-out", plan, script }).code)
+    local full = tmp .. "/full.jsonl"
+    local r = smartlua({ "apply", "--journal", full, plan })
+    assert.equal(0, r.code, r.err)
+    local writes = posts()
+    -- the journal of an apply stopped after its first ten results
+    local kept, results = {}, 0
+    for l in proc.read(full):gmatch("[^\n]+") do
+      local rec = json.decode(l)
+      if rec.type == "result" then results = results + 1 end
+      if results > 10 then break end
+      kept[#kept + 1] = l
+    end
+    local cut = proc.write(tmp .. "/cut.jsonl", table.concat(kept, "\n") .. "\n")
+    server:reset()
+    r = smartlua({ "apply", "--resume", cut, plan })
+    assert.equal(0, r.code, r.err)
+    assert.equal(writes - 10, posts(), "a resumed apply sends only what its journal does not show done")
+    r = smartlua({ "apply", plan })
+    assert.equal(0, r.code, r.err)
+    assert.equal("Applied 10 writes to 10 accounts; " .. (writes - 10) .. " already so, 0 skipped, 0 failed.",
+      r.lines[#r.lines])
+    r = smartlua({ "apply", plan })
+    assert.equal("Already applied: every change of the plan is in place; nothing was sent.", r.lines[#r.lines])
+  end)
+end)
+
 describe("plan estimates", function()
   local planlib = require "smartlead.plan"
 

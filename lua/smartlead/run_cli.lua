@@ -186,6 +186,7 @@ local function apply_plan(p, o, limit, ask)
     return M.EXIT.error
   end
   local report = apply.apply(p, { client = client, journal = o.journal, info = { script = o.script, plan = o.file },
+    resume = o.file and o.resume or nil, plan_path = o.file,
     confirmed = true })
   if report.journal then err_line("journal: ", report.journal) end
   return apply.exit_code(report)
@@ -240,6 +241,7 @@ function M.apply_command(o)
     return M.EXIT.error
   end
   o.file = o.script
+  if o.resume and o.journal then return usage("apply --resume appends to its own journal; --journal names another") end
   if #p.ops == 0 then
     io.stdout:write("Nothing to apply: the plan has no writes.\n")
     return M.EXIT.ok
