@@ -107,6 +107,42 @@ describe("apply as a bulk run", function()
   end)
 end)
 
+describe("before-values at list cost", function()
+  local tmp, server
+  support.shared_server(function(s) server = s end)
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("a run writing many accounts it did not list reads the paged list once, not each account", function()
+    local ids = {}
+    for _, a in ipairs(server:state().accounts) do
+      if a.user_id == 1001 and #ids < 150 then ids[#ids + 1] = a.id end
+    end
+    local script = proc.write(tmp .. "/by_id.lua", ([[
+      local c = require("smartlead").client()
+      local r = c:each({ %s }, function(id) return c:update_email_account(id, { max_email_per_day = 3 }) end)
+      assert(#r.failed == 0)
+    ]]):format(table.concat(ids, ",")))
+    local path = tmp .. "/j.jsonl"
+    local r = proc.sh(("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s %s --journal %s %s"):format(
+      q(support.KEY), q(server:url()), q(proc.BIN), q(path), q(script)))
+    assert.equal(0, r.code, r.err)
+    local singles, pages = 0, 0
+    for _, e in ipairs(server:log()) do
+      if e.method == "GET" and e.path:find("^/api/v1/email%-accounts/%d+/?$") then singles = singles + 1 end
+      if e.method == "GET" and e.path:find("^/api/v1/email%-accounts/?$") then pages = pages + 1 end
+    end
+    assert.is_true(singles <= 20 + 8, singles .. " single reads") -- LIST_AFTER, plus the reads in flight
+    assert.equal(3, pages) -- 260 accounts
+    local befores = 0
+    for l in proc.read(path):gmatch("[^\n]+") do
+      local rec = json.decode(l)
+      if rec.type == "intent" and rec.before and rec.before.max_email_per_day ~= nil then befores = befores + 1 end
+    end
+    assert.equal(150, befores)
+  end)
+end)
+
 describe("plan estimates", function()
   local planlib = require "smartlead.plan"
 

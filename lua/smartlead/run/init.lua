@@ -9,6 +9,7 @@ local journal = require "smartlead.journal"
 local planlib = require "smartlead.plan"
 local operations = require "smartlead.operations"
 local kinds = require "smartlead.run.kinds"
+local tasks = require "smartlead.tasks"
 
 local M = {}
 
@@ -107,6 +108,38 @@ function Session:read_account(client, id)
   local acc, err = raw("get_email_account")(client, id)
   if acc then self:see(acc) end
   return acc, err
+end
+
+M.LIST_AFTER = 20 -- single before-reads after which the rest come from the paged list instead
+
+-- Lists the whole fleet once, page by page (one request per 100 accounts), as a task every
+-- caller waits on; each account becomes a view (kept: the run is about to write them).
+function Session:list_fleet(client)
+  if not self.listing then
+    self.listing = tasks.spawn(function()
+      local list, offset = operations.get("get_email_accounts"), 0
+      repeat
+        local page = list.call(client, { offset = offset, limit = 100 })
+        if not page then break end -- the single reads go on
+        for _, acc in ipairs(page) do self:see(acc) end
+        offset = offset + 100
+      until #page < 100
+    end)
+  end
+  tasks.wait({ self.listing })
+end
+
+-- Before-values of an account the run has not seen: one read each, until a run writing many
+-- accounts it did not list has made LIST_AFTER of them; then the paged list (one request per
+-- 100 accounts) is read once, and accounts found there cost nothing more.
+function Session:before_read(client, id)
+  self.single_reads = (self.single_reads or 0) + 1
+  if self.single_reads > M.LIST_AFTER then
+    self:list_fleet(client)
+    local view = rawget(self.views, id)
+    if view then return view end
+  end
+  return self:read_account(client, id)
 end
 
 -- The campaign's member set (read once when unknown, or always when fresh).
