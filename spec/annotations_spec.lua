@@ -138,10 +138,14 @@ describe("tools/api_doc.lua", function()
     end
   end
 
-  it("describes every public function of smartlead, smartlead.policy, smartlead.json", function()
+  it("describes every public function of smartlead, smartlead.policy, smartlead.json and smartlead.testing", function()
     check("smartlead", smartlead, { Client = true })
     check("smartlead.policy", require "smartlead.policy", { steps = true }) -- steps: apply's batching, internal
     check("smartlead.json", require "smartlead.json")
+    check("smartlead.testing", require "smartlead.testing")
+    local mock = require("smartlead.testing").mock { default = false }
+    check("smartlead.testing.Mock", getmetatable(mock), { __index = true })
+    mock:stop()
   end)
 
   it("describes every Lua method of the Client", function()

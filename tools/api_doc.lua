@@ -480,6 +480,7 @@ M.modules = {
     fields = {
       { "KEY", "string", "the mock's API key, `mock-api-key-0123456789` (also `smartlua mock`'s)" },
       { "BUNDLED", "string", "the name of the bundled fixtures, `\"bundled\"` (265 accounts, 7 campaigns)" },
+      { "API_ROOT", "string", "the mock's base path, `/api/v1`: log paths are below it" },
     },
     functions = {
       { name = "mock", doc = "Starts a mock SmartLead on loopback and returns it and a client wired to it. With `default` (true) `smartlead.client()` talks to it too, as under `smartlua --mock`.",
@@ -488,10 +489,10 @@ M.modules = {
       { name = "load_fixtures", doc = "Reads a fixtures JSON file (as `smartlua fixtures` writes it); raises naming the file when it is not one.",
         params = { { "path", "string", "" } }, returns = { { "smartlead.Fixtures" } } },
       { name = "capture", doc = "Fixtures from a live fleet: every account, its campaigns and their members, through `client` (reads only). With `anonymize` addresses, names, hosts and secrets are replaced consistently.",
-        params = { { "client", "smartlead.Client", "" }, { "opts?", "{anonymize: boolean?, salt: string?}", "" } },
+        params = { { "client", "smartlead.Client", "" }, { "opts?", "{anonymize: boolean?}", "" } },
         returns = { { "smartlead.Fixtures|nil", "fixtures" }, { "smartlead.Error|nil", "err" } } },
       { name = "anonymize", doc = "A copy of fixtures with every address, name, host, signature and secret replaced; the same address maps to the same fake everywhere; ids, counts, limits, reputations and campaign links are kept.",
-        params = { { "fixtures", "smartlead.Fixtures", "" }, { "salt?", "string", "changes the fakes" } },
+        params = { { "fixtures", "smartlead.Fixtures", "" } },
         returns = { { "smartlead.Fixtures" } } },
     } },
 
