@@ -53,6 +53,11 @@ TOOLS_ENV = LUA_PATH="tools/?.lua;lua/?.lua;lua/?/init.lua" LUA_CPATH="$(B)/?.so
 $(B)/types/smartlead.lua: tools/gen_annotations.lua tools/api_model.lua tools/api_doc.lua $(B)/smartlead/core.so
 	$(TOOLS_ENV) $(LUA) tools/gen_annotations.lua $(B)/types
 
+# doc/reference.md from the same sources (committed; spec/reference_spec.lua fails when it is stale).
+.PHONY: reference
+reference: $(B)/smartlead/core.so
+	$(TOOLS_ENV) $(LUA) tools/gen_reference.lua doc/reference.md
+
 # Installs the missing Debian packages among $(1): as root directly, otherwise it prints the
 # exact apt-get line and fails.
 define install_missing

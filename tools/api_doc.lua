@@ -361,10 +361,10 @@ M.aliases = {
   } },
 }
 
--- Modules and their functions. fn: name, doc, params = {{name, type, doc}}, returns = {{type, name, doc}}.
+-- Modules and their functions; call: how the reference writes a call (`policy.`, `client:`). fn: name, doc, params = {{name, type, doc}}, returns = {{type, name, doc}}.
 -- `method = true`: called with `:`. The Client's endpoint methods come from the registry.
 M.modules = {
-  { name = "smartlead", class = "smartlead", file = "smartlead.lua", doc = "`require \"smartlead\"`: the client and the helpers around it.",
+  { name = "smartlead", class = "smartlead", call = "smartlead.", file = "smartlead.lua", doc = "`require \"smartlead\"`: the client and the helpers around it.",
     fields = {
       { "VERSION", "string", "the version" },
       { "null", "smartlead.Null", "JSON null" },
@@ -395,7 +395,7 @@ M.modules = {
         params = { { "value", "any", "" }, { "opts?", "smartlead.ShowOptions", "" } }, returns = { { "string" } } },
     } },
 
-  { name = "smartlead.Client", class = "smartlead.Client", doc = "A client of the SmartLead API (or of the mock). "
+  { name = "smartlead.Client", class = "smartlead.Client", call = "client:", doc = "A client of the SmartLead API (or of the mock). "
       .. "Besides the endpoint methods of the registry it has these.",
     functions = {
       { name = "accounts", method = true, doc = "Every account, page after page (following pages fetched ahead), deduplicated by id. A page that fails raises its error.",
@@ -420,7 +420,7 @@ M.modules = {
       { name = "reset_rate_state", method = true, doc = "Forgets what the rate limiter learned (tests).", params = {}, returns = {} },
     } },
 
-  { name = "smartlead.policy", class = "smartlead.policy", file = "smartlead/policy.lua", doc = "`require \"smartlead.policy\"`: policies decide, "
+  { name = "smartlead.policy", class = "smartlead.policy", call = "policy.", file = "smartlead/policy.lua", doc = "`require \"smartlead.policy\"`: policies decide, "
       .. "the client does. Each returns a change list and never calls the API, so a run can be shown, planned, "
       .. "applied, journaled and undone.",
     functions = {
@@ -448,7 +448,7 @@ M.modules = {
         returns = { { "boolean", "ok", "true when every change applied" } } },
     } },
 
-  { name = "smartlead.json", class = "smartlead.json", file = "smartlead/json.lua", doc = "`smartlead.json`: integers stay integers, `[]` stays apart from `{}`, null is `smartlead.null`.",
+  { name = "smartlead.json", class = "smartlead.json", call = "smartlead.json.", file = "smartlead/json.lua", doc = "`smartlead.json`: integers stay integers, `[]` stays apart from `{}`, null is `smartlead.null`.",
     fields = { { "null", "smartlead.Null", "JSON null" }, { "array_mt", "table", "the metatable `array` sets" } },
     functions = {
       { name = "decode", doc = "Decodes JSON text.", params = { { "text", "string", "" } },
@@ -461,7 +461,7 @@ M.modules = {
         returns = { { "boolean" } } },
     } },
 
-  { name = "smartlead.mock.Server", class = "smartlead.mock.Server", doc = "A mock server (`require(\"smartlead.mock.server\").start{...}`, or `smartlead.mock` under `smartlua --mock`).",
+  { name = "smartlead.mock.Server", class = "smartlead.mock.Server", call = "server:", doc = "A mock server (`require(\"smartlead.mock.server\").start{...}`, or `smartlead.mock` under `smartlua --mock`).",
     fields = { { "api_key", "string", "its key" } },
     functions = {
       { name = "url", method = true, doc = "Its base URL.", params = {}, returns = { { "string" } } },
@@ -475,7 +475,7 @@ M.modules = {
       { name = "stop", method = true, doc = "Stops it.", params = {}, returns = {} },
     } },
 
-  { name = "smartlead.testing", class = "smartlead.testing", file = "smartlead/testing.lua", doc = "`require \"smartlead.testing\"`: test your scripts "
+  { name = "smartlead.testing", class = "smartlead.testing", call = "t.", file = "smartlead/testing.lua", doc = "`require \"smartlead.testing\"`: test your scripts "
       .. "and policies with busted against the mock.",
     fields = {
       { "KEY", "string", "the mock's API key, `mock-api-key-0123456789` (also `smartlua mock`'s)" },
@@ -496,7 +496,7 @@ M.modules = {
         returns = { { "smartlead.Fixtures" } } },
     } },
 
-  { name = "smartlead.testing.Mock", class = "smartlead.testing.Mock", doc = "A mock started by `testing.mock`.",
+  { name = "smartlead.testing.Mock", class = "smartlead.testing.Mock", call = "mock:", doc = "A mock started by `testing.mock`.",
     fields = {
       { "client", "smartlead.Client", "a client wired to it" },
       { "server", "smartlead.mock.Server", "the server underneath" },
