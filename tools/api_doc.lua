@@ -373,6 +373,7 @@ M.modules = {
       { "Error", "table", "the metatable of errors" },
       { "defaults", "smartlead.ClientOptions", "options every `smartlead.client()` takes unless given (set by `--mock`, `--profile`)" },
       { "mock?", "smartlead.mock.Server", "the in-process mock under `smartlua --mock`" },
+      { "fleet", "table", "fleet memory: snapshot, history, signals, diff, report (README: Fleet memory)" },
     },
     functions = {
       { name = "client", doc = "A new Client; options left out come from `smartlead.defaults`, the environment, the config file.",
@@ -393,6 +394,13 @@ M.modules = {
         params = { { "value", "any", "" }, { "opts?", "smartlead.ShowOptions", "" } }, returns = {} },
       { name = "format", doc = "What `show` prints, as text (no final newline).",
         params = { { "value", "any", "" }, { "opts?", "smartlead.ShowOptions", "" } }, returns = { { "string" } } },
+      { name = "snapshot", doc = "One pass over the fleet (accounts, campaigns, statistics where asked) stored as today's "
+          .. "row per account in the fleet history (SQLite).",
+        params = { { "client", "smartlead.Client", "" }, { "opts?", "table", "{db=, workspace=, stats=, day=}" } },
+        returns = { { "table", "{workspace, day, accounts, campaigns, requests, ...}" } } },
+      { name = "history", doc = "The fleet history: series per account and for the fleet over any window.",
+        params = { { "db", "string", "the database file" }, { "opts?", "table", "{workspace=}" } },
+        returns = { { "table", "a history with :series, :fleet, :change, :day, :days, :latest" } } },
     } },
 
   { name = "smartlead.Client", class = "smartlead.Client", call = "client:", doc = "A client of the SmartLead API (or of the mock). "
