@@ -51,7 +51,10 @@ end
 -- smartlua --mock[=FILE]: an in-process mock becomes the default target of smartlead.client().
 function M.start_mock(seed_file)
   local sl = require "smartlead"
-  local ok, server = pcall(require("smartlead.mock.server").start, { seed_file = seed_file })
+  -- the documented mock key (smartlead.testing.KEY, `smartlua mock`'s), the same on every run,
+  -- so what a run under --mock keeps (fleet history, journals) belongs to one workspace
+  local ok, server = pcall(require("smartlead.mock.server").start,
+    { seed_file = seed_file, api_key = "mock-api-key-0123456789" })
   if not ok then -- a bad seed file is the user's mistake, not a crash: one line, no traceback
     print_error("--mock: " .. tostring(server):gsub("^[^\n]-:%d+: ", ""))
     return false

@@ -77,10 +77,12 @@ end
 M.SCRIPT = M.scope("script", "client", "write")
 
 -- The commands, in the order help lists them; each module returns its node (cli/<name>.lua).
-M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo", "fixtures" }
+M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo", "fixtures", "snapshot", "diff",
+  "report", "check" }
 local MODULE = { accounts = "smartlead.cli.accounts", campaigns = "smartlead.cli.campaigns", api = "smartlead.cli.api",
   config = "smartlead.cli.config", mock = "smartlead.cli.mock", apply = "smartlead.cli.apply",
-  undo = "smartlead.cli.apply", fixtures = "smartlead.cli.fixtures" }
+  undo = "smartlead.cli.apply", fixtures = "smartlead.cli.fixtures", snapshot = "smartlead.cli.fleet",
+  diff = "smartlead.cli.fleet", report = "smartlead.cli.fleet", check = "smartlead.cli.fleet" }
 
 -- Fills in the name and path of a node and its subcommands.
 local function finish(node, name, parent)
