@@ -1,5 +1,6 @@
 /* The HTTP engine: libcurl's multi interface, many transfers in flight, connections reused,
- * one rate limiter per API key for the whole process, retries of what is safe to repeat.
+ * one rate limiter per API key for the whole process (limiter.h), retries of what is safe to
+ * repeat.
  * Nothing here touches Lua values: a transfer carries only C data; the Lua side waits on it
  * either by yielding (a scheduled coroutine) or by pumping the engine until it is done. */
 #ifndef SMARTLUA_ENGINE_H
@@ -10,9 +11,9 @@
 
 #include "buf.h"
 #include "http.h"
+#include "limiter.h"
 
 typedef struct engine engine_t;
-typedef struct limiter limiter_t;
 
 /* Per-client concurrency cap, shared with that client's transfers (refcounted). */
 typedef struct {
@@ -44,8 +45,11 @@ typedef struct transfer {
   int insecure_tls; /* the client's insecure_skip_tls_verify */
   int attempts;    /* times sent */
   int max_retries;
-  double max_wait; /* seconds of backoff and rate-limit waiting this call may spend */
+  double max_wait; /* seconds of backoff and server-asked waiting this call may spend */
   double waited;
+  double blocked_since; /* when a wait the server asked for began holding it in the queue; 0: none */
+  double rate_asked; /* >= 0: ended because the server asks to wait this long, beyond max_wait */
+  const char *rate_why; /* then: what asked ("Retry-After", "x-ratelimit-reset", ...) */
   double not_before; /* monotonic seconds */
   uint64_t lock;     /* writes with the same lock never run at once; 0: none */
   transfer_state_t state;
@@ -93,13 +97,6 @@ long engine_cancelled_count(void);
 
 transfer_t *transfer_new(void);
 void transfer_free(transfer_t *t);
-
-/* The limiter for this key (created once per process); rate <= 0 requests: no client-side pacing.
- * A later call with an explicit rate reconfigures it. */
-limiter_t *limiter_for_key(const char *key, double requests, double per, int explicit_rate);
-
-/* Forgets pauses, server windows and spent tokens (the server's state was reset). */
-void limiter_reset(limiter_t *l);
 
 slots_t *slots_new(int max);
 void slots_release(slots_t *s);

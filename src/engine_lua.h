@@ -4,6 +4,7 @@
 #define SMARTLUA_ENGINE_LUA_H
 
 #include <lua.h>
+#include <stddef.h>
 
 #include "engine.h"
 
@@ -12,8 +13,11 @@
  * engine until then. Must be the caller's last step (see client_call). */
 int engine_call(lua_State *L, transfer_t *t);
 
+/* Pushes v as an integer when it is whole (10, not 10.0). */
+void engine_lua_push_number(lua_State *L, double v);
+
 /* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet,
- * core.request_interrupt, core.interrupt_pending, core.clear_interrupt */
+ * core.request_interrupt, core.interrupt_pending, core.clear_interrupt, core.parse_rate */
 void engine_lua_register(lua_State *L);
 
 #endif
