@@ -2,7 +2,7 @@
 -- until the server shows its own, the server's windows used as shown (never more), several
 -- windows at once, presets, limits the headers did not show learned from 429s and remembered
 -- for the key across runs; and it bounds what the server says: waits beyond a ceiling or a
--- call's max_wait. Rates are read from the mock's log
+-- call's max_wait, and the answer bytes held at once. Rates are read from the mock's log
 -- (arrival times) or from a tiny responder (spec/responder.lua) for what the mock cannot send.
 local support = require "support"
 local responder = require "responder"
@@ -323,5 +323,39 @@ end
                                "pausing all requests of this key for 3600%.0s"), res.err)
     assert.truthy(res.err:find("rate limited (429, Retry-After 99999999s, more than the 3600s any wait may last); " ..
                                "pausing all requests of this key for 3600.0s", 1, true), res.err)
+  end)
+end)
+
+describe("answer memory", function()
+  local r, c
+  after_each(function()
+    if c then c:close() end
+    if r then r:stop() end
+    c, r = nil, nil
+    local cap = { api_key = "reset-the-cap", base_url = "http://127.0.0.1:9/api/v1", max_buffered_mb = 256 }
+    core.new_client(cap):close()
+  end)
+
+  it("is bounded for the engine as a whole (max_buffered_mb, 256 MB by default)", function()
+    r = responder.start { body_bytes = 2 * 1048576, half_pause = 0.5 }
+    local key = fresh_key("memory")
+    c = new_client(r:url(), key, { rate = false, concurrency = 4 })
+    assert.equal(256, c:options().max_buffered_mb)
+    assert.equal(4, reads(c, seq(4), 4).ok) -- 4 answers of 2 MB at once fit in 256 MB
+    local small = new_client(r:url(), key, { rate = false, concurrency = 4, max_buffered_mb = 3 })
+    assert.equal(3, c:options().max_buffered_mb) -- the engine's, shared by every client
+    local report = reads(small, seq(4), 4) -- 4 first halves of 1 MB wait together for their second halves
+    assert.is_true(#report.failed >= 1, "4 halves of 1 MB fit in 3 MB at once")
+    local err = report.failed[1].error
+    assert.equal("network", err.kind)
+    assert.equal("ANSWERS_TOO_LARGE", err.code)
+    assert.truthy(err.message:find("max_buffered_mb", 1, true), err.message)
+    assert.truthy(small:get_email_account(1), "the bytes of failed answers were not given back")
+    small:close()
+    local tiny = new_client(r:url(), key, { rate = false, max_buffered_mb = 1 })
+    local _, one = tiny:get_email_account(1) -- one answer larger than the whole budget
+    assert.equal("ANSWERS_TOO_LARGE", one.code)
+    tiny:close()
+    assert.has_error(function() new_client(r:url(), key, { max_buffered_mb = 0 }) end)
   end)
 end)

@@ -279,6 +279,15 @@ static int push_network_error(lua_State *L, const client_t *c, const reply_t *ca
   int timeout = r->curl_code == CURLE_OPERATION_TIMEDOUT;
   api_error_t e = {.kind = timeout ? "timeout" : "network", .method = call->method, .path = masked_path,
                    .message = r->curl_error, .code = network_code(r->curl_code), .retry_after = -1};
+  char msg[200];
+  if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 1) {
+    snprintf(msg, sizeof msg, "the answer is larger than %ld MB, the most one answer may hold", HTTP_MAX_BODY >> 20);
+    e.message = msg;
+  } else if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 2 && r->pool) {
+    snprintf(msg, sizeof msg, "answers held in memory at once would exceed %.0f MB (max_buffered_mb); fewer at once "
+             "(concurrency) or a higher max_buffered_mb", r->pool->cap / 1048576.0);
+    e.message = msg, e.code = "ANSWERS_TOO_LARGE";
+  }
   luaL_pushfail(L);
   push_api_error(L, c, &e);
   return 2;
@@ -504,7 +513,8 @@ static char *opt_string(lua_State *L, const char *name, const char *dflt) {
 
 static void check_options(lua_State *L) {
   static const char *const known[] = {"api_key",     "base_url", "timeout", "connect_timeout", "concurrency",
-                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify", NULL};
+                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify",
+                                      "max_buffered_mb", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -578,6 +588,17 @@ static void opt_rate(lua_State *L, rate_spec_t *spec, int *given) {
   lua_pop(L, 1);
 }
 
+/* max_buffered_mb = MB: the most answer bytes the engine holds at once, for every client. */
+static void opt_max_buffered(lua_State *L) {
+  if (lua_getfield(L, 1, "max_buffered_mb") != LUA_TNIL) {
+    double mb = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(mb >= 0.01 && mb <= 65536))
+      luaL_error(L, "smartlead.client: max_buffered_mb must be a number of megabytes from 0.01 to 65536");
+    engine_lua_set_answer_cap(L, (size_t)(mb * 1048576));
+  }
+  lua_pop(L, 1);
+}
+
 /* insecure_skip_tls_verify = true turns certificate checks off, loudly: the key travels in
  * every URL, so anyone between us and the server could read it. */
 static int opt_insecure_tls(lua_State *L) {
@@ -605,6 +626,7 @@ static int l_new_client(lua_State *L) {
   rate_spec_t rate;
   int rate_given;
   opt_rate(L, &rate, &rate_given);
+  opt_max_buffered(L);
   client_t *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   c->closed = 1; /* until fully built, so __gc frees only what exists */
@@ -656,10 +678,11 @@ static int l_base_url(lua_State *L) {
   return 1;
 }
 
-/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=} */
+/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=, max_buffered_mb=} */
 static int l_options(lua_State *L) {
   client_t *c = client_check(L, 1);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  engine_lua_push_number(L, engine_lua_answer_cap(L) / 1048576.0), lua_setfield(L, -2, "max_buffered_mb");
   lua_pushinteger(L, c->slots->max), lua_setfield(L, -2, "concurrency");
   lua_pushinteger(L, c->max_retries), lua_setfield(L, -2, "max_retries");
   lua_pushnumber(L, c->max_wait), lua_setfield(L, -2, "max_wait");

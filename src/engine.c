@@ -62,7 +62,8 @@ void transfer_free(transfer_t *t) {
   if (t->url) explicit_bzero(t->url, strlen(t->url));
   free(t->url);
   buf_free(&t->body);
-  http_response_free(&t->resp);
+  http_response_free(&t->resp); /* before the pool it counts in */
+  answer_pool_release(t->pool);
   curl_slist_free_all(t->headers);
   if (t->easy) curl_easy_cleanup(t->easy);
   slots_release(t->slots);
@@ -75,13 +76,17 @@ struct engine {
   CURLM *multi;
   transfer_t *queued, *running, *finished; /* finished: only those a coroutine waits for */
   int quiet;
+  answer_pool_t *pool;    /* answer bytes held by its transfers */
 };
 
 engine_t *engine_new(void) {
   engine_t *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->multi = curl_multi_init();
-  if (!e->multi) {
+  e->pool = answer_pool_new((size_t)HTTP_POOL_DEFAULT);
+  if (!e->multi || !e->pool) {
+    if (e->multi) curl_multi_cleanup(e->multi);
+    answer_pool_release(e->pool);
     free(e);
     return NULL;
   }
@@ -104,10 +109,15 @@ void engine_free(engine_t *e) {
   free_list(e->running);
   free_list(e->finished);
   curl_multi_cleanup(e->multi);
+  answer_pool_release(e->pool);
   free(e);
 }
 
 void engine_set_quiet(engine_t *e, int quiet) { e->quiet = quiet; }
+
+void engine_set_answer_cap(engine_t *e, size_t bytes) { e->pool->cap = bytes; }
+
+size_t engine_answer_cap(const engine_t *e) { return e->pool->cap; }
 
 static void append(transfer_t **list, transfer_t *t) {
   t->next = NULL;
@@ -133,6 +143,7 @@ static void mark_done(engine_t *e, transfer_t *t) {
 void engine_submit(engine_t *e, transfer_t *t) {
   t->state = T_QUEUED;
   t->not_before = 0;
+  if (!t->pool) t->pool = e->pool, e->pool->refs++;
   append(&e->queued, t);
 }
 
@@ -151,6 +162,7 @@ static int start(engine_t *e, transfer_t *t) {
                         t->insecure_tls};
   http_response_free(&t->resp);
   http_response_init(&t->resp);
+  t->resp.pool = t->pool;
   curl_slist_free_all(t->headers);
   t->headers = http_setup(t->easy, &req, &t->resp);
   /* libcurl silently resends a request when a reused connection dies before the answer. A write

@@ -1,6 +1,6 @@
 /* The HTTP engine: libcurl's multi interface, many transfers in flight, connections reused,
  * one rate limiter per API key for the whole process (limiter.h), retries of what is safe to
- * repeat.
+ * repeat, and a bound on the answer bytes held in memory at once.
  * Nothing here touches Lua values: a transfer carries only C data; the Lua side waits on it
  * either by yielding (a scheduled coroutine) or by pumping the engine until it is done. */
 #ifndef SMARTLUA_ENGINE_H
@@ -59,6 +59,7 @@ typedef struct transfer {
   char last_outcome[24]; /* how the previous attempt ended ("503"), for traces */
   int co_ref;        /* registry ref of the coroutine waiting for it, or LUA_NOREF */
   struct transfer **handle; /* a holder's pointer to t, set to NULL when t is freed */
+  answer_pool_t *pool; /* the engine's answer memory, referenced from submission until freed */
   void *user;        /* the caller's decoding context */
   void (*free_user)(void *user); /* when set, frees user with the transfer */
 } transfer_t;
@@ -83,6 +84,11 @@ transfer_t *engine_take_finished(engine_t *e);
 void engine_status(engine_t *e, int *queued, int *running, double *pause_left, const char **reason);
 
 void engine_set_quiet(engine_t *e, int quiet);
+
+/* The most answer bytes the engine's transfers may hold at once (HTTP_POOL_DEFAULT at start);
+ * an answer that would go over it ends with resp.too_large = 2. */
+void engine_set_answer_cap(engine_t *e, size_t bytes);
+size_t engine_answer_cap(const engine_t *e);
 
 /* Ctrl-C: while the flag is set, engine_pump aborts every queued and running transfer (they end
  * DONE with cancelled set) within about INTERRUPT_POLL seconds. Only the caller clears it. */

@@ -164,6 +164,10 @@ void engine_lua_push_number(lua_State *L, double v) {
   else lua_pushnumber(L, v);
 }
 
+void engine_lua_set_answer_cap(lua_State *L, size_t bytes) { engine_set_answer_cap(engine_of(L), bytes); }
+
+size_t engine_lua_answer_cap(lua_State *L) { return engine_answer_cap(engine_of(L)); }
+
 /* core.parse_rate(text) -> false | {{requests=, per=}, ..., preset=} | "auto" | nil, err
  * The rate setting as smartlead.client{rate=} and the config file read it. */
 static int l_parse_rate(lua_State *L) {
