@@ -258,6 +258,8 @@ describe("what the server asks for is bounded", function()
     for i = 1, 4 do assert.truthy(c:get_email_account(i)) end
     assert.is_true(core.monotime() - t0 < 4, "the calls waited")
     assert.equal(4, r:count(200))
+    -- a count without a believable reset shows no budget: the safe default still paces
+    assert.same({ { requests = 10, per = 2, source = "default" } }, c:rate_budget().windows)
   end)
 
   it("a reset far ahead fails the next call at once with kind rate_limit and the time asked", function()

@@ -226,6 +226,14 @@ static double sliding_wait(const limiter_t *l, double requests, double per, doub
 
 static double window_length(const server_window_t *s) { return s->per > 0 ? s->per : s->per_hint; }
 
+/* Whether the server has shown a budget: a window with a length (a remaining count whose reset
+ * is absurd or past shows none, and the safe default stays). */
+static int server_shown(const limiter_t *l) {
+  for (int i = 0; i < l->n_server; i++)
+    if (window_length(&l->server[i]) > 0) return 1;
+  return 0;
+}
+
 static void consider(limiter_gate_t *g, double wait, int server, double asked, const char *why) {
   if (wait <= g->wait) return;
   g->wait = wait, g->server_asked = server, g->asked = asked, g->reason = why;
@@ -245,7 +253,7 @@ void limiter_check(limiter_t *l, double now, limiter_gate_t *g) {
   }
   if (l->spec.mode == RATE_WINDOWS)
     for (int i = 0; i < l->spec.n; i++) consider(g, sliding_wait(l, l->spec.w[i].requests, l->spec.w[i].per, now), 0, 0, "client-side rate");
-  if (l->spec.mode == RATE_AUTO && l->n_server == 0)
+  if (l->spec.mode == RATE_AUTO && !server_shown(l))
     consider(g, sliding_wait(l, RATE_DEFAULT_REQUESTS, RATE_DEFAULT_PER, now), 0, 0, "client-side rate (the safe default until the server shows its budget)");
   for (int i = 0; pacing && i < l->n_learned; i++)
     consider(g, sliding_wait(l, l->learned[i].w.requests, l->learned[i].w.per, now), 0, 0, "a limit learned from a 429");
@@ -399,7 +407,7 @@ void limiter_budget(limiter_t *l, double now, limiter_budget_t *b) {
   memset(b, 0, sizeof *b);
   b->off = l->spec.mode == RATE_OFF;
   for (int i = 0; l->spec.mode == RATE_WINDOWS && i < l->spec.n; i++) add_window(b, l->spec.w[i].requests, l->spec.w[i].per, "configured");
-  if (l->spec.mode == RATE_AUTO && l->n_server == 0) add_window(b, RATE_DEFAULT_REQUESTS, RATE_DEFAULT_PER, "default");
+  if (l->spec.mode == RATE_AUTO && !server_shown(l)) add_window(b, RATE_DEFAULT_REQUESTS, RATE_DEFAULT_PER, "default");
   for (int i = 0; i < l->n_server; i++) add_window(b, (double)l->server[i].limit, window_length(&l->server[i]), "server");
   for (int i = 0; !b->off && i < l->n_learned; i++) add_window(b, l->learned[i].w.requests, l->learned[i].w.per, "learned");
   for (int i = 1; i < b->n; i++) /* shortest window first */
@@ -407,7 +415,7 @@ void limiter_budget(limiter_t *l, double now, limiter_budget_t *b) {
       budget_window_t tmp = b->w[j];
       b->w[j] = b->w[j - 1], b->w[j - 1] = tmp;
     }
-  b->source = !b->off && l->n_learned ? "learned" : l->n_server ? "server" : "configured";
+  b->source = !b->off && l->n_learned ? "learned" : server_shown(l) ? "server" : "configured";
   b->pause = l->paused_until > now ? l->paused_until - now : 0;
 }
 

@@ -1,7 +1,8 @@
 /* The rate limiter: one per API key for the whole process, shared by every client and request of
  * that key. A request starts only when every window allows it:
  *   - the windows the user configured (rate = "10/1,60/60,1000/3600", a preset, a table), or,
- *     when nothing was configured, the safe default of 10 per 2 s until the server shows its own;
+ *     when nothing was configured, the safe default of 10 per 2 s until the server shows its own
+ *     (and a single request until the key's first answer, which may show a smaller budget);
  *   - the windows the server shows in X-RateLimit-Limit/Remaining/Reset, followed by its own
  *     count while it is fresh and paced as a sliding window once it is not;
  *   - the windows learned from 429s the headers did not foresee (a hidden burst or hourly cap),
