@@ -130,6 +130,32 @@ describe("rate settings", function()
 end)
 
 describe("the server's budget", function()
+  it("reads X-RateLimit-Reset as seconds to go, a Unix time in seconds or in milliseconds", function()
+    local wall = 1795968000
+    assert.equal(60, core.rate_reset_in(60, wall))
+    assert.equal(0, core.rate_reset_in(0, wall))
+    assert.equal(60, core.rate_reset_in(wall + 60, wall))
+    assert.equal(60, core.rate_reset_in((wall + 60) * 1000, wall))
+    assert.equal(-30, core.rate_reset_in(wall - 30, wall)) -- a reset just past: that window is over
+    assert.is_true(core.rate_reset_in(1000000000000, wall) < -365 * 86400) -- 10^12 ms: 2001
+    local now = core.rate_reset_in(0) -- the default clock is the wall clock: 0 is "now" as a delta
+    assert.equal(0, now)
+  end)
+
+  it("waits out a reset given in milliseconds", function()
+    local r = responder.start { limit = 5, remaining = 0, reset_ms_in = 2 }
+    local c = new_client(r:url(), fresh_key("ms"), { max_wait = 30 })
+    watchdog(20)
+    assert.truthy(c:get_email_account(1))
+    local t0 = core.monotime()
+    assert.truthy(c:get_email_account(2))
+    local seconds = core.monotime() - t0
+    no_watchdog()
+    assert.is_true(seconds > 0.9 and seconds < 3.5, ("waited %.1fs for a reset 1 to 2 s ahead"):format(seconds))
+    c:close()
+    r:stop()
+  end)
+
   it("uses a larger window the server shows instead of staying at the default", function()
     local server = support.server { api_key = fresh_key("larger") }
     server:configure { rate_limit = { requests = 30, per = 2 } }

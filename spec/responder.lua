@@ -7,7 +7,8 @@
 --   limit=N, per=S        X-RateLimit-Limit/Remaining/Reset for a fixed window of N per S
 --                         seconds that starts at its first request (Reset: seconds to go)
 --   remaining=R           always this X-RateLimit-Remaining
---   reset=V               always this X-RateLimit-Reset; reset_in=S: a Unix time S seconds ahead
+--   reset=V               always this X-RateLimit-Reset; reset_in=S: a Unix time S seconds ahead;
+--                         reset_ms_in=S: the same in milliseconds
 --   hidden="5/1,100/3600" windows enforced without a header (per calendar second, minute...):
 --                         429 with Retry-After (the seconds to the window's end) and the body
 --                         {"error":{...,"retry_after":N}}, no X-RateLimit-* headers
@@ -60,7 +61,8 @@ sub answer {
     $adv_count++;
     my $rem = $o{remaining} // ($o{limit} - $adv_count);
     $rem = 0 if $rem < 0;
-    my $reset = defined $o{reset_in} ? $now + $o{reset_in} : $o{reset} // ($adv_start + $per - $now);
+    my $reset = defined $o{reset_in} ? $now + $o{reset_in}
+      : defined $o{reset_ms_in} ? ($now + $o{reset_ms_in}) * 1000 : $o{reset} // ($adv_start + $per - $now);
     push @h, "X-RateLimit-Limit: $o{limit}", "X-RateLimit-Remaining: $rem", "X-RateLimit-Reset: $reset";
   }
   my $body = $o{body_bytes} ? '{"pad":"' . ('x' x ($o{body_bytes} - 10)) . '"}' : '{"id":1,"ok":true}';

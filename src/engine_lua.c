@@ -193,6 +193,14 @@ static int l_parse_rate(lua_State *L) {
   return 1;
 }
 
+/* core.rate_reset_in(x_ratelimit_reset [, wall]) -> seconds from now (for specs): seconds to
+ * the reset, a Unix time in seconds or in milliseconds, told apart by magnitude */
+static int l_rate_reset_in(lua_State *L) {
+  lua_Integer v = luaL_checkinteger(L, 1);
+  lua_pushnumber(L, rate_reset_in((long)v, luaL_optnumber(L, 2, wall_clock())));
+  return 1;
+}
+
 /* core.set_quiet(bool) -- no rate-limit messages on stderr */
 static int l_set_quiet(lua_State *L) {
   engine_set_quiet(engine_of(L), lua_toboolean(L, 1));
@@ -223,7 +231,8 @@ void engine_lua_register(lua_State *L) {
   static const luaL_Reg fns[] = {{"engine_pump", l_engine_pump}, {"schedule", l_schedule},
                                  {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet},
                                  {"request_interrupt", l_request_interrupt}, {"interrupt_pending", l_interrupt_pending},
-                                 {"clear_interrupt", l_clear_interrupt}, {"parse_rate", l_parse_rate}, {NULL, NULL}};
+                                 {"clear_interrupt", l_clear_interrupt}, {"parse_rate", l_parse_rate},
+                                 {"rate_reset_in", l_rate_reset_in}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   if (luaL_newmetatable(L, TRANSFER_BOX_MT)) {
     lua_pushcfunction(L, transfer_box_gc);
