@@ -22,8 +22,9 @@
 #define FIRST_ANSWER_POLL 0.05 /* how often a request waiting for the key's first answer looks again */
 
 /* The window lengths SmartLead documents (a burst per second, the legacy 2 s, a minute, an
- * hour): how long a 429 asks to wait tells which of them it met. */
-static const double LESSON_LENGTHS[] = {1, 2, 60, 3600};
+ * hour): how long a 429 asks to wait tells which of them it met, and a window whose length was
+ * not measured yet is taken as the first of them at least as long as its longest reset. */
+static const double DOCUMENTED_LENGTHS[] = {1, 2, 60, 3600};
 
 typedef struct {
   long limit;          /* X-RateLimit-Limit (for a server that sends none: the most remaining + 1) */
@@ -224,7 +225,15 @@ static double sliding_wait(const limiter_t *l, double requests, double per, doub
   return free_at > now ? free_at - now : 0;
 }
 
-static double window_length(const server_window_t *s) { return s->per > 0 ? s->per : s->per_hint; }
+static double documented_length(double at_least) {
+  for (size_t i = 0; i < sizeof DOCUMENTED_LENGTHS / sizeof *DOCUMENTED_LENGTHS; i++)
+    if (at_least <= DOCUMENTED_LENGTHS[i]) return DOCUMENTED_LENGTHS[i];
+  return at_least;
+}
+
+static double window_length(const server_window_t *s) {
+  return s->per > 0 ? s->per : s->per_hint > 0 ? documented_length(s->per_hint) : 0;
+}
 
 /* Whether the server has shown a budget: a window with a length (a remaining count whose reset
  * is absurd or past shows none, and the safe default stays). */
@@ -358,9 +367,9 @@ static lesson_t *lesson_for(limiter_t *l, double per) {
  * (the shortest at least that long); the requests this key started in that window before the
  * refused one, counting it, met the limit. From now on, one fewer. */
 static void learn_limit(limiter_t *l, limiter_pause_t *out, double started) {
-  size_t k = 0, last = sizeof LESSON_LENGTHS / sizeof *LESSON_LENGTHS - 1;
-  while (k < last && out->asked > LESSON_LENGTHS[k]) k++;
-  double per = LESSON_LENGTHS[k];
+  size_t k = 0, last = sizeof DOCUMENTED_LENGTHS / sizeof *DOCUMENTED_LENGTHS - 1;
+  while (k < last && out->asked > DOCUMENTED_LENGTHS[k]) k++;
+  double per = DOCUMENTED_LENGTHS[k];
   int met = starts_between(l, started - per, started);
   if (met < 2) return; /* this key's own pace cannot explain it (another client of the key?) */
   for (int i = 0; i < l->n_learned; i++)
