@@ -191,11 +191,12 @@ static void fail_rate_limited(engine_t *e, transfer_t *t, const limiter_gate_t *
   unlink_from(&e->queued, t);
   t->rate_asked = g->asked > g->wait ? g->asked : g->wait;
   t->rate_why = g->reason;
-  if (trace_level() >= 1) {
+  if (trace_level() >= 1) { /* the -v line an attempt would have had, masked the same way */
+    const char *path = strstr(t->url, "/api/");
     buf_t b;
     buf_init(&b);
     buf_printf(&b, TRACE_PREFIX "%s %s -> not sent: %s, the server asks to wait %.0fs, more than max_wait %.0fs allows\n",
-               t->method, strstr(t->url, "/api/") ? strstr(t->url, "/api/") : t->url, g->reason, t->rate_asked, t->max_wait);
+               t->method, path ? path : t->url, g->reason, t->rate_asked, t->max_wait);
     buf_t masked;
     buf_init(&masked);
     redact(&masked, b.data ? b.data : "", b.len, NULL);
