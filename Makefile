@@ -18,8 +18,9 @@ PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd sqlite3 2>/dev/null
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 EDIT_LIBS  = $(shell pkg-config --libs libedit 2>/dev/null)
 
-CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
-           src/trace.c src/endpoints.c src/mock_server.c src/osutil.c src/sqlite.c src/embedded.c src/smartlead_core.c
+CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/limiter.c src/limiter_store.c src/engine.c \
+           src/engine_lua.c src/client.c src/validate.c src/trace.c src/endpoints.c src/mock_server.c src/osutil.c \
+           src/sqlite.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))

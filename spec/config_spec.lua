@@ -199,7 +199,8 @@ describe("config.resolve", function()
     assert.equal(path .. " [w]: concurrency must be a whole number from 1 to 64, got 'lots'", err)
     s, err = resolve({ SMARTLUA_RATE = "fast" })
     assert.is_nil(s)
-    assert.equal("SMARTLUA_RATE: rate must be N/SECONDS (e.g. 10/2) or off, got 'fast'", err)
+    assert.equal("SMARTLUA_RATE: rate must be N/SECONDS (e.g. 10/2) or off, got 'fast' (also: windows such as " ..
+      "10/1,60/60,1000/3600, a preset: standard, pro, legacy, or auto)", err)
   end)
 
   it("an unsafe file is an error only when something needs it", function()

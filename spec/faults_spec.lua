@@ -559,6 +559,34 @@ describe("faults", function()
       it(("%s: %s, state exact"):format(c.title, what), fault_case(c, get))
     end
 
+    -- Every answer a 429 asking for more than the calls may wait (max_wait = 0): each call
+    -- fails at once as rate limited with the time asked for, the paused key sends nothing more,
+    -- and the run ends in moments instead of waiting.
+    it("429s asking for more than max_wait: every item fails at once as rate_limit, nothing applied", function()
+      local ctx = ("[p429 beyond max_wait, seed %d]"):format(seed_of(700))
+      server:configure { faults = { seed = seed_of(700), p429 = 1 } } -- retry_after 1 s in the body, sometimes the header
+      local impatient = server:client { max_wait = 0 }
+      local ids = own_ids(server:state(), 12)
+      local t0 = core.monotime()
+      local report = impatient:each(ids, function(id)
+        return impatient:update_email_account(id, { max_email_per_day = 41 })
+      end, { progress = false })
+      local seconds = core.monotime() - t0
+      server:configure { faults = json.null }
+      impatient:reset_rate_state()
+      impatient:close()
+      assert.equal(0, report.ok, ctx)
+      assert.equal(12, #report.failed, ctx)
+      for _, f in ipairs(report.failed) do
+        check_error(f.error, { kind = "rate_limit", code = "RATE_LIMIT_EXCEEDED" }, ctx)
+        assert.is_true(f.error.retry_after > 0 and f.error.retry_after <= 1, ctx .. ": retry_after " .. f.error.retry_after)
+        assert.is_nil(f.error.ambiguous, ctx .. ": a refused or unsent update is not ambiguous")
+      end
+      assert.is_true(seconds < 2, ("%s: the run took %.1fs"):format(ctx, seconds))
+      assert.is_true(#server:log() <= 8, ctx .. ": the paused key kept sending") -- the first 8 in flight at once
+      for _, id in ipairs(ids) do assert.are_not.equal(41, server:account(id).message_per_day, ctx) end
+    end)
+
     -- The first attempt takes effect and its answer is lost; the retry is refused. The caller
     -- must still hear that the write may have happened (it did).
     it("an update applied by an attempt whose answer was lost stays ambiguous when the retry is refused", function()

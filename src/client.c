@@ -350,6 +350,15 @@ static int push_network_error(lua_State *L, const client_t *c, const reply_t *ca
   int timeout = r->curl_code == CURLE_OPERATION_TIMEDOUT;
   api_error_t e = {.kind = timeout ? "timeout" : "network", .method = call->method, .path = masked_path,
                    .message = r->curl_error, .code = network_code(r->curl_code), .retry_after = -1};
+  char msg[200];
+  if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 1) {
+    snprintf(msg, sizeof msg, "the answer is larger than %ld MB, the most one answer may hold", HTTP_MAX_BODY >> 20);
+    e.message = msg;
+  } else if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 2 && r->pool) {
+    snprintf(msg, sizeof msg, "answers held in memory at once would exceed %.0f MB (max_buffered_mb); fewer at once "
+             "(concurrency) or a higher max_buffered_mb", r->pool->cap / 1048576.0);
+    e.message = msg, e.code = "ANSWERS_TOO_LARGE";
+  }
   luaL_pushfail(L);
   push_api_error(L, c, &e);
   return 2;
@@ -388,6 +397,23 @@ static void mark_ambiguous(lua_State *L, const reply_t *rp, int maybe_done) {
   lua_setfield(L, -2, "ambiguous");
 }
 
+/* nil, err for a call the server asked to wait longer than its max_wait allows: kind
+ * "rate_limit", retry_after the seconds the server asked for (before any ceiling). */
+static int push_rate_limited(lua_State *L, const reply_t *rp, transfer_t *t) {
+  http_response_t *r = &t->resp;
+  int answered = t->attempts > 0 && r->curl_code == CURLE_OK && r->status == 429;
+  char msg[300];
+  snprintf(msg, sizeof msg, "rate limited: the server asks to wait %.0fs (%s), more than max_wait (%.0fs) allows; %s",
+           t->rate_asked, t->rate_why ? t->rate_why : "429", t->max_wait,
+           answered ? "not sent again" : t->attempts ? "not sent again after the server's last answer" : "not sent");
+  api_error_t e = {.kind = "rate_limit", .code = "RATE_LIMIT_EXCEEDED", .method = rp->method, .path = rp->masked_path,
+                   .message = msg, .retry_after = t->rate_asked, .status = answered ? r->status : 0,
+                   .body = answered ? r->body.data : NULL, .body_len = answered ? r->body.len : 0};
+  luaL_pushfail(L);
+  push_api_error(L, NULL, &e);
+  return 2;
+}
+
 /* nil, err for a transfer a Ctrl-C cancelled; tostring(err) adds method and path. */
 static int push_cancelled(lua_State *L, const reply_t *rp, const transfer_t *t) {
   const char *msg = t->cancelled == CANCELLED_UNSENT ? "cancelled by Ctrl-C; the request was not sent"
@@ -406,6 +432,9 @@ int push_reply(lua_State *L, const reply_t *rp, transfer_t *t) {
   if (t->cancelled) { /* in flight: the server may have it; unsent: only an earlier attempt may */
     n = push_cancelled(L, rp, t);
     maybe_done = t->cancelled == CANCELLED_IN_FLIGHT || t->maybe_acted;
+  } else if (t->rate_asked >= 0) { /* refused (429) or never sent: only an earlier attempt may have acted */
+    n = push_rate_limited(L, rp, t);
+    maybe_done = t->maybe_acted;
   } else {
     n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
                                  : push_network_error(L, NULL, rp, rp->masked_path, r);
@@ -558,7 +587,8 @@ static char *opt_string(lua_State *L, const char *name, const char *dflt) {
 
 static void check_options(lua_State *L) {
   static const char *const known[] = {"api_key",     "base_url", "timeout", "connect_timeout", "concurrency",
-                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify", NULL};
+                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify",
+                                      "max_buffered_mb", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -589,20 +619,57 @@ static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer dflt, lua
   return v;
 }
 
-/* rate = {requests=N, per=SECONDS} | false; absent: the documented 10 per 2 seconds. */
-static void opt_rate(lua_State *L, double *requests, double *per, int *given) {
-  *requests = 10, *per = 2, *given = 0;
+/* One {requests=N, per=SECONDS} of a rate table into w. */
+static void rate_window_at(lua_State *L, int t, rate_window_t *w) {
+  char err[80] = "not a number";
+  if (!lua_istable(L, t)) luaL_error(L, "smartlead.client: rate windows must be {requests = N, per = SECONDS}");
+  lua_getfield(L, t, "requests");
+  lua_getfield(L, t, "per");
+  w->requests = lua_tonumber(L, -2), w->per = lua_isnil(L, -1) ? 1 : lua_tonumber(L, -1);
+  if (!lua_isnumber(L, -2) || (!lua_isnil(L, -1) && !lua_isnumber(L, -1)) || !rate_window_ok(w->requests, w->per, err, sizeof err))
+    luaL_error(L, "smartlead.client: rate must be {requests = N >= 1, per = SECONDS > 0}, a list of them, a string "
+               "such as \"10/1,60/60\" or \"standard\", or false (%s)", err);
+  lua_pop(L, 2);
+}
+
+/* rate = "10/1,60/60,1000/3600" | "standard" | "pro" | "legacy" | "auto" | "off" | false |
+ * {requests=, per=} | { {requests=, per=}, ... }; absent: the safe default (10 per 2 s) until the
+ * server shows its budget. *given: the rate was set (it then reconfigures the key's limiter). */
+static void opt_rate(lua_State *L, rate_spec_t *spec, int *given) {
+  memset(spec, 0, sizeof *spec);
+  spec->mode = RATE_AUTO, *given = 1;
   int t = lua_getfield(L, 1, "rate");
-  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) *requests = 0, *given = 1;
-  else if (t == LUA_TTABLE) {
-    lua_getfield(L, -1, "requests");
-    lua_getfield(L, -2, "per");
-    *requests = lua_tonumber(L, -2), *per = lua_isnil(L, -1) ? 1 : lua_tonumber(L, -1);
-    if (!(*requests >= 1 && *requests <= 100000 && *per > 0 && *per <= 86400))
-      luaL_error(L, "smartlead.client: rate must be {requests = N >= 1, per = SECONDS > 0} or false");
-    lua_pop(L, 2);
-    *given = 1;
-  } else if (t != LUA_TNIL) luaL_error(L, "smartlead.client: rate must be {requests = N, per = SECONDS} or false");
+  char err[240];
+  if (t == LUA_TNIL) *given = 0;
+  else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) spec->mode = RATE_OFF;
+  else if (t == LUA_TSTRING) {
+    if (!rate_parse(lua_tostring(L, -1), spec, err, sizeof err)) luaL_error(L, "smartlead.client: %s", err);
+  } else if (t == LUA_TTABLE && lua_getfield(L, -1, "requests") != LUA_TNIL) {
+    lua_pop(L, 1);
+    spec->mode = RATE_WINDOWS, spec->n = 1;
+    rate_window_at(L, lua_gettop(L), &spec->w[0]);
+  } else if (t == LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n < 1 || n > RATE_MAX_WINDOWS) luaL_error(L, "smartlead.client: rate must list 1 to %d windows", RATE_MAX_WINDOWS);
+    spec->mode = RATE_WINDOWS, spec->n = (int)n;
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      rate_window_at(L, lua_gettop(L), &spec->w[i - 1]);
+      lua_pop(L, 1);
+    }
+  } else luaL_error(L, "smartlead.client: rate must be a string such as \"10/2\", {requests = N, per = SECONDS}, a list of those, or false");
+  lua_pop(L, 1);
+}
+
+/* max_buffered_mb = MB: the most answer bytes the engine holds at once, for every client. */
+static void opt_max_buffered(lua_State *L) {
+  if (lua_getfield(L, 1, "max_buffered_mb") != LUA_TNIL) {
+    double mb = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(mb >= 0.01 && mb <= 65536))
+      luaL_error(L, "smartlead.client: max_buffered_mb must be a number of megabytes from 0.01 to 65536");
+    engine_lua_set_answer_cap(L, (size_t)(mb * 1048576));
+  }
   lua_pop(L, 1);
 }
 
@@ -630,9 +697,10 @@ static int l_new_client(lua_State *L) {
   long timeout_ms = opt_ms(L, "timeout", 60), connect_ms = opt_ms(L, "connect_timeout", 10);
   int concurrency = (int)opt_int(L, "concurrency", 8, 1, 64), max_retries = (int)opt_int(L, "max_retries", 5, 0, 20);
   double max_wait = opt_int(L, "max_wait", 600, 0, 86400);
-  double requests, per;
+  rate_spec_t rate;
   int rate_given;
-  opt_rate(L, &requests, &per, &rate_given);
+  opt_rate(L, &rate, &rate_given);
+  opt_max_buffered(L);
   client_t *c = lua_newuserdatauv(L, sizeof *c, 1); /* uservalue 1: the run session's hook */
   memset(c, 0, sizeof *c);
   c->closed = 1; /* until fully built, so __gc frees only what exists */
@@ -658,7 +726,7 @@ static int l_new_client(lua_State *L) {
     return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
   redact_add_secret(c->api_key);
   warn_insecure(L, c);
-  c->limiter = limiter_for_key(c->api_key, requests, per, rate_given);
+  c->limiter = limiter_for_key(c->api_key, &rate, rate_given);
   if (!c->limiter) return luaL_error(L, "smartlead.client: too many distinct API keys in one process");
   return 1;
 }
@@ -694,10 +762,11 @@ static int l_base_url(lua_State *L) {
   return 1;
 }
 
-/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=} */
+/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=, max_buffered_mb=} */
 static int l_options(lua_State *L) {
   client_t *c = client_check(L, 1);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  engine_lua_push_number(L, engine_lua_answer_cap(L) / 1048576.0), lua_setfield(L, -2, "max_buffered_mb");
   lua_pushinteger(L, c->slots->max), lua_setfield(L, -2, "concurrency");
   lua_pushinteger(L, c->max_retries), lua_setfield(L, -2, "max_retries");
   lua_pushnumber(L, c->max_wait), lua_setfield(L, -2, "max_wait");
@@ -706,7 +775,30 @@ static int l_options(lua_State *L) {
   return 1;
 }
 
-/* client:reset_rate_state() -- forget learned limits and pauses of this key (shared by clients) */
+/* client:rate_budget() -> {windows = { {requests=, per=, source=}, ... }, source=, off=, pause=}
+ * The budget this key has shown, as the limiter paces it: source "configured" (or "default"),
+ * "server" (its X-RateLimit-* headers) or "learned" (a 429 the headers did not foresee). */
+static int l_rate_budget(lua_State *L) {
+  limiter_budget_t b;
+  limiter_budget(client_check(L, 1)->limiter, monotonic_now(), &b);
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, b.n, 0);
+  for (int i = 0; i < b.n; i++) {
+    lua_createtable(L, 0, 3);
+    engine_lua_push_number(L, b.w[i].w.requests), lua_setfield(L, -2, "requests");
+    engine_lua_push_number(L, b.w[i].w.per), lua_setfield(L, -2, "per");
+    lua_pushstring(L, b.w[i].source), lua_setfield(L, -2, "source");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "windows");
+  lua_pushstring(L, b.source), lua_setfield(L, -2, "source");
+  lua_pushboolean(L, b.off), lua_setfield(L, -2, "off");
+  lua_pushnumber(L, b.pause), lua_setfield(L, -2, "pause");
+  return 1;
+}
+
+/* client:reset_rate_state() -- forget pauses, server windows and learned limits of this key
+ * (shared by clients), the remembered ones too */
 static int l_reset_rate_state(lua_State *L) {
   limiter_reset(client_check(L, 1)->limiter);
   return 0;
@@ -735,8 +827,8 @@ static int l_new_error(lua_State *L) {
 
 void client_register(lua_State *L) {
   static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"options", l_options},
-                                     {"reset_rate_state", l_reset_rate_state}, {"mask", l_mask},
-                                     {"set_session_hook", l_set_session_hook}, {NULL, NULL}};
+                                     {"reset_rate_state", l_reset_rate_state}, {"rate_budget", l_rate_budget},
+                                     {"mask", l_mask}, {"set_session_hook", l_set_session_hook}, {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   if (luaL_newmetatable(L, CLIENT_MT)) {
     luaL_setfuncs(L, meta, 0);

@@ -113,21 +113,30 @@ end
 
 ---------------------------------------------------------------------------- values
 
--- "10/2" (10 requests per 2 s), "10" (per second), "off" -> {requests=, per=} | false
+-- "10/2" (10 requests per 2 s), "10" (per second), "10/1,60/60,1000/3600" (every window at
+-- once), a preset (standard, pro, legacy), "auto" (the safe default, 10 per 2 s, until the
+-- server shows its budget) or "off" -> {requests=, per=} | { {requests=, per=}, ..., preset= }
+-- | "auto" | false. One parser for the file, the environment and smartlead.client{rate=}.
 function M.parse_rate(text)
   if type(text) == "table" or text == false then return text end
-  local s = tostring(text):lower():gsub("%s", "")
-  if s == "off" or s == "false" or s == "none" or s == "0" then return false end
-  local n, per = s:match("^(%d+%.?%d*)/(%d+%.?%d*)s?$")
-  n, per = tonumber(n or s:match("^(%d+%.?%d*)$")), tonumber(per or 1)
-  if n and n >= 1 and per and per > 0 then return { requests = math.tointeger(n) or n, per = math.tointeger(per) or per } end
-  return nil, ("rate must be N/SECONDS (e.g. 10/2) or off, got '%s'"):format(tostring(text))
+  local v, err = core.parse_rate(tostring(text))
+  if v == nil then return nil, err end
+  if type(v) == "table" and #v == 1 and not v.preset then return v[1] end
+  return v
 end
 
--- The rate as people write it: "10/2", "off".
+local function show_window(w) return ("%s/%s"):format(tostring(w.requests), tostring(w.per or 1)) end
+
+-- The rate as people write it: "10/2", "10/1,60/60", "standard", "off".
 function M.show_rate(rate)
   if rate == false then return "off" end
-  if type(rate) == "table" then return ("%s/%s"):format(tostring(rate.requests), tostring(rate.per or 1)) end
+  if type(rate) == "table" then
+    if rate.preset then return rate.preset end
+    if rate.requests then return show_window(rate) end
+    local parts = {}
+    for i, w in ipairs(rate) do parts[i] = show_window(w) end
+    return table.concat(parts, ",")
+  end
   return tostring(rate)
 end
 

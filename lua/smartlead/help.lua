@@ -31,6 +31,8 @@ local LUA_METHODS = {
     'sl:request("GET", "/campaigns/4101/email-accounts")' },
   close = { "sl:close()", "Releases the client's connections; later calls fail.", "sl:close()" },
   options = { "sl:options() -> table", "The client's settings (the key is never included).", "sl:options()" },
+  rate_budget = { "sl:rate_budget() -> {windows=, source=, off=, pause=}",
+    "The rate budget this key has shown: configured, the server's X-RateLimit windows, or learned from 429s.", "sl:rate_budget()" },
 }
 
 local REPL_COMMANDS = {

@@ -18,7 +18,7 @@ local M = {
 
 local CLIENT_OPTIONS = {
   api_key = true, base_url = true, timeout = true, connect_timeout = true,
-  concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true,
+  concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true, max_buffered_mb = true,
   insecure_skip_tls_verify = true, -- says what it does; prints a warning
 }
 
@@ -33,7 +33,9 @@ local function warn_skipped_config(settings)
 end
 
 -- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
---                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600, profile=} -> Client
+--                  rate="10/1,60/60" | "standard" | {requests=, per=} | false (default: learned from
+--                  the server, 10 per 2 s until it shows its budget), max_retries=5, max_wait=600,
+--                  max_buffered_mb=256, profile=} -> Client
 -- api_key, base_url, rate, concurrency and timeout each come from (config.resolve): the option,
 -- else smartlead.defaults (set by --mock, --profile and the CLI flags), else the environment
 -- (SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL, SMARTLUA_RATE, SMARTLUA_CONCURRENCY, SMARTLUA_TIMEOUT),
