@@ -28,7 +28,7 @@ end
 -- A report: lines for people and counts for the exit code.
 local function new_report(out)
   return { out = out or function(line) io.stdout:write(line, "\n") end, sent = 0, skipped = 0, failed = 0,
-    cannot = 0, ids = {} }
+    cannot = 0, already = 0, ids = {} }
 end
 
 local function say(report, fmt, ...) report.out(fmt:format(...)) end
@@ -110,8 +110,8 @@ end
 
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
-  if drifted[id] then return end
-  if kinds.shows(s.views[id], op.fields) then return end -- nothing to send
+  if drifted[id] then report.skipped = report.skipped + 1 return end
+  if kinds.shows(s.views[id], op.fields) then report.already = report.already + 1 return end -- nothing to send
   local send_op = with(op, op.fields, planlib.before_values(s.views[id], op.fields))
   send_op.email = s.views[id] and s.views[id].from_email
   if send(s, report, client, send_op, op.op .. " " .. label(s, p, id)) then report.ids[id] = true end
@@ -120,12 +120,16 @@ end
 local function apply_campaign_op(s, report, p, client, op, drifted)
   local cid, attach = op.target.campaign, not op.removes
   local members = s:members_of(client, cid) or {}
-  local ids, was = json.array {}, json.array {}
+  local ids, was, kept = json.array {}, json.array {}, 0
   for _, id in ipairs(op.fields.email_account_ids) do
     if not drifted[id] and (members[id] or false) ~= attach then ids[#ids + 1] = id end
+    if not drifted[id] then kept = kept + 1 end
     if members[id] then was[#was + 1] = id end
   end
-  if #ids == 0 then return end
+  if #ids == 0 then -- every account drifted, or every one is already where the plan puts it
+    if kept == 0 then report.skipped = report.skipped + 1 else report.already = report.already + 1 end
+    return
+  end
   local send_op = with(op, { email_account_ids = ids }, { attached = was })
   if send(s, report, client, send_op, ("%s campaign %d"):format(op.op, cid)) then
     for _, id in ipairs(ids) do report.ids[id] = true end
@@ -183,8 +187,7 @@ function M.apply(p, opts)
   local expect, single = expectations(p)
   refresh(s, client, expect, single)
   local drifted = drift(s, expect)
-  for _, id in ipairs(planlib.sorted_keys(drifted)) do
-    report.skipped = report.skipped + 1
+  for _, id in ipairs(planlib.sorted_keys(drifted)) do -- counted per write below
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
   for _, op in ipairs(p.ops) do
@@ -196,7 +199,9 @@ function M.apply(p, opts)
   end
   local n = 0
   for _ in pairs(report.ids) do n = n + 1 end
-  say(report, "Applied %d writes to %d accounts; %d skipped, %d failed.", report.sent, n, report.skipped, report.failed)
+  -- every write of the plan is counted once: planned = sent + already done + skipped + failed
+  say(report, "Apply: %d write%s planned: %d sent, %d already done, %d skipped, %d failed; %d account%s changed.",
+    #p.ops, #p.ops == 1 and "" or "s", report.sent, report.already, report.skipped, report.failed, n, n == 1 and "" or "s")
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
   return report
@@ -357,14 +362,14 @@ local function undo_failed(s, report, client, e)
   end
 end
 
--- apply.undo(records, {client=, journal=, out=, source=}) -> report
+-- apply.undo(records, {client=, journal=, out=, source=, info=}) -> report (info: the begin record's fields)
 -- Newest write first, each by its kind: sets restore their before-values, relations send their
 -- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
   local idx = journal.index(records)
-  local s = run.session { mode = "undo", journal = opts.journal, info = { undoes = opts.source } }
+  local s = run.session { mode = "undo", journal = opts.journal, info = opts.info or { undoes = opts.source } }
   local ids, single = {}, {}
   for _, seq in ipairs(idx.order) do
     local intent = idx.by_seq[seq].intent
@@ -383,8 +388,8 @@ function M.undo(records, opts)
     elseif rule == "inverse" then undo_relation(s, report, client, e)
     else cannot_undo(report, e, why) end
   end
-  say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
-    report.failed, report.cannot)
+  say(report, "Undo: %d write%s sent, %d skipped, %d failed, %d cannot be undone.", report.sent,
+    report.sent == 1 and "" or "s", report.skipped, report.failed, report.cannot)
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
   return report
