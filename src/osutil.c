@@ -194,21 +194,29 @@ static int l_mkdir_private(lua_State *L) {
   return 1;
 }
 
-/* core.os.list_dir(path) -> {name, ...} (in no order, without . and ..) | nil, err */
+/* core.os.list_dir(path) -> {name, ...} (in no order, without . and ..), {name -> mtime in
+ * seconds, with a fraction} | nil, err. mtime orders journals written within one second. */
 static int l_list_dir(lua_State *L) {
   const char *path = check_path(L, 1);
   DIR *d = opendir(path);
   if (!d) return osutil_push_open_error(L, path, errno, "list");
+  int fd = dirfd(d);
+  lua_newtable(L);
   lua_newtable(L);
   lua_Integer n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     lua_pushstring(L, e->d_name);
-    lua_rawseti(L, -2, ++n);
+    lua_rawseti(L, -3, ++n);
+    struct stat st;
+    if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+      lua_setfield(L, -2, e->d_name);
+    }
   }
   closedir(d);
-  return 1;
+  return 2;
 }
 
 /* ---------------------------------------------------------------- the process */
