@@ -7,7 +7,7 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind tmux openssl
+               libedit-dev lua-busted ca-certificates valgrind tmux openssl zsh fish
 
 PKGS    = lua5.4 libcurl libmicrohttpd
 CFLAGS ?= -O2 -g
@@ -25,7 +25,7 @@ HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))
 SEED = spec/fixtures/seed.json
 
-.PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint
+.PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint man
 all: $(B)/smartlua $(B)/smartlead/core.so
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -87,11 +87,21 @@ demo: deps
 	$(MAKE) all
 	build/smartlua --mock examples/fleet_report.lua
 
+# doc/smartlua.1 from the command line's definitions (a spec checks the committed page is current).
+man: $(B)/smartlua
+	$(B)/smartlua -e 'io.write(require("smartlead.cli.man").roff())' > doc/smartlua.1
+
+SHARE = $(DESTDIR)$(PREFIX)/share
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(SHARE)/lua/5.4/smartlead
 	install -m 755 $(B)/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
 	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
-	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/}; done
+	for f in $(LUA_FILES); do install -D -m 644 $$f $(SHARE)/lua/5.4/$${f#lua/}; done
+	install -D -m 644 doc/smartlua.1 $(SHARE)/man/man1/smartlua.1
+	install -d $(SHARE)/bash-completion/completions $(SHARE)/zsh/site-functions $(SHARE)/fish/vendor_completions.d
+	$(B)/smartlua completion bash > $(SHARE)/bash-completion/completions/smartlua
+	$(B)/smartlua completion zsh > $(SHARE)/zsh/site-functions/_smartlua
+	$(B)/smartlua completion fish > $(SHARE)/fish/vendor_completions.d/smartlua.fish
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -131,7 +131,7 @@ local function update_one(ctx, a, by_op, rows, counts)
       end
       if shows(a, send) then
         counts.already = counts.already + 1
-        rows[#rows + 1] = { id = a.id, op = op, ok = true, message = "already so; not sent" }
+        rows[#rows + 1] = { id = a.id, op = op, ok = true, message = "already set; not sent" }
       else
         local answer, err = client[op](client, a.id, copy(send))
         if not answer then
@@ -199,7 +199,7 @@ local function update(ctx)
     w:close()
     if not target.one then
       local planned = #accounts * writes_of(by_op)
-      ctx:err(("update: %s planned: %d sent, %d already so, %d failed (%s)"):format(plural(planned, "write"),
+      ctx:err(("update: %s planned: %d sent, %d already set, %d failed (%s)"):format(plural(planned, "write"),
         counts.sent, counts.already, planned - counts.sent - counts.already, plural(#accounts, "account")))
     end
     if #report.failed == 0 then return EXIT.ok end
@@ -275,7 +275,7 @@ The accounts: one ID (or address), --ids ID,ID,... (--ids - reads them from stdi
 `accounts list --fields id`), or --where EXPR over every account. One plan, one journal: every
 account is read first (its values before go into the journal), values it already has are not sent,
 and the rest are sent concurrently. Each write's outcome is printed, and a summary on stderr:
-planned = sent + already so + failed. Fields of update_warmup keep warmup_enabled as the account
+planned = sent + already set + failed. Fields of update_warmup keep warmup_enabled as the account
 has it unless --warmup-enabled is given.
 ]]
 

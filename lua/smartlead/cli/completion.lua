@@ -131,6 +131,8 @@ local function walk(words)
           if words[i + 1] == "=" then i = i + 1 end -- bash splits --opt=value at the =
           if i + 1 == #words then st.waiting = o end
           i = i + 1
+        elseif o.kind == "optbool" and i + 1 == #words and not words[#words]:find("^%-") then
+          st.waiting = o -- --flag [true|false]
         end
       end
     elseif not st.node then

@@ -62,14 +62,19 @@ end
 
 -- Every journal of the directory, newest first, with undone ones marked. -> list | nil, err
 function M.all(dir)
-  local names, err = core.os.list_dir(dir)
+  local names, mtimes = core.os.list_dir(dir)
+  local err = mtimes
   if not names then
     if tostring(err):find("No such file", 1, true) then return {} end
     return nil, err
   end
   local list = {}
   for _, name in ipairs(names) do
-    if name:match("%.jsonl$") then list[#list + 1] = M.summary(dir .. "/" .. name) end
+    if name:match("%.jsonl$") then
+      local s = M.summary(dir .. "/" .. name)
+      s.mtime = mtimes[name] or 0
+      list[#list + 1] = s
+    end
   end
   local undone = {}
   for _, s in ipairs(list) do
@@ -78,8 +83,9 @@ function M.all(dir)
   for _, s in ipairs(list) do
     if undone[s.name] and s.state ~= "unreadable" then s.state, s.undone_by = "undone", undone[s.name] end
   end
-  table.sort(list, function(a, b)
+  table.sort(list, function(a, b) -- newest first: by start time, then by the last write
     if (a.time or "") ~= (b.time or "") then return (a.time or "") > (b.time or "") end
+    if a.mtime ~= b.mtime then return a.mtime > b.mtime end
     return a.name > b.name
   end)
   return list
