@@ -7,7 +7,7 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind tmux openssl zsh fish
+               libedit-dev lua-busted ca-certificates valgrind tmux openssl zsh fish jq
 
 PKGS    = lua5.4 libcurl libmicrohttpd
 CFLAGS ?= -O2 -g

@@ -158,7 +158,9 @@ function Session:print_results(res)
     return
   end
   local color = self.tty and require("smartlead.show").default_color()
-  for i = 2, res.n do io.stdout:write(core.mask(show_value(res[i], color)), "\n") end
+  local last = res.n -- an endpoint's answer comes with a nil error: not worth a line
+  while last > 2 and res[last] == nil do last = last - 1 end
+  for i = 2, last do io.stdout:write(core.mask(show_value(res[i], color)), "\n") end
   if res.n >= 2 then _G._ = res[2] end -- the last result, like a calculator's ans
   io.stdout:flush()
 end

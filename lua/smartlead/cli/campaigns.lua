@@ -20,7 +20,26 @@ local function targets(ctx, keep)
   return out
 end
 
--- attach and detach: one relation write for every account not already where it should be.
+-- Why the API would refuse to attach an account (it refuses the whole request for one): not
+-- connected, suspended (only the single read shows it), not found. -> {id -> reason}, read concurrently.
+local function unusable(client, ids)
+  local why = {}
+  client:each(ids, function(id)
+    local a, err = client:get_email_account(id)
+    if not a then
+      why[id] = err and err.status == 404 and "not found" or ("not readable: " .. tostring(err))
+    elseif a.is_smtp_success ~= true or a.is_imap_success ~= true then
+      why[id] = "not connected (SMTP or IMAP)"
+    elseif a.is_suspended == true then
+      why[id] = "suspended"
+    end
+    return true
+  end, { progress = false })
+  return why
+end
+
+-- attach and detach: one relation write for every account not already where it should be;
+-- attach leaves out (and reports) the accounts the API would refuse.
 local function relation(op, attach)
   local done_word, already_word = attach and "attached" or "detached", attach and "already attached" or "not attached"
   return function(ctx)
@@ -48,6 +67,20 @@ local function relation(op, attach)
       for _, id in ipairs(wanted) do
         if (is_member[id] or false) ~= attach then send[#send + 1] = id end
       end
+      local skipped, nskipped = {}, 0
+      if attach and #send > 0 then
+        skipped = unusable(client, send)
+        local usable = json.array {}
+        for _, id in ipairs(send) do
+          if skipped[id] then
+            nskipped = nskipped + 1
+            ctx:err(("campaign %d: account %d skipped: %s"):format(cid, id, skipped[id]))
+          else
+            usable[#usable + 1] = id
+          end
+        end
+        send = usable
+      end
       local answer, err
       if #send > 0 then answer, err = client[op](client, cid, send) end
       if #send > 0 and not answer then
@@ -59,12 +92,13 @@ local function relation(op, attach)
       local sent = {}
       for _, id in ipairs(send) do sent[id] = true end
       for _, id in ipairs(wanted) do
-        w:add { campaign_id = cid, email_account_id = id, status = sent[id] and done_word or already_word }
+        local status = sent[id] and done_word or (skipped[id] and ("skipped: " .. skipped[id])) or already_word
+        w:add { campaign_id = cid, email_account_id = id, status = status }
       end
       w:close()
-      ctx:err(("campaign %d: %s: %d %s, %d %s"):format(cid, plural(#wanted, "account"), #send, done_word,
-        #wanted - #send, already_word))
-      return EXIT.ok
+      ctx:err(("campaign %d: %s: %d %s, %d %s%s"):format(cid, plural(#wanted, "account"), #send, done_word,
+        #wanted - #send - nskipped, already_word, nskipped > 0 and (", %d skipped"):format(nskipped) or ""))
+      return nskipped > 0 and EXIT.partial or EXIT.ok
     end)
   end
 end
@@ -89,6 +123,8 @@ local WHERE = opt({ "--where" }, "where", "value", "EXPR", "the accounts: every 
 
 local RELATION_HELP = [[
 One request for every account not already where it should be; each account's outcome is printed.
+attach leaves out, and reports, an account the API would refuse (not connected, suspended, not
+found: it refuses the whole request for one), and then exits 4.
 `--ids -` that reads no id at all (the command before it printed nothing, or failed) is a usage
 error: exit 2, nothing sent.
 ]]
