@@ -17,8 +17,8 @@ describe("a command line an operator trusts", function()
     server = support.server()
     client = server:client()
     state = tmp .. "/state"
-    env = proc.keyless_env(tmp .. "/xdg") .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s")
-      :format(q(support.KEY), q(server:url()), q(state))
+    env = proc.keyless_env(tmp .. "/xdg")
+      .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s"):format(q(support.KEY), q(server:url()), q(state))
   end)
   teardown(function()
     client:close()
@@ -107,7 +107,8 @@ describe("a command line an operator trusts", function()
       local with_missing = ok_json(run { "accounts", "list", "--where", 'reputation(a, 0) < 90 and a.type == "GMAIL"',
         "--fields", "id" })
       assert.equal(#want + no_rep, #with_missing)
-      local helpers = ok_json(run { "accounts", "list", "--where", 'rep_below(a, 90) and a.type == "GMAIL"', "--fields", "id" })
+      local helpers = ok_json(run { "accounts", "list", "--where", 'rep_below(a, 90) and a.type == "GMAIL"',
+        "--fields", "id" })
       assert.same(want, ids_of(helpers))
       local ge = ok_json(run { "accounts", "list", "--where", "reputation(a) >= 90", "--fields", "id" })
       local lt = ok_json(run { "accounts", "list", "--where", "reputation(a) < 90", "--fields", "id" })
@@ -115,7 +116,7 @@ describe("a command line an operator trusts", function()
       assert.equal(#all_accounts(), #ge + #lt + #missing)
     end)
 
-    it("a list that fails prints nothing on stdout, in json, csv and table; ndjson streams and ends with the error", function()
+    it("a failing list prints nothing on stdout (json, csv, table); ndjson streams and ends with the error", function()
       local where = "a.id < 3150 or error('no good')"
       for _, fmt in ipairs { "json", "csv", "table" } do
         local r = run { "accounts", "list", "--where", where, "--format", fmt }
@@ -191,8 +192,10 @@ describe("a command line an operator trusts", function()
     it("--fields with an unknown name is a usage error with a suggestion; nothing is sent", function()
       server:clear_log()
       local cases = {
-        { { "accounts", "list", "--fields", "id,from_emial" }, "unknown field 'from_emial' (did you mean \"from_email\"?)" },
-        { { "accounts", "list", "--fields", "id,warmup_details.reputaton" }, "unknown field 'warmup_details.reputaton'" },
+        { { "accounts", "list", "--fields", "id,from_emial" },
+          "unknown field 'from_emial' (did you mean \"from_email\"?)" },
+        { { "accounts", "list", "--fields", "id,warmup_details.reputaton" },
+          "unknown field 'warmup_details.reputaton'" },
         { { "accounts", "get", "3001", "--fields", "bogus" }, "unknown field 'bogus'" },
         { { "campaigns", "accounts", "4101", "--fields", "idd" }, "(did you mean \"id\"?)" },
       }
@@ -215,11 +218,13 @@ describe("a command line an operator trusts", function()
     -- Every command driven into every code it can return (README's table).
     it("each command returns 0, 1, 2, 3 and 4 where they apply", function()
       local plan = tmp .. "/codes-plan.json"
-      local csv_ok = proc.write(tmp .. "/ok.csv", "from_name,from_email,user_name,password,smtp_host,smtp_port,imap_host,"
-        .. "imap_port\r\nNew,new.codes@example.org,new.codes@example.org,pw-codes-1,smtp.example.org,587,imap.example.org,993\r\n")
+      local csv_ok = proc.write(tmp .. "/ok.csv", "from_name,from_email,user_name,password,smtp_host,smtp_port,"
+        .. "imap_host,imap_port\r\nNew,new.codes@example.org,new.codes@example.org,pw-codes-1,smtp.example.org,587,"
+        .. "imap.example.org,993\r\n")
       local csv_bad = proc.write(tmp .. "/bad.csv", "from_name,from_email,user_name,password,smtp_host,smtp_port,"
         .. "imap_host,imap_port\r\nBad,bad.codes@example.org,b,pw,smtp.example.org,99999,imap.example.org,993\r\n")
-      local saves = proc.write(tmp .. "/saves.lua", "assert(require('smartlead').client():add_smtp_account{ from_name = 'S', "
+      local saves = proc.write(tmp .. "/saves.lua", "assert(require('smartlead').client():add_smtp_account{ "
+        .. "from_name = 'S', "
         .. "from_email = 's.codes@example.org', user_name = 's', password = 'pw-s', smtp_host = 'smtp.example.org', "
         .. "smtp_port = 587, imap_host = 'imap.example.org', imap_port = 993, warmup_enabled = false })")
       local one_write = proc.write(tmp .. "/one.lua", "assert(require('smartlead').client():update_email_account(3002, "
@@ -349,7 +354,8 @@ describe("a command line an operator trusts", function()
       local intents = 0
       for _, rec in ipairs(recs) do intents = intents + (rec.type == "intent" and 1 or 0) end
       assert.equal(2, intents)
-      assert.equal("smartlua accounts update --ids 3001,3002,3003 --max-email-per-day 20 --format json", recs[1].command)
+      assert.equal("smartlua accounts update --ids 3001,3002,3003 --max-email-per-day 20 --format json",
+        recs[1].command)
       assert.equal("default", recs[1].profile)
       assert.equal("end", recs[#recs].type)
     end)
@@ -380,12 +386,6 @@ describe("a command line an operator trusts", function()
     end)
 
     it("campaigns attach --where sends one request for the accounts not yet attached", function()
-      local pick = {}
-      local in_4103 = members(4103)
-      for _, a in ipairs(all_accounts()) do
-        if a.id <= 3030 and a.is_smtp_success and a.is_imap_success and not in_4103[a.id]
-          and not server:account(a.id).is_suspended then pick[#pick + 1] = a.id end
-      end
       local where = "a.is_smtp_success and a.is_imap_success and a.id <= 3030"
       server:clear_log()
       local r = run { "campaigns", "attach", "4103", "--where", where .. " and not is_null(a.id)", "--format", "json" }
@@ -398,6 +398,23 @@ describe("a command line an operator trusts", function()
       assert.is_true(attached >= 1)
       assert.matches("campaign 4103: %d+ accounts: %d+ attached, %d+ already attached", r.err)
       for _, row in ipairs(rows) do assert.is_true(members(4103)[row.email_account_id] or false) end
+      -- an account the API would refuse (suspended: only the single read says so) is left out and reported
+      local suspended, good
+      local in_4104 = members(4104)
+      for _, a in ipairs(all_accounts()) do
+        local full = server:account(a.id)
+        if a.is_smtp_success and a.is_imap_success and not in_4104[a.id] then
+          if full.is_suspended then suspended = suspended or a.id else good = good or a.id end
+        end
+      end
+      assert.is_truthy(suspended and good, "the fixture has a suspended, connected account")
+      r = run { "campaigns", "attach", "4104", "--ids", suspended .. "," .. good, "--format", "json" }
+      assert.equal(4, r.code, r.err)
+      local status = {}
+      for _, row in ipairs(json.decode(r.out)) do status[row.email_account_id] = row.status end
+      assert.same({ [suspended] = "skipped: suspended", [good] = "attached" }, status)
+      assert.is_true(members(4104)[good])
+      assert.is_nil(members(4104)[suspended])
     end)
   end)
 
@@ -499,7 +516,7 @@ describe("a command line an operator trusts", function()
       assert.equal("profile,count\r\nacme,260\r\nbeta,260\r\n", r.out)
     end)
 
-    it("writes journal per profile, each under its own key; a failing profile fails the run and prints nothing", function()
+    it("journals per profile, each under its own key; a failing profile fails the run and prints nothing", function()
       local r = prun { "--all-profiles", "accounts", "update", "3001", "--max-email-per-day", "31", "--format", "json" }
       local rows = ok_json(r)
       assert.same({ "acme", "beta" }, { rows[1].profile, rows[2].profile })
@@ -534,7 +551,8 @@ describe("a command line an operator trusts", function()
       local lines = {}
       for _, l in ipairs(r.lines) do lines[#lines + 1] = l end
       table.sort(lines)
-      assert.same({ "[acme] acme\tacme,beta\t1", "[acme] done acme", "[beta] beta\tacme,beta\t1", "[beta] done beta" }, lines)
+      assert.same({ "[acme] acme\tacme,beta\t1", "[acme] done acme", "[beta] beta\tacme,beta\t1",
+        "[beta] done beta" }, lines)
       assert.equal(23, server:account(3002).message_per_day)
       assert.equal(23, other:account(3002).message_per_day)
       assert.equal("smartlua: 2 profiles: acme ok, beta failed (exit 6)", r.errlines[#r.errlines])
@@ -681,7 +699,11 @@ describe("a command line an operator trusts", function()
         return
       end
       local zsh = [=[
-        compadd() { local v=0; for a in "$@"; do if [[ $v == 1 ]]; then print -r -- "$a"; fi; [[ $a == -- ]] && v=1; done; return 0 }
+        compadd() {
+          local v=0
+          for a in "$@"; do if [[ $v == 1 ]]; then print -r -- "$a"; fi; [[ $a == -- ]] && v=1; done
+          return 0
+        }
         compdef() { : }
         eval "$(smartlua completion zsh)"
         words=(smartlua accounts list --esp ""); CURRENT=5; _smartlua
@@ -699,7 +721,7 @@ describe("a command line an operator trusts", function()
       assert.same({ "GMAIL", "OUTLOOK", "SMTP", "attach", "acme", "beta", "default" }, words)
     end)
 
-    it("doc/smartlua.1 is what the definitions make, names every option --help names, and make install installs it", function()
+    it("doc/smartlua.1 is what the definitions make and names every option --help names", function()
       local r = proc.smartlua { "-e", 'io.write(require("smartlead.cli.man").roff())' }
       assert.equal(0, r.code, r.err)
       assert.equal(proc.read(proc.ROOT .. "/doc/smartlua.1"), r.out, "doc/smartlua.1 is stale: run make man")
@@ -708,7 +730,9 @@ describe("a command line an operator trusts", function()
       local top = proc.smartlua({ "--help" }).out
       for cmd in top:gmatch("\n  smartlua (%a+)") do helps[#helps + 1] = { cmd, "--help" } end
       for _, name in ipairs { "accounts", "campaigns", "config", "journal" } do
-        for sub in proc.smartlua({ name, "--help" }).out:gmatch("\n  (%a+) ") do helps[#helps + 1] = { name, sub, "--help" } end
+        for sub in proc.smartlua({ name, "--help" }).out:gmatch("\n  (%a+) ") do
+          helps[#helps + 1] = { name, sub, "--help" }
+        end
       end
       local seen = 0
       for _, h in ipairs(helps) do

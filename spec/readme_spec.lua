@@ -55,8 +55,8 @@ describe("README.md", function()
     work, home = tmp .. "/work", tmp .. "/home"
     server = support.server()
     beta = require("smartlead.mock_server").start { api_key = "beta-readme-key-7c6b5a" }
-    assert(os.execute(("mkdir -p %s %s/bin %s/.config/smartlua && chmod 700 %s/.config/smartlua"):format(q(work), q(tmp),
-      q(home), q(home))))
+    assert(os.execute(("mkdir -p %s %s/bin %s/.config/smartlua && chmod 700 %s/.config/smartlua"):format(q(work),
+      q(tmp), q(home), q(home))))
     assert(os.execute(("ln -s %s/examples %s/examples && ln -s %s/build %s/build && ln -s %s %s/bin/smartlua"):format(
       q(proc.ROOT), q(work), q(proc.ROOT), q(work), q(proc.BIN), q(tmp))))
     -- README's config file, its keys and URLs pointing at the mocks
@@ -137,7 +137,9 @@ describe("README.md", function()
 
   it("lists in its Exit codes table every code the commands return", function()
     local codes = {}
-    for code in text:match("### Exit codes(.-)\n### "):gmatch("\n| %*%*(%d)%*%* |") do codes[#codes + 1] = tonumber(code) end
+    for code in text:match("### Exit codes(.-)\n### "):gmatch("\n| %*%*(%d)%*%* |") do
+      codes[#codes + 1] = tonumber(code)
+    end
     assert.same({ 0, 1, 2, 3, 4 }, codes)
   end)
 end)

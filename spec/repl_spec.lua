@@ -113,7 +113,8 @@ describe("the REPL in a terminal", function()
     pane:key("C-c")
     pane:wait_for("cancelled by Ctrl-C: 1 request was aborted", 5, true)
     eval("smartlead.mock:configure{ latency_ms = 0 }")
-    eval("r, e.kind, e.code, e.ambiguous, getmetatable(e) == smartlead.Error", '\nnil\n"cancelled"\n"CANCELLED"\ntrue\ntrue\n')
+    eval("r, e.kind, e.code, e.ambiguous, getmetatable(e) == smartlead.Error",
+      '\nnil\n"cancelled"\n"CANCELLED"\ntrue\ntrue\n')
     local screen = eval("print(e.message)", "may have been applied")
     assert.is_falsy(screen:find("%.lua:%d"), screen)
     assert.is_falsy(screen:find("smartlead%.client:%d"), screen)
@@ -145,7 +146,7 @@ describe("the REPL in a terminal", function()
     pane:wait_for("daily_rampup", 5, true)
   end)
 
-  it("reads stdin that is not a terminal line by line with -i, as lua.c does; a failed line makes the exit 1", function()
+  it("reads stdin that is no terminal line by line with -i, as lua.c does; a failed line makes the exit 1", function()
     local lines = table.concat({ "x = 20", "x + 1", "function f(a)", "  return a * 2", "end", "f(4)",
       "sl:get_email_account(3001).from_email", "smartlead.null" }, "\n") .. "\n"
     local cmd = ("printf %%s %s | env -u SMARTLEAD_BASE_URL XDG_STATE_HOME=%s %s --mock -i"):format(proc.q(lines),

@@ -41,7 +41,7 @@ local MODULE_TOPICS = {
     .. "the profile's section of the config file, the default.", 'acme = smartlead.client{ profile = "acme" }' },
   ["smartlead.profiles"] = { "smartlead.profiles() -> {name, ...}",
     "The profiles (workspaces) of the config file, sorted; a client per profile: smartlead.client{profile = name}.",
-    'for _, p in ipairs(smartlead.profiles()) do print(p, smartlead.client{ profile = p }:get_email_accounts{ limit = 1 }[1].id) end' },
+    'for _, p in ipairs(smartlead.profiles()) do print(p, #smartlead.client{ profile = p }:all_accounts()) end' },
   ["smartlead.reputation"] = { "smartlead.reputation(account) -> number | nil",
     'Warmup reputation as a number whether the API said "97%" or 97; nil when warmup never started.',
     "smartlead.reputation(sl:get_email_account(3001))" },
@@ -161,7 +161,8 @@ function M.topic(name)
   name = name:gsub("^sl[:.]", ""):gsub("%(%)$", ""):gsub("^smartlead%.policy%.", "policy.")
   if name == "smartlead" then return listing("smartlead.", "The module (require \"smartlead\"):") end
   if name == "policy" or name == "smartlead.policy" then
-    return listing("policy.", "Policies (smartlead.policy): they decide, the client does; each returns plain change lists.")
+    return listing("policy.",
+      "Policies (smartlead.policy): they decide, the client does; each returns plain change lists.")
   end
   local e = endpoint(name)
   if e then return describe_endpoint(e) end
@@ -211,7 +212,8 @@ function M.overview()
   lines[#lines + 1] = "Lua methods:"
   for _, k in ipairs(sorted_keys(LUA_METHODS)) do lines[#lines + 1] = ("  %-37s %s"):format(LUA_METHODS[k][1], LUA_METHODS[k][2]) end
   lines[#lines + 1] = ""
-  lines[#lines + 1] = "The module and the policies: :help smartlead, :help policy (:help smartlead.get, :help policy.rotate)."
+  lines[#lines + 1] =
+    "The module and the policies: :help smartlead, :help policy (:help smartlead.get, :help policy.rotate)."
   return table.concat(lines, "\n")
 end
 

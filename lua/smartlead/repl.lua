@@ -252,7 +252,8 @@ function Session:evaluate(src)
     self:print_results(res)
     local failed = res.n == 3 and res[2] == nil and is_api_error(res[3])
     if aborted > 0 and not failed then -- the aborted calls' errors went to variables, or nowhere
-      self.err:write(("cancelled by Ctrl-C: %d request%s aborted\n"):format(aborted, aborted == 1 and " was" or "s were"))
+      self.err:write(("cancelled by Ctrl-C: %d request%s aborted\n"):format(aborted,
+        aborted == 1 and " was" or "s were"))
     end
     return not failed
   end

@@ -52,7 +52,9 @@ local function conflict(o)
   if o.resume and o.journal and o.journal ~= o.resume then
     return "--resume appends to its own journal; --journal names another file"
   end
-  if (o.plan or o.plan_out) and o.journal and not o.max_changes then return "--plan writes nothing, so --journal has no use" end
+  if (o.plan or o.plan_out) and o.journal and not o.max_changes then
+    return "--plan writes nothing, so --journal has no use"
+  end
   if (o.plan or o.plan_out) and o.max_changes then return "--plan sends nothing; --max-changes limits runs that do" end
   if o.repl and o.max_changes then return "--max-changes needs a script: the REPL cannot be planned first" end
 end
@@ -276,7 +278,8 @@ function Run:journal_stopped()
   self:err(("%s sent before it, each journaled; nothing after it was sent"):format(s.sent == 1 and "1 write was"
     or (s.sent .. " writes were")))
   if path and s.sent > 0 then
-    self:err("when the disk takes writes again, finish the run with: smartlua --resume ", path, " ", o.script or "SCRIPT")
+    self:err("when the disk takes writes again, finish the run with: smartlua --resume ", path, " ",
+      o.script or "SCRIPT")
   else
     self:err("nothing was written; give the journal a writable place (--journal FILE) and run again")
   end
@@ -318,8 +321,8 @@ local state -- the Run a script or a single command runs under
 -- A script that says its exit code gets it; os.exit() with no code ends as the script's end does.
 local function hook_exit()
   local real_exit = os.exit
-  os.exit = function(code, close)
-    os.exit = real_exit
+  os.exit = function(code, close) -- luacheck: ignore 122
+    os.exit = real_exit -- luacheck: ignore 122
     local success = code == nil or code == true or code == 0
     local rc = M.run_end(success)
     if code == nil then return real_exit(rc, close) end

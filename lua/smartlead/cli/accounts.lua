@@ -176,7 +176,8 @@ local function update(ctx)
       local a = item
       if type(item) ~= "table" then
         local err
-        a, err = (type(item) == "string" and client.get_email_account_by_email or client.get_email_account)(client, item)
+        local read = type(item) == "string" and client.get_email_account_by_email or client.get_email_account
+        a, err = read(client, item)
         if not a then
           local id = type(item) == "string" and item or ("%d"):format(item)
           counts.failed = counts.failed + writes_of(by_op)

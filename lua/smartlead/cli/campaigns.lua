@@ -22,9 +22,9 @@ end
 
 -- Why the API would refuse to attach an account (it refuses the whole request for one): not
 -- connected, suspended (only the single read shows it), not found. -> {id -> reason}, read concurrently.
-local function unusable(client, ids)
+local function unusable(client, list)
   local why = {}
-  client:each(ids, function(id)
+  client:each(list, function(id)
     local a, err = client:get_email_account(id)
     if not a then
       why[id] = err and err.status == 404 and "not found" or ("not readable: " .. tostring(err))

@@ -95,7 +95,8 @@ return {
       list = { summary = "each setting, its value (the key never whole) and where it came from", run = list,
         globals = options.scope("client", "output") },
       set = { summary = "write a setting to the config file (mode 0600); VALUE - reads stdin", run = set,
-        args = { { name = "KEY", complete = require("smartlead.config").KEYS }, { name = "VALUE" } }, single_profile = true,
+        args = { { name = "KEY", complete = require("smartlead.config").KEYS }, { name = "VALUE" } },
+        single_profile = true,
         globals = options.scope("profile", "trace"),
         help = [[
 Keys: api_key, base_url, rate (N/SECONDS, e.g. 10/2, or off), concurrency (1..64), timeout (s).

@@ -115,7 +115,8 @@ the REPL's history (mode 0600)
 .SH EXAMPLES
 .nf
 smartlua accounts list \-\-where 'reputation(a) < 90 and a.type == "GMAIL"' \-\-fields id,from_email,reputation
-smartlua accounts list \-\-where 'reputation(a) < 80' \-\-fields id \-\-format csv | smartlua campaigns detach 4101 \-\-ids \-
+smartlua accounts list \-\-where 'reputation(a) < 80' \-\-fields id \-\-format csv |
+  smartlua campaigns detach 4101 \-\-ids \-
 smartlua accounts update \-\-where 'reputation(a) < 80' \-\-max\-email\-per\-day 20 \-\-plan
 smartlua \-\-all\-profiles accounts list \-\-count
 smartlua journal list

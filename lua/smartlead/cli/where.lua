@@ -18,7 +18,9 @@ M.missing = missing
 local function never() return false end
 local function stays() return missing end
 Missing.__lt, Missing.__le = never, never
-for _, op in ipairs { "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__unm", "__idiv" } do Missing[op] = stays end
+for _, op in ipairs { "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__unm", "__idiv" } do
+  Missing[op] = stays
+end
 Missing.__tostring = function() return "missing" end
 Missing.__concat = function(a, b)
   return (a == missing and "missing" or tostring(a)) .. (b == missing and "missing" or tostring(b))
@@ -93,7 +95,8 @@ function M.compile(expr)
       local msg = without_chunk_name(v)
       local hint = (msg:find("compare", 1, true) or msg:find("index", 1, true) or msg:find("arithmetic", 1, true))
         and HINT or ""
-      context.fail(context.EXIT.error, ("--where '%s' failed on account %s: %s%s"):format(expr, tostring(a.id), msg, hint))
+      context.fail(context.EXIT.error,
+        ("--where '%s' failed on account %s: %s%s"):format(expr, tostring(a.id), msg, hint))
     end
     return v ~= nil and v ~= false and v ~= json.null and v ~= missing
   end
