@@ -44,10 +44,30 @@ local function misspelt_command(word)
   return parser.closest(word, options.COMMANDS)
 end
 
+-- A word of the command line as the journal keeps it: a word that names a secret (a -d body with
+-- a password, a --where comparing one) has those values replaced by ***, or is *** whole.
+local function journal_word(w)
+  local lower = w:lower()
+  local journal = require "smartlead.journal"
+  local secret = false
+  for _, name in ipairs { "password", "token", "secret", "api_key", "apikey" } do
+    secret = secret or lower:find(name, 1, true) ~= nil
+  end
+  if not secret then return w end
+  local json = require "smartlead.json"
+  local ok, v = pcall(json.decode, w)
+  if ok and type(v) == "table" then
+    local ok2, text = pcall(json.encode, journal.redact(v))
+    if ok2 then return text end
+  end
+  return "***"
+end
+
 -- The command line as a shell would take it back, for the journal: "smartlua accounts list ...".
 local function command_line(words)
   local out = { "smartlua" }
-  for _, w in ipairs(words) do
+  for _, word in ipairs(words) do
+    local w = journal_word(word)
     out[#out + 1] = w:match("^[%w@%%+=:,./_-]+$") and w or ("'" .. w:gsub("'", "'\\''") .. "'")
   end
   return table.concat(out, " ")

@@ -72,7 +72,7 @@ local function environment()
     rep_below = function(a, n) local r = account.reputation(a) return r ~= nil and r < n end,
     rep_at_least = function(a, n) local r = account.reputation(a) return r ~= nil and r >= n end,
     string = copy(string), math = copy(math), os = { time = os.time },
-    tonumber = tonumber, tostring = tostring, type = type, pairs = pairs, ipairs = ipairs, error = error,
+    tonumber = tonumber, tostring = tostring, type = type, pairs = pairs, ipairs = ipairs,
   }
 end
 
@@ -111,7 +111,7 @@ account with no warmup; every comparison with missing is false, so such an accou
 them. get(a, "warmup_details.status") is the value at a path (nil where a step is null; a
 default as third argument), num(a, PATH [, DEFAULT]) the same for comparisons (missing when
 absent), has(a, PATH), is_missing(v), is_null(v), rep_below(a, N), rep_at_least(a, N);
-also string, math, os.time, tonumber, tostring, type, pairs, ipairs, error.
+also string, math, os.time, tonumber, tostring, type, pairs, ipairs.
 ]]
 
 return M
