@@ -111,7 +111,11 @@ end
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
   if drifted[id] then report.skipped = report.skipped + 1 return end
-  if kinds.shows(s.views[id], op.fields) then report.already = report.already + 1 return end -- nothing to send
+  -- nothing to send when the account shows every value; daily_rampup cannot be read, so it is sent
+  if op.fields.daily_rampup == nil and kinds.shows(s.views[id], op.fields) then
+    report.already = report.already + 1
+    return
+  end
   local send_op = with(op, op.fields, planlib.before_values(s.views[id], op.fields))
   send_op.email = s.views[id] and s.views[id].from_email
   if send(s, report, client, send_op, op.op .. " " .. label(s, p, id)) then report.ids[id] = true end
