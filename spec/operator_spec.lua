@@ -622,6 +622,17 @@ describe("a command line an operator trusts", function()
         tonumber(failed) })
     end)
 
+    it("apply sends a daily_rampup (it cannot be read, so it is never 'already done')", function()
+      local plan = tmp .. "/rampup-plan.json"
+      assert.equal(0, run({ "--plan-out", plan, "accounts", "update", "--ids", "3001,3002", "--daily-rampup", "5" }).code)
+      server:clear_log()
+      local r = run { "apply", plan }
+      assert.equal(0, r.code, r.err)
+      assert.equal("Apply: 2 writes planned: 2 sent, 0 already done, 0 skipped, 0 failed; 2 accounts changed.",
+        r.lines[#r.lines])
+      assert.equal(2, writes_sent())
+    end)
+
     it("a saved plan records its workspace; apply refuses another, and a --mock plan applies only to --mock", function()
       local plan = tmp .. "/where-plan.json"
       local r = run { "--plan-out", plan, "accounts", "update", "3001", "--max-email-per-day", "58" }
