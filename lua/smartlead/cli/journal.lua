@@ -109,15 +109,17 @@ function M.last()
 end
 
 -- A journal named by path, or by its name (with or without .jsonl) in the journal directory.
+local function exists(path)
+  local f = io.open(path, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
 function M.find(word)
-  if word:find("/", 1, true) or word:match("%.jsonl$") and io.open(word, "r") then return word end
+  if word:find("/", 1, true) or (word:match("%.jsonl$") and exists(word)) then return word end
   local dir = dir_or_fail()
   for _, name in ipairs { word, word .. ".jsonl" } do
-    local f = io.open(dir .. "/" .. name, "r")
-    if f then
-      f:close()
-      return dir .. "/" .. name
-    end
+    if exists(dir .. "/" .. name) then return dir .. "/" .. name end
   end
   context.fail(EXIT.error, ("journal: no journal '%s' (here or in %s; smartlua journal list)"):format(word, dir))
 end
@@ -132,7 +134,7 @@ local function list(ctx)
   if not all then context.fail(EXIT.error, "journal: " .. tostring(err)) end
   local fmt = ctx:format()
   local fields = (fmt == "table" or fmt == "csv") and LIST_FIELDS or nil
-  local w = ctx:writer { fields = fields }
+  local w = ctx:writer { fields = fields, max_width = 60 }
   for _, s in ipairs(all) do
     w:add { time = s.time, profile = s.profile, writes = s.writes, failed = s.failed, state = s.state,
       command = s.command, name = s.name, path = s.path, mode = s.mode, undone_by = s.undone_by }
@@ -201,7 +203,7 @@ local function show(ctx)
       tostring(s.command), tostring(s.profile or "?"), s.state, require("smartlead.run_cli").plural(s.writes, "write"),
       s.failed))
   end
-  local w = ctx:writer { fields = { "seq", "op", "target", "change", "status", "error" } }
+  local w = ctx:writer { fields = { "seq", "op", "target", "change", "status", "error" }, max_width = 72 }
   for _, r in ipairs(rows) do w:add(r) end
   w:close()
   return EXIT.ok
