@@ -234,6 +234,10 @@ describe("a command line an operator trusts", function()
       local exit0 = proc.write(tmp .. "/exit0.lua", "local c = require('smartlead').client() "
         .. "if not c:update_email_account(999999, { max_email_per_day = 5 }) then os.exit(0) end")
       local exit7 = proc.write(tmp .. "/exit7.lua", "os.exit(7)")
+      local unsafe_config = tmp .. "/unsafe"
+      os.execute(("mkdir -p %s/smartlua"):format(q(unsafe_config)))
+      proc.write(unsafe_config .. "/smartlua/config", "api_key = abcdefgh12345678\n")
+      os.execute(("chmod 644 %s/smartlua/config"):format(q(unsafe_config)))
       local disconnected
       for _, a in ipairs(all_accounts()) do
         if a.is_smtp_success == false and not members(4102)[a.id] then disconnected = a.id break end
@@ -261,6 +265,9 @@ describe("a command line an operator trusts", function()
         { 1, { "campaigns", "attach", "9999", "--ids", "3001" } },
         { 2, { "campaigns", "attach", "4101" } },
         { 3, { "campaigns", "detach", "4101", "--ids", "3001", "--max-changes", "0" } },
+        { 0, { "campaigns", "detach", "4101", "--ids", "3001" } },
+        { 1, { "campaigns", "detach", "9999", "--ids", "3001" } },
+        { 2, { "campaigns", "detach", "4101", "--ids", "3001", "--where", "true" } },
         { 4, { "campaigns", "attach", "4102", "--ids", tostring(disconnected) } }, -- left out: not connected
         { 0, { "campaigns", "accounts", "4101" } },
         { 1, { "campaigns", "accounts", "9999" } },
@@ -271,6 +278,7 @@ describe("a command line an operator trusts", function()
         { 1, { "api", "POST", "/email-accounts/999999", "-d", '{"max_email_per_day": 9}' } },
         { 0, { "config", "list" } },
         { 2, { "config", "list", "extra" } },
+        { 1, { "config", "list", "--profile", "acme" }, "XDG_CONFIG_HOME=" .. q(unsafe_config) },
         { 0, { "config", "set", "timeout", "30" } },
         { 1, { "config", "set", "rate", "fast" } },
         { 2, { "config", "set", "colour", "red" } },
@@ -289,6 +297,7 @@ describe("a command line an operator trusts", function()
         { 3, { "undo", "--last" }, "SMARTLEAD_BASE_URL=http://127.0.0.1:9/api/v1" },
         { 0, { saves } }, { 4, { "undo", "--last" } }, -- a save cannot be undone
         { 0, { "journal", "list" } },
+        { 2, { "journal", "list", "extra" } },
         { 1, { "journal", "show", "no-such-journal" } },
         { 2, { "journal", "show" } },
         { 0, { "journal", "show", "--last" } },
