@@ -569,6 +569,13 @@ describe("a command line an operator trusts", function()
       assert.equal(0, r.code, r.err)
       table.sort(r.lines)
       assert.same({ "[acme] 3", "[beta] 3" }, r.lines)
+      r = prun({ "--profile", "acme,beta" }, "print(require('smartlead').profile)") -- stdin is the script
+      assert.equal(0, r.code, r.err)
+      table.sort(r.lines)
+      assert.same({ "[acme] acme", "[beta] beta" }, r.lines)
+      r = prun { "--profile", "acme,beta", "-i" } -- the REPL takes one profile
+      assert.equal(2, r.code)
+      assert.equal("", r.out)
     end)
   end)
 

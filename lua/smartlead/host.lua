@@ -137,7 +137,10 @@ function M.run(argv, parsed)
   if not M.apply_settings(o) then return 1 end
   local run_cli = require "smartlead.run_cli"
   local interactive = o.interactive or (not script and #chunks == 0)
-  if o.profiles then return M.run_profiles(argv, parsed, interactive) end
+  -- no script, no -e, no -i and stdin no terminal: stdin is the script, as lua.c runs it
+  local stdin_script = interactive and not o.interactive and not core.isatty(0)
+  if stdin_script then interactive = false end
+  if o.profiles then return M.run_profiles(argv, parsed, interactive, stdin_script) end
   local ok, begun = docall(run_cli.run_begin, {
     plan = o.plan or false, yes = o.yes or false, no_journal = o.no_journal or false,
     tty = core.isatty(0) and core.isatty(2), repl = interactive, plan_out = o.plan_out, journal = o.journal,
@@ -146,9 +149,6 @@ function M.run(argv, parsed)
   })
   if not ok then return 1 end
   if begun ~= true then return begun end
-  -- no script, no -e, no -i and stdin no terminal: stdin is the script, as lua.c runs it
-  local stdin_script = interactive and not o.interactive and not core.isatty(0)
-  if stdin_script then interactive = false end
   local good = run_chunks(chunks) and (not script or run_script(argv, script)) and (not interactive or repl())
     and (not stdin_script or run_script({ [1] = "-" }, 1))
   local ended, code = docall(run_cli.run_end, good and true or false)
@@ -219,8 +219,9 @@ end
 
 -- smartlua --profile a,b s.lua (or --all-profiles): the script once per profile, all at once,
 -- each in its own globals and run (plan, journal). -> exit code
-function M.run_profiles(argv, parsed, interactive)
+function M.run_profiles(argv, parsed, interactive, stdin_script)
   local o, script = parsed.opts, parsed.script
+  if stdin_script then argv, script = { [0] = argv[0], "-" }, 1 end
   local profiles = require "smartlead.cli.profiles"
   if interactive then
     print_error("--profile with several profiles runs a script or a command once per profile; the REPL takes one "
