@@ -536,6 +536,12 @@ describe("a command line an operator trusts", function()
       local profiles = { runs[1].profile, runs[2].profile }
       table.sort(profiles)
       assert.same({ "acme", "beta" }, profiles)
+      -- ids labelled with a profile (what a command run with --profile a,b prints) go to that profile
+      r = prun({ "--all-profiles", "accounts", "update", "--ids", "-", "--max-email-per-day", "44" },
+        '{"id":3001,"profile":"acme"}\n{"id":3002,"profile":"beta"}\n')
+      assert.equal(0, r.code, r.err)
+      assert.same({ 44, 20 }, { server:account(3001).message_per_day, server:account(3002).message_per_day })
+      assert.same({ 31, 44 }, { other:account(3001).message_per_day, other:account(3002).message_per_day })
       r = prun { "--profile", "acme,nope", "accounts", "list", "--limit", "1" }
       assert.equal(1, r.code)
       assert.equal("", r.out)
