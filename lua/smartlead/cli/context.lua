@@ -36,9 +36,24 @@ end
 local Sink = {}
 Sink.__index = Sink
 
--- context.sink(format, multi) -> sink; multi: label every record with its profile.
+-- Output held as text until the command has succeeded: a big answer costs its text, not its tables.
+local Buffer = {}
+Buffer.__index = Buffer
+
+function Buffer:write(...)
+  for i = 1, select("#", ...) do self[#self + 1] = tostring((select(i, ...))) end
+  return self
+end
+
+function Buffer:flush() return self end
+
+-- context.sink(format, multi) -> sink; multi: label every record with its profile (the records
+-- are held, to be printed grouped by profile); else the format's writer writes into a buffer
+-- (NDJSON: straight to stdout).
 function M.sink(format, multi)
-  return setmetatable({ format = format, multi = multi, items = {}, streamed = false }, Sink)
+  local sink = setmetatable({ format = format, multi = multi, items = {} }, Sink)
+  if not multi and format ~= "ndjson" then sink.buffer = setmetatable({}, Buffer) end
+  return sink
 end
 
 local function labelled(record, profile)
@@ -49,11 +64,13 @@ local function labelled(record, profile)
   return out
 end
 
--- The writer options as the sink prints them: a profile column first when labelling.
+-- The writer options as the sink prints them: a profile column first when labelling, colour
+-- as stdout allows (the buffer is no terminal).
 function Sink:writer_options(opts)
-  if not self.multi then return opts end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
+  if o.color == nil then o.color = require("smartlead.formats").color_enabled() end
+  if not self.multi then return o end
   o.single = nil
   if o.fields then
     local fields = { "profile" }
@@ -67,7 +84,7 @@ end
 
 function Sink:real_writer(opts)
   if not self.out then
-    self.out = require("smartlead.formats").writer(self.format, io.stdout, self:writer_options(opts))
+    self.out = require("smartlead.formats").writer(self.format, self.buffer or io.stdout, self:writer_options(opts))
   end
   return self.out
 end
@@ -82,11 +99,10 @@ function Sink:writer(opts, profile, lazy)
     w.count = w.count + 1
     sink.first_opts = sink.first_opts or opts
     if sink.multi then record = labelled(record, profile) end
-    if sink.format == "ndjson" then
-      sink.streamed = true
-      sink:real_writer(opts):add(record)
-    else
+    if sink.multi and sink.format ~= "ndjson" then
       sink.items[#sink.items + 1] = { record = record, opts = opts, profile = profile }
+    else
+      sink:real_writer(opts):add(record)
     end
   end
   function w.close() end
@@ -95,7 +111,11 @@ end
 
 -- Text printed as it is (a pretty account, an API answer), held like records.
 function Sink:text(text, profile)
-  self.items[#self.items + 1] = { text = text, profile = profile }
+  if self.buffer then
+    self.buffer:write(text)
+  else
+    self.items[#self.items + 1] = { text = text, profile = profile }
+  end
 end
 
 -- The held items, grouped by profile in the order the profiles were given (sink.order).
@@ -124,10 +144,13 @@ function Sink:flush(print)
         self:real_writer(item.opts):add(item.record)
       end
     end
+    if not self.out and self.first_opts and self.format ~= "ndjson" then self:real_writer(self.first_opts) end
   end
-  if print and not self.out and self.first_opts and self.format ~= "ndjson" then self:real_writer(self.first_opts) end
   if self.out and (print or self.format == "ndjson") then self.out:close() end
-  self.items = {}
+  if print and self.buffer then
+    for _, piece in ipairs(self.buffer) do io.stdout:write(piece) end
+  end
+  self.items, self.buffer = {}, self.buffer and setmetatable({}, Buffer)
   io.stdout:flush()
 end
 
