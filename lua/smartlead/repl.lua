@@ -286,6 +286,7 @@ end
 local function make_client()
   local sl = require "smartlead"
   _G.smartlead = sl
+  if _G.policy == nil then _G.policy = sl.policy end -- as :help policy.NAME writes it
   local ok, client = pcall(sl.client)
   if ok then _G.sl = client end
   return ok, client
