@@ -18,7 +18,8 @@ describe("a command line an operator trusts", function()
     client = server:client()
     state = tmp .. "/state"
     env = proc.keyless_env(tmp .. "/xdg")
-      .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s"):format(q(support.KEY), q(server:url()), q(state))
+      .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s"):format(q(support.KEY),
+        q(server:url()), q(state))
   end)
   teardown(function()
     client:close()
@@ -646,7 +647,8 @@ describe("a command line an operator trusts", function()
 
     it("apply sends a daily_rampup (it cannot be read, so it is never 'already done')", function()
       local plan = tmp .. "/rampup-plan.json"
-      assert.equal(0, run({ "--plan-out", plan, "accounts", "update", "--ids", "3001,3002", "--daily-rampup", "5" }).code)
+      local made = run { "--plan-out", plan, "accounts", "update", "--ids", "3001,3002", "--daily-rampup", "5" }
+      assert.equal(0, made.code)
       server:clear_log()
       local r = run { "apply", plan }
       assert.equal(0, r.code, r.err)

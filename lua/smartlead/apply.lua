@@ -205,7 +205,8 @@ function M.apply(p, opts)
   for _ in pairs(report.ids) do n = n + 1 end
   -- every write of the plan is counted once: planned = sent + already done + skipped + failed
   say(report, "Apply: %d write%s planned: %d sent, %d already done, %d skipped, %d failed; %d account%s changed.",
-    #p.ops, #p.ops == 1 and "" or "s", report.sent, report.already, report.skipped, report.failed, n, n == 1 and "" or "s")
+    #p.ops, #p.ops == 1 and "" or "s", report.sent, report.already, report.skipped, report.failed, n,
+    n == 1 and "" or "s")
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
   return report
