@@ -726,6 +726,8 @@ describe("a command line an operator trusts", function()
       assert.same({ "bash", "zsh", "fish" }, bash { "completion", "" })
       assert.is_true(has(bash { "accounts", "update", "--warmup-enabled", "" }, "true"))
       assert.is_true(has(bash { "config", "set", "" }, "concurrency"))
+      assert.equal(0, run({ "accounts", "update", "3001", "--max-email-per-day", "61" }).code)
+      assert.same(journals(), bash { "undo", "" }) -- the journals undo can take, by name
     end)
 
     it("zsh and fish complete from the same definitions", function()

@@ -54,7 +54,11 @@ local function profile_names()
   return ok and list or {}
 end
 
-local function journal_names()
+-- The journals `undo` and `journal show` take (mock: the ones runs against --mock wrote).
+local function journal_names(mock)
+  local journal = require "smartlead.journal"
+  local dir_name = journal.DIR
+  if mock then journal.DIR = "mock-journal" end
   local ok, list = pcall(function()
     local dir = require("smartlead.run_cli").journal_dir()
     local all = dir and require("smartlead.cli.journal").all(dir) or {}
@@ -63,6 +67,7 @@ local function journal_names()
       tostring(s.command)) } end
     return names
   end)
+  journal.DIR = dir_name
   return ok and list or {}
 end
 
@@ -79,12 +84,12 @@ local function option_values(o, cur)
   return {}
 end
 
--- The values of a positional argument.
-local function arg_values(a)
+-- The values of a positional argument; st: what the words so far gave (--mock).
+local function arg_values(a, st)
   if not a then return {} end
   local c = a.complete
   if c == "files" then return FILES end
-  if c == "journals" then return journal_names() end
+  if c == "journals" then return journal_names(st.given.mock) end
   if type(c) == "function" then return c() end
   if type(c) == "table" then return c end
   return {}
@@ -175,7 +180,7 @@ function M.candidates(words)
   elseif st.node.subs then
     found = command_candidates(st.node)
   else
-    found = arg_values((st.node.args or {})[st.args + 1])
+    found = arg_values((st.node.args or {})[st.args + 1], st)
   end
   if found == FILES then return FILES end
   local out = {}
