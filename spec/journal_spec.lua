@@ -193,7 +193,7 @@ describe("journal", function()
       local path = tmp .. "/run.jsonl"
       local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(path) .. " " .. q(script))
       assert.equal(4, r.code, r.err) -- one write refused before sending: counted, not journaled
-      assert.equal("smartlua: journal: " .. path .. " (2 writes, 1 refused before sending)", r.errlines[#r.errlines])
+      assert.equal("smartlua: journal: " .. path .. " (3 writes: 2 sent, 1 refused before sending)", r.errlines[#r.errlines])
       local recs = lines_of(path)
       assert.equal("begin", recs[1].type)
       assert.same({ type = "intent", seq = 1, op = "update_email_account", kind = "set", method = "POST",
@@ -204,7 +204,9 @@ describe("journal", function()
       assert.same({ "intent", 2, "add_smtp_account", "***" }, { recs[4].type, recs[4].seq, recs[4].op, recs[4].fields.password })
       assert.same({ email = "new.one@example.org" }, recs[4].target)
       assert.equal("ok", recs[5].status)
-      assert.equal(5, #recs) -- the refused write's fields (a typo'd password, say) never reach the file
+      assert.same({ type = "end", ok = true, sent = 2, failed = 0, refused = 1, already = 0 },
+        (function() recs[6].time = nil return recs[6] end)()) -- the run ended: what it did
+      assert.equal(6, #recs) -- the refused write's fields (a typo'd password, say) never reach the file
       assert.falsy(proc.read(path):find("Secret-PW-1", 1, true))
       assert.equal("600", mode_of(path))
     end)
@@ -336,7 +338,7 @@ describe("journal", function()
         q(support.KEY), q(server:url()), q(proc.BIN), q(tmp .. "/cli-undo-j.jsonl"), q(path)))
       assert.equal(0, r.code, r.err)
       assert.same({ "restored 3002 umar.baker@fastpipeline.co: max_email_per_day 33 -> 20",
-        "Undo: 1 writes sent, 0 skipped, 0 failed, 0 cannot be undone." }, r.lines)
+        "Undo: 1 write sent, 0 skipped, 0 failed, 0 cannot be undone." }, r.lines)
       assert.same({ "smartlua: journal: " .. tmp .. "/cli-undo-j.jsonl" }, r.errlines)
       assert.same(before, timeless(server:state()))
     end)

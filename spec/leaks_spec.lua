@@ -845,6 +845,20 @@ local function flow_cases(mock, levels)
       { args = with_level({ "campaigns", "attach", "4101", "--ids", id, "--journal", "j.jsonl" }, level), code = 0 },
       { args = { "undo", level ~= "" and level or "--yes", "j.jsonl" }, code = 0 },
     })
+    add("api POST save with the passwords inline, journal list, journal show --last, undo --last", {
+      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", SAVE_TEXT }, level), code = 0 },
+      { args = { "journal", "list", "--format", "table" }, code = 0 }, -- no request: no -v
+      { args = { "journal", "show", "--last", "--format", "json" }, code = 0 },
+      { args = { "journal", "show", "--last", "--format", "table" }, code = 0 },
+      { args = { "undo", "--last", level ~= "" and level or "--yes" }, code = { 0, 4 } },
+    })
+    add("accounts update --ids, --where --plan; campaigns attach --where", {
+      { args = with_level({ "accounts", "update", "--ids", "3001,3002", "--max-email-per-day", "37" }, level), code = 0 },
+      { args = with_level({ "accounts", "update", "--where", "a.id <= 3003", "--max-email-per-day", "36", "--plan" },
+        level), code = 0 },
+      { args = with_level({ "campaigns", "attach", "4101", "--where", "a.id == " .. id }, level), code = { 0, 4 } },
+      { args = with_level({ "accounts", "list", "--count", "--where", "reputation(a) < 90" }, level), code = 0 },
+    }, { secondary = true })
     add("undo of a journal that is not there", { { args = { "undo", level ~= "" and level or "--yes", "missing.jsonl" },
       code = { 1, 2 } } }, { secondary = true })
   end

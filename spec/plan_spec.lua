@@ -227,7 +227,7 @@ describe("plan", function()
       assert.equal(4, #p.ops)
       local r = smartlua({ "apply", "--journal", tmp .. "/apply.jsonl", out })
       assert.equal(0, r.code, r.err)
-      assert.same({ "Applied 4 writes to 4 accounts; 0 skipped, 0 failed." }, r.lines)
+      assert.same({ "Apply: 4 writes planned: 4 sent, 0 already done, 0 skipped, 0 failed; 4 accounts changed." }, r.lines)
       local after = timeless(server:state())
       assert.same({ 3002, 3003, 3005, 3009 }, changed_ids(before, after))
       local old = {}
@@ -252,7 +252,7 @@ describe("plan", function()
       assert.same({
         "skipped 3005 " .. server:account(3005).from_email .. ": changed since the plan: max_email_per_day is 99, the plan expected "
           .. assert(planlib.load(out)).ops[2].before.max_email_per_day,
-        "Applied 3 writes to 3 accounts; 1 skipped, 0 failed.",
+        "Apply: 4 writes planned: 3 sent, 0 already done, 1 skipped, 0 failed; 3 accounts changed.",
       }, r.lines)
       assert.equal(99, server:account(3005).message_per_day)
       local posted = {}
@@ -340,7 +340,8 @@ describe("plan", function()
     it("applies the recorded plan, journaled, when the run stays within the limit", function()
       local r = smartlua({ "--max-changes", "3", "--journal", tmp .. "/within.jsonl", script("three2.lua", THREE) })
       assert.equal(0, r.code, r.err)
-      assert.same({ "script done", "Applied 3 writes to 3 accounts; 0 skipped, 0 failed." }, r.lines)
+      assert.same({ "script done",
+        "Apply: 3 writes planned: 3 sent, 0 already done, 0 skipped, 0 failed; 3 accounts changed." }, r.lines)
       assert.same({ "smartlua: journal: " .. tmp .. "/within.jsonl" }, r.errlines)
       for _, id in ipairs { 3002, 3005, 3009 } do assert.equal(44, server:account(id).message_per_day) end
       assert.equal(3, writes_in(server:log()))

@@ -597,7 +597,7 @@ describe("examples under smartlua --mock", function()
     assert.matches("\napplied (%d+) of %1 steps\n", out)
     out, code = run_example("examples/ramp_limits.lua --dry-run")
     assert.equal(0, code, out)
-    assert.matches("changes planned, none applied %(%-%-dry%-run%)", out)
+    assert.matches("changes planned; nothing sent %(%-%-dry%-run%)", out)
   end)
 
   it("rotate_pool.lua rotates the given campaigns", function()

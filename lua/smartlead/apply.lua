@@ -113,8 +113,9 @@ end
 
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
-  if drifted[id] then return end
-  if kinds.shows(s.views[id], op.fields) then -- nothing to send
+  if drifted[id] then report.skipped = report.skipped + 1 return end
+  -- nothing to send when the account shows every value; daily_rampup cannot be read, so it is sent
+  if op.fields.daily_rampup == nil and kinds.shows(s.views[id], op.fields) then
     report.already = report.already + 1
     return
   end
@@ -126,13 +127,14 @@ end
 local function apply_campaign_op(s, report, client, op, drifted)
   local cid, attach = op.target.campaign, not op.removes
   local members = s:members_of(client, cid) or {}
-  local ids, was = json.array {}, json.array {}
+  local ids, was, kept = json.array {}, json.array {}, 0
   for _, id in ipairs(op.fields.email_account_ids) do
     if not drifted[id] and (members[id] or false) ~= attach then ids[#ids + 1] = id end
+    if not drifted[id] then kept = kept + 1 end
     if members[id] then was[#was + 1] = id end
   end
-  if #ids == 0 then -- every member already where the plan puts it
-    report.already = report.already + 1
+  if #ids == 0 then -- every account drifted, or every one is already where the plan puts it
+    if kept == 0 then report.skipped = report.skipped + 1 else report.already = report.already + 1 end
     return
   end
   local send_op = with(op, { email_account_ids = ids }, { attached = was })
@@ -214,19 +216,20 @@ local function pending(p, done, report)
   return out
 end
 
-local function summary(report, s)
+local function summary(report, s, p)
   local n = 0
   for _ in pairs(report.ids) do n = n + 1 end
-  if report.sent + report.skipped + report.failed == 0 and (report.already > 0 or report.resumed > 0) then
+  local already = report.already + report.resumed
+  if report.sent + report.skipped + report.failed == 0 and already > 0 then
     say(report, "Already applied: every change of the plan is in place; nothing was sent.")
   else
-    local already = report.already + report.resumed
-    say(report, "Applied %d %s to %d %s; %s%d skipped, %d failed.", report.sent, report.sent == 1 and "write" or "writes",
-      n, n == 1 and "account" or "accounts", already > 0 and (already .. " already so, ") or "", report.skipped,
-      report.failed)
+    -- every write of the plan is counted once: planned = sent + already done + skipped + failed
+    say(report, "Apply: %d write%s planned: %d sent, %d already done, %d skipped, %d failed; %d account%s changed.",
+      #p.ops, #p.ops == 1 and "" or "s", report.sent, already, report.skipped, report.failed, n, n == 1 and "" or "s")
   end
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
+end
 end
 
 -- apply.apply(plan, {client=, journal=, out=, info=, resume=JOURNAL, plan_path=}) -> report
@@ -246,8 +249,7 @@ function M.apply(p, opts)
   local expect, single, after = expectations(p)
   refresh(s, client, expect, single)
   local drifted = drift(s, expect, after)
-  for _, id in ipairs(planlib.sorted_keys(drifted)) do
-    report.skipped = report.skipped + 1
+  for _, id in ipairs(planlib.sorted_keys(drifted)) do -- counted per write below
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
   local ok, err = pcall(client.each, client, pending(p, done, report), function(op)
@@ -262,7 +264,7 @@ function M.apply(p, opts)
       say(report, "finish it with: smartlua apply --resume %s %s", s.journal.path, opts.plan_path or "PLAN")
     end
   end
-  summary(report, s)
+  summary(report, s, p)
   return report
 end
 
@@ -431,14 +433,14 @@ local function undo_failed(s, report, client, e)
   end
 end
 
--- apply.undo(records, {client=, journal=, out=, source=}) -> report
+-- apply.undo(records, {client=, journal=, out=, source=, info=}) -> report (info: the begin record's fields)
 -- Newest write first, each by its kind: sets restore their before-values, relations send their
 -- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
   local idx = journal.index(records)
-  local s = run.session { mode = "undo", journal = opts.journal, info = { undoes = opts.source } }
+  local s = run.session { mode = "undo", journal = opts.journal, info = opts.info or { undoes = opts.source } }
   local ids, single, originals = {}, {}, {}
   for _, seq in ipairs(idx.order) do -- oldest first: originals[id][field] is the value before any of them
     local intent = idx.by_seq[seq].intent
@@ -465,8 +467,8 @@ function M.undo(records, opts)
   if report.sent + report.skipped + report.failed + report.cannot == 0 then
     say(report, "Already undone: every write of the journal is as it was before; nothing was sent.")
   else
-    say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
-      report.failed, report.cannot)
+    say(report, "Undo: %d write%s sent, %d skipped, %d failed, %d cannot be undone.", report.sent,
+      report.sent == 1 and "" or "s", report.skipped, report.failed, report.cannot)
   end
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end

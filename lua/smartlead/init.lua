@@ -2,6 +2,7 @@
 -- (src/endpoints.c); this file adds construction defaults and the helpers around them.
 local core = require "smartlead.core"
 local json = require "smartlead.json"
+require "smartlead.null" -- prints as `null`, says what it is when misused
 local config = require "smartlead.config"
 local Client = require "smartlead.client"
 local operations = require "smartlead.operations"
@@ -69,6 +70,22 @@ function M.client(opts)
   local client = Client.wrap(c)
   if run.current() then client:set_session(run.current()) end -- the command line's --plan, journal, --resume
   return client
+end
+
+-- smartlead.profiles() -> the profiles of the config file, sorted: every [section], and "default"
+-- when the file has settings outside any section ({} without a file). Raises when the file is
+-- unsafe or malformed. smartlead.client{profile = name} makes a client for one of them.
+function M.profiles()
+  local sections, err = config.read()
+  if not sections then
+    if err then error("smartlead.profiles: " .. err, 2) end
+    return {}
+  end
+  local out = {}
+  for _, name in ipairs(config.profiles(sections)) do
+    if name ~= "default" or next(sections.default) ~= nil then out[#out + 1] = name end
+  end
+  return out
 end
 
 local account = require "smartlead.account"

@@ -45,6 +45,10 @@ end
 -- This process's pid (names the default journal and goes into its begin record).
 function M.pid() return core.os.getpid() end
 
+-- The directory under $XDG_STATE_HOME/smartlua that default journals go to; runs against
+-- --mock set it to "mock-journal", so they never mix with the real ones.
+M.DIR = "journal"
+
 -- $XDG_STATE_HOME/smartlua/journal (default ~/.local/state/smartlua/journal).
 function M.dir()
   local base = os.getenv("XDG_STATE_HOME")
@@ -53,13 +57,18 @@ function M.dir()
     if not home or home == "" then return nil, "neither XDG_STATE_HOME nor HOME is set" end
     base = home .. "/.local/state"
   end
-  return base .. "/smartlua/journal"
+  return base .. "/smartlua/" .. M.DIR
 end
+
+local named = {} -- default names given out by this process: a second run in the same second gets -2
 
 function M.default_path()
   local dir, err = M.dir()
   if not dir then return nil, err end
-  return ("%s/%s-%d.jsonl"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
+  local base = ("%s/%s-%d"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
+  named[base] = (named[base] or 0) + 1
+  if named[base] == 1 then return base .. ".jsonl" end
+  return ("%s-%d.jsonl"):format(base, named[base])
 end
 
 local Journal = {}

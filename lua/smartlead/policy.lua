@@ -636,14 +636,21 @@ function M.run(client, changes, opts)
   io.write(M.describe(changes))
   for _, n in ipairs(opts.notes or {}) do print("note: " .. n) end
   if opts.dry_run or #changes == 0 then
-    print(("%d changes planned, none applied%s"):format(#changes, opts.dry_run and " (--dry-run)" or ""))
+    print(("%d change%s planned; nothing sent%s"):format(#changes, #changes == 1 and "" or "s",
+      opts.dry_run and " (--dry-run)" or ""))
     return true
   end
   local report = M.apply(client, changes, { concurrency = opts.concurrency })
   for _, f in ipairs(report.failed) do
     io.write("FAILED ", (M.describe({ f.change }):gsub("\n$", "")), ": ", tostring(f.error), "\n")
   end
-  print(("applied %d of %d steps"):format(report.ok, report.total))
+  -- under --plan (or planned first on a terminal) the writes were recorded, not sent
+  local session = type(client.session) == "function" and client:session()
+  if session and session.mode == "plan" then
+    print(("%d of %d steps recorded in the plan; nothing sent yet"):format(report.ok, report.total))
+  else
+    print(("applied %d of %d steps"):format(report.ok, report.total))
+  end
   return #report.failed == 0
 end
 

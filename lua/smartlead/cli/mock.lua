@@ -50,7 +50,7 @@ end
 
 return {
   node = {
-    summary = "run the mock SmartLead API on 127.0.0.1 until interrupted", run = serve,
+    summary = "run the mock SmartLead API on 127.0.0.1 until interrupted", run = serve, single_profile = true,
     options = {
       opt({ "--port" }, "port", "value", "N", "the port (default: any free one)",
         { convert = convert.whole_number(0, 65535) }),

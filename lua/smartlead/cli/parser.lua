@@ -5,7 +5,8 @@
 -- spec = {globals = {option...}, commands = {name -> node}, script = {allowed global key -> true},
 --         refuse = fn(name) -> message|nil (an unknown option that must not be echoed or taken)}
 -- node = {name=, path="accounts list", subs = {name -> node} | nil, args = {{name=, convert=, what=,
---         optional=}...}, options = {option...}, globals = {key -> true}}
+--         optional=}...}, options = {option...}, globals = {key -> true}, raw_args = true | nil (every
+--         word after the command is an argument: no option is read)}
 -- option = {names = {"--max-changes", ...}, key=, kind = "flag"|"value"|"multi"|"optbool"|"count"|"mock"|"chunk",
 --           arg = "N", convert = fn(text) -> v | nil, "what it must be", help = "..."}
 --
@@ -253,6 +254,10 @@ local function parse(st, words)
   local i = 1
   while i <= #words do
     local w = words[i]
+    if st.node and st.node.raw_args then -- every word after it is its argument, as typed
+      for j = i, #words do st.args[#st.args + 1] = words[j] end
+      return
+    end
     if w == "--" then
       if not st.node then
         st.script = words[i + 1] and i + 1 or nil
