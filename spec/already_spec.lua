@@ -37,8 +37,8 @@ describe("already so", function()
     assert.same({ "/api/v1/email-accounts/3003" }, posts)
     local kinds = {}
     for l in proc.read(path):gmatch("[^\n]+") do kinds[#kinds + 1] = json.decode(l).type end
-    assert.same({ "begin", "already", "intent", "result" }, kinds)
-    assert.truthy(r.err:find("(1 writes, 1 already so, not sent)", 1, true), r.err)
+    assert.same({ "begin", "already", "intent", "result", "end" }, kinds)
+    assert.truthy(r.err:find("(2 writes: 1 sent, 1 already so, not sent)", 1, true), r.err)
   end)
 
   it("--plan counts it as already so, and estimates the requests and the time at the default budget", function()
@@ -100,8 +100,8 @@ describe("apply as a bulk run", function()
     assert.equal(writes - 10, posts(), "a resumed apply sends only what its journal does not show done")
     r = smartlua({ "apply", plan })
     assert.equal(0, r.code, r.err)
-    assert.equal("Applied 10 writes to 10 accounts; " .. (writes - 10) .. " already so, 0 skipped, 0 failed.",
-      r.lines[#r.lines])
+    assert.equal(("Apply: 30 writes planned: 10 sent, %d already done, 0 skipped, 0 failed; 10 accounts changed.")
+      :format(writes - 10), r.lines[#r.lines])
     r = smartlua({ "apply", plan })
     assert.equal("Already applied: every change of the plan is in place; nothing was sent.", r.lines[#r.lines])
   end)

@@ -230,7 +230,6 @@ local function summary(report, s, p)
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
 end
-end
 
 -- apply.apply(plan, {client=, journal=, out=, info=, resume=JOURNAL, plan_path=}) -> report
 -- Re-reads the plan's accounts, skips those whose values drifted from the plan's before-values,
