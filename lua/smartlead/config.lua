@@ -77,7 +77,8 @@ end
 
 local function unknown_profile(path, profile, sections)
   if not sections then
-    return ("unknown profile '%s': there is no config file (%s); create one with: smartlua config set api_key - --profile %s")
+    return ("unknown profile '%s': there is no config file (%s); "
+      .. "create one with: smartlua config set api_key - --profile %s")
       :format(profile, tostring(path), profile)
   end
   return ("%s: no profile [%s] (profiles: %s)"):format(path, profile, table.concat(M.profiles(sections), ", "))
@@ -120,7 +121,9 @@ function M.parse_rate(text)
   if s == "off" or s == "false" or s == "none" or s == "0" then return false end
   local n, per = s:match("^(%d+%.?%d*)/(%d+%.?%d*)s?$")
   n, per = tonumber(n or s:match("^(%d+%.?%d*)$")), tonumber(per or 1)
-  if n and n >= 1 and per and per > 0 then return { requests = math.tointeger(n) or n, per = math.tointeger(per) or per } end
+  if n and n >= 1 and per and per > 0 then
+    return { requests = math.tointeger(n) or n, per = math.tointeger(per) or per }
+  end
   return nil, ("rate must be N/SECONDS (e.g. 10/2) or off, got '%s'"):format(tostring(text))
 end
 
@@ -190,7 +193,10 @@ local function decide(key, options, defaults, getenv, section, profile, mock)
   local v = options[key]
   if v ~= nil then return { value = v, source = "flag" } end
   v = defaults[key]
-  if v ~= nil then return { value = v, source = mock and (key == "api_key" or key == "base_url" or key == "rate") and "--mock" or "flag" } end
+  if v ~= nil then
+    return { value = v,
+      source = mock and (key == "api_key" or key == "base_url" or key == "rate") and "--mock" or "flag" }
+  end
   local env = M.ENV[key] and getenv(M.ENV[key])
   if env and env ~= "" then return { value = env, source = "environment", env = M.ENV[key] } end
   v = section and section[key]
