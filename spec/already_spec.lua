@@ -156,8 +156,10 @@ describe("plan estimates", function()
   end
 
   it("takes the window that binds: 5,000 writes + 50 reads at 1,000 an hour is about 5 h 3 min", function()
-    local budget = { windows = { { requests = 10, per = 1 }, { requests = 60, per = 60 }, { requests = 1000, per = 3600 } } }
-    assert.equal("5,000 writes + 50 reads; at 1,000 requests/hour this takes about 5 h 3 min", plan_of(5000):estimate(budget))
+    local budget = { windows = { { requests = 10, per = 1 }, { requests = 60, per = 60 },
+      { requests = 1000, per = 3600 } } }
+    assert.equal("5,000 writes + 50 reads; at 1,000 requests/hour this takes about 5 h 3 min",
+      plan_of(5000):estimate(budget))
     assert.equal("19 writes + 19 reads; at 10 requests/second this takes about 4 s",
       plan_of(19):estimate({ windows = { { requests = 10, per = 1 } } }))
     assert.is_nil(planlib.new():estimate(budget))

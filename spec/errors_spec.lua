@@ -96,7 +96,8 @@ describe("errors", function()
       local before = server:account(3003).campaign_ids
       local res, err = client:add_campaign_email_accounts(9999, { 3003 })
       assert.is_nil(res)
-      check(err, { kind = "http", status = 404, code = "NOT_FOUND", message = "Campaign not found - Invalid campaign_id.",
+      check(err, { kind = "http", status = 404, code = "NOT_FOUND",
+                   message = "Campaign not found - Invalid campaign_id.",
                    method = "POST", path = "/campaigns/9999/email-accounts", email_account_id = false })
       assert.same({ error = "Campaign not found - Invalid campaign_id." }, err.data)
       assert.same(before, server:account(3003).campaign_ids)
@@ -121,7 +122,8 @@ describe("errors", function()
       local _, gone = client:add_smtp_account(copy(SMTP, { id = 999999, from_email = "other@errdomain.io" }))
       check(gone, { status = 404, code = "ACCOUNT_NOT_FOUND", email_account_id = 999999 })
 
-      local _, verify = client:add_smtp_account(copy(SMTP, { from_email = "v@errdomain.io", smtp_host = "invalid.errdomain.io" }))
+      local _, verify = client:add_smtp_account(copy(SMTP,
+        { from_email = "v@errdomain.io", smtp_host = "invalid.errdomain.io" }))
       check(verify, { status = 400, code = "ACCOUNT_VERIFICATION_FAILED", message = "SMTP connection failed",
                       email_account_id = false })
 
@@ -194,7 +196,9 @@ describe("errors", function()
 
     it("reads the newer {error:{code,message,retry_after}} body and the Retry-After header", function()
       server:configure { rate_limit = { requests = 1, per = 60 } }
-      local err, report = two_at_once(function(id) return client:update_email_account(id, { max_email_per_day = 33 }) end)
+      local err, report = two_at_once(function(id)
+        return client:update_email_account(id, { max_email_per_day = 33 })
+      end)
       local refused = report.failed[1].item
       local message = "Too many requests. Please retry after 60 seconds." -- the rate-limit guide's wording
       check(err, { kind = "http", status = 429, code = "RATE_LIMIT_EXCEEDED", message = message,
@@ -279,7 +283,8 @@ describe("errors", function()
     it("a dropped connection is kind network, before or after the change was made", function()
       faults("drop")
       local _, err = client:update_email_account(3002, { max_email_per_day = 61 })
-      check(err, { kind = "network", code = "EMPTY_REPLY", status = false, method = "POST", path = "/email-accounts/3002" })
+      check(err,
+        { kind = "network", code = "EMPTY_REPLY", status = false, method = "POST", path = "/email-accounts/3002" })
       assert.not_equal(61, server:account(3002).message_per_day)
       assert.equal(0, support.last_request(server).status)
       -- dropped after the handler ran: same error, yet the change happened (why writes are not retried blindly)

@@ -226,11 +226,11 @@ describe("auth and routing", function()
     local status, body = call(server, "GET", "/xyz")
     assert.equals(404, status)
     assert.same({ error = "Cannot GET /api/v1/xyz" }, body)
-    status, body = call(server, "DELETE", "/email-accounts/3001")
+    body = select(2, call(server, "DELETE", "/email-accounts/3001"))
     assert.same({ error = "Cannot DELETE /api/v1/email-accounts/3001" }, body)
-    status, body = call(server, "GET", "/email-accounts/save")
+    status = call(server, "GET", "/email-accounts/save")
     assert.equals(404, status)
-    status, body = call(server, "POST", "/email-accounts/create", {}, {})
+    body = select(2, call(server, "POST", "/email-accounts/create", {}, {}))
     assert.same({ error = "Cannot POST /api/v1/email-accounts/create" }, body)
   end)
 
@@ -341,7 +341,8 @@ describe("GET /email-accounts/", function()
       { { limit = "ten" }, "limit", '"limit" must be a number' },
       { { offset = "-1" }, "offset", '"offset" must be greater than or equal to 0' },
       { { esp = "ZOHO" }, "esp", '"esp" must be one of [GMAIL, OUTLOOK, SMTP]' },
-      { { emailWarmupStatus = "active" }, "emailWarmupStatus", '"emailWarmupStatus" must be one of [ACTIVE, INACTIVE]' },
+      { { emailWarmupStatus = "active" }, "emailWarmupStatus",
+        '"emailWarmupStatus" must be one of [ACTIVE, INACTIVE]' },
       { { client_id = "x" }, "client_id", '"client_id" must be a number' },
       { { foo = "bar" }, "foo", '"foo" is not allowed' },
     }
@@ -357,8 +358,8 @@ describe("GET /email-accounts/", function()
     assert.equals(422, status)
     assert.same({ error = "limit must be less than or equal to 100" }, body)
     admin(server, "POST", "config", '{"limit_over_100":"empty"}')
-    local _, _, r
-    status, body, r = call(server, "GET", "/email-accounts/", { limit = "500" })
+    local _, r
+    status, _, r = call(server, "GET", "/email-accounts/", { limit = "500" })
     assert.equals(200, status)
     assert.equals("[]", r.body)
   end)
@@ -401,7 +402,7 @@ describe("single account reads", function()
     assert.equals(200, status)
     assert.equals(good.id, a.id)
     assert.is_nil(a.is_suspended)
-    local failed = seed_accounts(function(a) return not a.is_smtp_success end)[1]
+    local failed = seed_accounts(function(x) return not x.is_smtp_success end)[1]
     status = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = failed.from_email })
     assert.equals(404, status)
     local _, body = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "nobody@nowhere.io" })
@@ -412,7 +413,7 @@ describe("single account reads", function()
     local status, body = call(server, "GET", "/email-accounts/fetch-email-account-details")
     assert.equals(400, status)
     assert.same(validation("query", "email", '"email" is required'), body)
-    status, body = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "not-an-email" })
+    body = select(2, call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "not-an-email" }))
     assert.same(validation("query", "email", '"email" must be a valid email'), body)
   end)
 end)
@@ -500,24 +501,25 @@ describe("POST /email-accounts/save", function()
     local status, body = call(server, "POST", "/email-accounts/save", {}, missing)
     assert.equals(400, status)
     assert.same(validation("payload", "smtp_port", '"smtp_port" is required'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ warmup_enabled = "yes" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ warmup_enabled = "yes" })))
     assert.same(validation("payload", "warmup_enabled", '"warmup_enabled" must be a boolean'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ username = "x" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ username = "x" })))
     assert.same(validation("payload", "username", '"username" is not allowed'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "nope" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "nope" })))
     assert.same(validation("payload", "from_email", '"from_email" must be a valid email'), body)
     status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ type = "ZOHO" }))
     assert.equals(422, status)
     assert.same({ error = "type must be one of [GMAIL, OUTLOOK, SMTP]" }, body)
     status = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_port = 70000 }))
     assert.equals(422, status)
-    status, body = call(server, "POST", "/email-accounts/save", {}, "[1,2]")
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, "[1,2]"))
     assert.same(validation("payload", "value", '"value" must be of type object'), body)
     assert.equals(#SEED.accounts, #select(2, admin(server, "GET", "state")).accounts)
   end)
 
   it("fails verification for hosts containing 'invalid' and saves nothing", function()
-    local status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_host = "smtp.invalid.test" }))
+    local status, body = call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ smtp_host = "smtp.invalid.test" }))
     assert.equals(400, status)
     assert.equals(false, body.ok)
     assert.equals("ACCOUNT_VERIFICATION_FAILED", body.errorCode)
@@ -527,7 +529,8 @@ describe("POST /email-accounts/save", function()
   it("answers the newer data shape with the knob", function()
     admin(server, "POST", "config", '{"save_answer_shape":"data"}')
     local _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body())
-    assert.same({ ok = true, message = "Email account added/updated successfully!", data = { id = max_id() + 1 } }, body)
+    assert.same({ ok = true, message = "Email account added/updated successfully!", data = { id = max_id() + 1 } },
+      body)
   end)
 end)
 
@@ -547,8 +550,9 @@ describe("POST /email-accounts/save-oauth", function()
   end)
 
   it("rejects user_name, bad types and bad tokens", function()
-    local status, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ user_name = "x" }))
+    local body = select(2, call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ user_name = "x" })))
     assert.same(validation("payload", "user_name", '"user_name" is not allowed'), body)
+    local status
     status, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ type = "SMTP" }))
     assert.equals(422, status)
     assert.same({ error = "type must be one of [GMAIL, OUTLOOK]" }, body)
@@ -559,9 +563,10 @@ describe("POST /email-accounts/save-oauth", function()
     assert.same({ ok = false, message = "Invalid or expired OAuth token" }, body)
     local expired = oauth_body()
     expired.token.access_token = "expired"
-    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, expired)
+    body = select(2, call(server, "POST", "/email-accounts/save-oauth", {}, expired))
     assert.same({ ok = false, message = "Invalid or expired OAuth token" }, body)
-    _, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ use_whitelabel_credentials = "no" }))
+    body = select(2, call(server, "POST", "/email-accounts/save-oauth", {},
+      oauth_body({ use_whitelabel_credentials = "no" })))
     assert.same(validation("payload", "use_whitelabel_credentials",
       '"use_whitelabel_credentials" must be a boolean'), body)
   end)
@@ -650,7 +655,8 @@ describe("campaign email accounts", function()
     assert.equals("2024-06-01T00:00:00.000Z", body.result[1].updated_at)
     assert.same({ a, b }, state_campaign(server, 4104).email_account_ids)
     assert.equals(#before + 1, #state_account(server, a).campaign_ids)
-    local _, again = call(server, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ a }) })
+    local _, again = call(server, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ a }) })
     assert.equals(body.result[1].id, again.result[1].id)
     assert.same({ a, b }, state_campaign(server, 4104).email_account_ids)
     local _, one = call(server, "GET", "/email-accounts/" .. a, { fetch_campaigns = "true" })
@@ -666,13 +672,15 @@ describe("campaign email accounts", function()
     assert.equals(400, status)
     assert.same({ error = "Email account id - " .. foreign .. " not allowed. Permission Error." }, body)
     assert.same({}, state_campaign(server, 4104).email_account_ids)
-    _, body = call(server, "DELETE", "/campaigns/4101/email-accounts", {}, { email_account_ids = json.array({ 999999 }) })
+    body = select(2, call(server, "DELETE", "/campaigns/4101/email-accounts", {},
+      { email_account_ids = json.array({ 999999 }) }))
     assert.same({ error = "Email account id - 999999 not allowed. Permission Error." }, body)
   end)
 
   it("refuses disconnected or suspended accounts unless the knob allows them", function()
     local broken = seed_accounts(function(a) return not a.is_smtp_success end)[1].id
-    local status, body = call(server, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ broken }) })
+    local status, body = call(server, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ broken }) })
     assert.equals(400, status)
     assert.matches("Email account id %- " .. broken, body.error)
     admin(server, "POST", "config", '{"attach_requires_connected":false}')
@@ -683,10 +691,12 @@ describe("campaign email accounts", function()
   it("validates the body", function()
     local cases = {
       { {}, '"email_account_ids" is required', "email_account_ids" },
-      { { email_account_ids = json.array({}) }, '"email_account_ids" must contain at least 1 items', "email_account_ids" },
+      { { email_account_ids = json.array({}) }, '"email_account_ids" must contain at least 1 items',
+        "email_account_ids" },
       { { email_account_ids = 5 }, '"email_account_ids" must be an array', "email_account_ids" },
       { { email_account_id = json.array({ 5 }) }, '"email_account_id" is not allowed', "email_account_id" },
-      { { email_account_ids = json.array({ "x" }) }, '"email_account_ids[0]" must be a positive integer', "email_account_ids[0]" },
+      { { email_account_ids = json.array({ "x" }) }, '"email_account_ids[0]" must be a positive integer',
+        "email_account_ids[0]" },
     }
     for _, case in ipairs(cases) do
       local status, body = call(server, "POST", "/campaigns/4101/email-accounts", {}, case[1])
@@ -706,12 +716,14 @@ describe("campaign email accounts", function()
 
   it("keeps at least one account on an ACTIVE campaign; others may empty", function()
     local only = seed_campaign(4102).email_account_ids[1]
-    local status, body = call(server, "DELETE", "/campaigns/4102/email-accounts", {}, { email_account_ids = json.array({ only }) })
+    local status, body = call(server, "DELETE", "/campaigns/4102/email-accounts", {},
+      { email_account_ids = json.array({ only }) })
     assert.equals(400, status)
     assert.same({ error = "Active campaign must have at least one email account." }, body)
     assert.same({ only }, state_campaign(server, 4102).email_account_ids)
     local members = seed_campaign(4105).email_account_ids
-    status, body = call(server, "DELETE", "/campaigns/4105/email-accounts", {}, { email_account_ids = json.array(members) })
+    body = select(2, call(server, "DELETE", "/campaigns/4105/email-accounts", {},
+      { email_account_ids = json.array(members) }))
     assert.same({ ok = true, result = #members }, body)
   end)
 
@@ -723,10 +735,12 @@ describe("campaign email accounts", function()
     end
     local first = json.array({ table.unpack(ids, 1, 2500) })
     assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = first })))
-    local status, body = call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ ids[2501] }) })
+    local status, body = call(big, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ ids[2501] }) })
     assert.equals(400, status)
     assert.same({ error = "Campaign email account limit exceeded (max 2500)." }, body)
-    assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ ids[1] }) })))
+    assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ ids[1] }) })))
   end)
 end)
 
@@ -739,7 +753,8 @@ describe("warmup", function()
   it("creates warmup details for an account that had none", function()
     local cold = seed_accounts(function(a) return a.warmup_details == json.null end)[1]
     local status, body = call(server, "POST", "/email-accounts/" .. cold.id .. "/warmup", {},
-      { warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 35, warmup_key_id = "blue-fox" })
+      { warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 35,
+        warmup_key_id = "blue-fox" })
     assert.equals(200, status)
     assert.is_true(body.ok)
     local w = state_account(server, cold.id).warmup_details
@@ -756,7 +771,8 @@ describe("warmup", function()
     local status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {}, { total_warmup_per_day = 5 })
     assert.equals(400, status)
     assert.same(validation("payload", "warmup_enabled", '"warmup_enabled" is required'), body)
-    status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {}, { warmup_enabled = true, reply_rate_percentage = 150 })
+    status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {},
+      { warmup_enabled = true, reply_rate_percentage = 150 })
     assert.equals(422, status)
     assert.same({ error = "reply_rate_percentage must be between 0 and 100" }, body)
     status = call(server, "POST", "/email-accounts/999999/warmup", {}, { warmup_enabled = true })
@@ -855,7 +871,8 @@ describe("request log", function()
 
   it("never contains the key or a password", function()
     call(server, "POST", "/email-accounts/save", { extra = KEY }, smtp_body())
-    call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "x2@example-new.com", imap_password = "FAKEIMAP-SECRET" }))
+    call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ from_email = "x2@example-new.com", imap_password = "FAKEIMAP-SECRET" }))
     call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body())
     call(server, "POST", "/email-accounts/save", {}, '{"password":"FAKEPW-RAW\\"-TAIL","note":"' .. KEY .. '", broken')
     local _, log, r = admin(server, "GET", "log")
