@@ -727,21 +727,20 @@ describe("smartlua command line", function()
         server:reset()
         r = run(args)
         assert.equal(0, r.code, r.err)
-        assert.equal("Applied 1 writes to 1 accounts; 0 skipped, 0 failed.", r.lines[#r.lines])
+        assert.equal("Applied 1 write to 1 account; 0 skipped, 0 failed.", r.lines[#r.lines])
         assert.equal(61, server:account(3001).message_per_day)
         assert.truthy(proc.exists(tmp .. (i == 1 and "/before.jsonl" or "/after.jsonl")))
       end
     end)
 
-    it("gives --resume for apply the same answer before and after it: apply takes no --resume (exit 2)", function()
+    it("takes --resume for apply before and after it (smartlua --resume J apply P, smartlua apply --resume J P)", function()
       local plan = proc.write(tmp .. "/some-plan.json", "{}")
       local a = run { "--resume", tmp .. "/j.jsonl", "apply", plan }
       local b = run { "apply", "--resume", tmp .. "/j.jsonl", plan }
       for _, r in ipairs { a, b } do
-        assert.equal(2, r.code)
+        assert.equal(1, r.code)
         assert.equal("", r.out)
-        assert.same({ "smartlua: apply: '--resume' does not apply here (global options here: --mock, --profile, -v, "
-          .. "--journal, --max-changes, --yes) (try --help)" }, r.errlines)
+        assert.same({ "smartlua: apply: " .. plan .. ": not a smartlua plan" }, r.errlines)
       end
     end)
 

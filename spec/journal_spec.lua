@@ -300,6 +300,8 @@ describe("journal", function()
       lines, out = quiet()
       report = apply.undo(records, { client = client, journal = tmp .. "/undo-again.jsonl", out = out })
       assert.equal(0, report.sent)
+      assert.equal(0, apply.exit_code(report), table.concat(lines, "\n"))
+      assert.same({ "Already undone: every write of the journal is as it was before; nothing was sent." }, lines)
       assert.same(before, timeless(server:state()))
     end)
 

@@ -28,7 +28,7 @@ end
 -- A report: lines for people and counts for the exit code.
 local function new_report(out)
   return { out = out or function(line) io.stdout:write(line, "\n") end, sent = 0, skipped = 0, failed = 0,
-    cannot = 0, ids = {} }
+    cannot = 0, already = 0, ids = {} }
 end
 
 local function say(report, fmt, ...) report.out(fmt:format(...)) end
@@ -54,30 +54,32 @@ local function refresh(s, client, ids, single)
   for id in pairs(want) do s:read_account(client, id) end
 end
 
--- The first before-value each account's ops expect, field by field.
+-- The first before-value each account's ops expect, field by field, and the last value they set.
 local function expectations(p)
-  local expect, single = {}, {}
+  local expect, single, after = {}, {}, {}
   for _, op in ipairs(p.ops) do
     if is_account_op(op) then
       local id = op.target.account
-      expect[id] = expect[id] or {}
-      for k in pairs(op.fields) do
+      expect[id], after[id] = expect[id] or {}, after[id] or {}
+      for k, v in pairs(op.fields) do
         if expect[id][k] == nil and op.before and op.before[k] ~= nil then expect[id][k] = op.before[k] end
+        after[id][k] = v
         if k == "is_suspended" then single[id] = true end
       end
     end
   end
-  return expect, single
+  return expect, single, after
 end
 
--- id -> "field is X, the plan expected Y" for accounts that changed since the plan was made.
-local function drift(s, expect)
+-- id -> "field is X, the plan expected Y" for accounts that changed since the plan was made. An
+-- account that already shows what the plan sets is not drifted: the plan was applied already.
+local function drift(s, expect, after)
   local drifted = {}
   for id, fields in pairs(expect) do
     local view = s.views[id]
     if not view then
       drifted[id] = "could not be read"
-    else
+    elseif not kinds.shows(view, after[id]) then
       for _, k in ipairs(planlib.sorted_keys(fields)) do
         if not planlib.same(view[k], fields[k]) then
           drifted[id] = ("%s is %s, the plan expected %s"):format(k, planlib.show(view[k]), planlib.show(fields[k]))
@@ -103,6 +105,7 @@ local function send(s, report, client, op, what, extra)
     report.sent = report.sent + 1
     return true
   end
+  if not ok and type(answer) == "table" and answer.fatal then error(answer, 0) end -- the journal: stop
   report.failed = report.failed + 1
   say(report, "failed: %s: %s", what, tostring(ok and err or answer))
   return false
@@ -111,7 +114,10 @@ end
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
   if drifted[id] then return end
-  if kinds.shows(s.views[id], op.fields) then return end -- nothing to send
+  if kinds.shows(s.views[id], op.fields) then -- nothing to send
+    report.already = report.already + 1
+    return
+  end
   local send_op = with(op, op.fields, planlib.before_values(s.views[id], op.fields))
   send_op.email = s.views[id] and s.views[id].from_email
   if send(s, report, client, send_op, op.op .. " " .. label(s, p, id)) then report.ids[id] = true end
@@ -125,7 +131,10 @@ local function apply_campaign_op(s, report, client, op, drifted)
     if not drifted[id] and (members[id] or false) ~= attach then ids[#ids + 1] = id end
     if members[id] then was[#was + 1] = id end
   end
-  if #ids == 0 then return end
+  if #ids == 0 then -- every member already where the plan puts it
+    report.already = report.already + 1
+    return
+  end
   local send_op = with(op, { email_account_ids = ids }, { attached = was })
   if send(s, report, client, send_op, ("%s campaign %d"):format(op.op, cid)) then
     for _, id in ipairs(ids) do report.ids[id] = true end
@@ -173,32 +182,87 @@ function M.plan_client(p)
   end
 end
 
--- apply.apply(plan, {client=, journal=, out=, info=}) -> report
+-- The ops a journal shows done (by key), for apply --resume: they are not sent again.
+local function done_in(path)
+  local ok, rerr = journal.repair(path)
+  if not ok then error("--resume: " .. tostring(rerr), 0) end
+  local records, err = journal.read(path)
+  if not records then error("--resume: " .. tostring(err), 0) end
+  local idx, done = journal.index(records), {}
+  for _, seq in ipairs(idx.order) do
+    local e = idx.by_seq[seq]
+    if e.result and e.result.status == "ok" then done[planlib.key(e.intent)] = true end
+  end
+  return done, idx.max_seq
+end
+
+local function apply_one(s, report, p, client, op, drifted)
+  local c = live(op.client) or client
+  if is_account_op(op) then apply_account_op(s, report, p, c, op, drifted)
+  elseif kinds.membership(op) then apply_campaign_op(s, report, c, op, drifted)
+  elseif op.kind == "create" then apply_save(s, report, c, op)
+  else apply_other(s, report, c, op) end
+end
+
+-- The ops still to send: a resumed apply leaves out what its journal shows done.
+local function pending(p, done, report)
+  if not done then return p.ops end
+  local out = {}
+  for _, op in ipairs(p.ops) do
+    if done[planlib.key(op)] then report.resumed = report.resumed + 1 else out[#out + 1] = op end
+  end
+  return out
+end
+
+local function summary(report, s)
+  local n = 0
+  for _ in pairs(report.ids) do n = n + 1 end
+  if report.sent + report.skipped + report.failed == 0 and (report.already > 0 or report.resumed > 0) then
+    say(report, "Already applied: every change of the plan is in place; nothing was sent.")
+  else
+    local already = report.already + report.resumed
+    say(report, "Applied %d %s to %d %s; %s%d skipped, %d failed.", report.sent, report.sent == 1 and "write" or "writes",
+      n, n == 1 and "account" or "accounts", already > 0 and (already .. " already so, ") or "", report.skipped,
+      report.failed)
+  end
+  report.journal = s.journal and s.journal.path
+  if s.journal then s.journal:close() end
+end
+
+-- apply.apply(plan, {client=, journal=, out=, info=, resume=JOURNAL, plan_path=}) -> report
 -- Re-reads the plan's accounts, skips those whose values drifted from the plan's before-values,
--- and sends the rest in plan order, leaving out writes that would change nothing.
+-- and sends the rest concurrently (client:each; writes to one account keep their order),
+-- leaving out writes that would change nothing. resume: the journal of an apply that was
+-- stopped; what it shows done is not sent again, and the rest is journaled there.
 function M.apply(p, opts)
   local report = new_report(opts.out)
+  report.resumed = 0
   local client = M.plan_client(p) or opts.client
-  local s = run.session { mode = "apply", journal = opts.journal, info = opts.info, confirmed = opts.confirmed }
-  local expect, single = expectations(p)
+  local done, start_seq
+  if opts.resume then done, start_seq = done_in(opts.resume) end
+  local s = run.session { mode = "apply", journal = opts.resume or opts.journal, info = opts.info,
+    confirmed = opts.confirmed }
+  s.start_seq = start_seq or 0
+  local expect, single, after = expectations(p)
   refresh(s, client, expect, single)
-  local drifted = drift(s, expect)
+  local drifted = drift(s, expect, after)
   for _, id in ipairs(planlib.sorted_keys(drifted)) do
     report.skipped = report.skipped + 1
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
-  for _, op in ipairs(p.ops) do
-    local c = live(op.client) or client
-    if is_account_op(op) then apply_account_op(s, report, p, c, op, drifted)
-    elseif kinds.membership(op) then apply_campaign_op(s, report, c, op, drifted)
-    elseif op.kind == "create" then apply_save(s, report, c, op)
-    else apply_other(s, report, c, op) end
+  local ok, err = pcall(client.each, client, pending(p, done, report), function(op)
+    apply_one(s, report, p, client, op, drifted)
+    return true
+  end, { label = "apply", progress = opts.progress })
+  if not ok then
+    report.failed = report.failed + 1
+    report.interrupted = err
+    say(report, "stopped: %s", tostring(type(err) == "table" and err.message or err))
+    if s.journal then
+      say(report, "finish it with: smartlua apply --resume %s %s", s.journal.path, opts.plan_path or "PLAN")
+    end
   end
-  local n = 0
-  for _ in pairs(report.ids) do n = n + 1 end
-  say(report, "Applied %d writes to %d accounts; %d skipped, %d failed.", report.sent, n, report.skipped, report.failed)
-  report.journal = s.journal and s.journal.path
-  if s.journal then s.journal:close() end
+  summary(report, s)
   return report
 end
 
@@ -256,7 +320,7 @@ end
 -- only_if_shown: for a write journaled failed, which may still have taken effect (its answer
 -- lost to a dropped connection or a timeout): undone where the account shows its values, else
 -- left alone without a word.
-local function undo_set(s, report, client, e, only_if_shown)
+local function undo_set(s, report, client, e, only_if_shown, originals)
   local intent = e.intent
   local id = intent.target.account
   if not id then
@@ -275,6 +339,12 @@ local function undo_set(s, report, client, e, only_if_shown)
     if restore[k] ~= nil then shows_after = shows_after and view ~= nil and planlib.same(view[k], v) end
   end
   if shows_before then return end -- nothing to undo (the write never took effect, or was undone)
+  -- the account holds what it held before the journal's first write to it: undone already
+  if originals and kinds.shows(view, originals[id] or {}) and next(originals[id] or {}) then
+    local all = true
+    for k in pairs(restore) do all = all and originals[id][k] ~= nil end
+    if all then return end
+  end
   if not shows_after then
     report.skipped = report.skipped + 1
     say(report, "skipped %s (journal #%d): changed since; not overwriting (%s)", what, intent.seq,
@@ -369,12 +439,17 @@ function M.undo(records, opts)
   local client = opts.client
   local idx = journal.index(records)
   local s = run.session { mode = "undo", journal = opts.journal, info = { undoes = opts.source } }
-  local ids, single = {}, {}
-  for _, seq in ipairs(idx.order) do
+  local ids, single, originals = {}, {}, {}
+  for _, seq in ipairs(idx.order) do -- oldest first: originals[id][field] is the value before any of them
     local intent = idx.by_seq[seq].intent
     if is_account_op(intent) then
-      ids[intent.target.account] = true
-      if intent.fields.is_suspended ~= nil then single[intent.target.account] = true end
+      local id = intent.target.account
+      ids[id], originals[id] = true, originals[id] or {}
+      if intent.fields.is_suspended ~= nil then single[id] = true end
+      for k in pairs(intent.fields) do
+        local b = intent.before and intent.before[k]
+        if originals[id][k] == nil and b ~= nil then originals[id][k] = b end
+      end
     end
   end
   refresh(s, client, ids, single)
@@ -383,12 +458,16 @@ function M.undo(records, opts)
     local status = e.result and e.result.status
     local rule, why = kinds.undo_rule(e.intent)
     if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
-    elseif rule == "restore" then undo_set(s, report, client, e)
+    elseif rule == "restore" then undo_set(s, report, client, e, false, originals)
     elseif rule == "inverse" then undo_relation(s, report, client, e)
     else cannot_undo(report, e, why) end
   end
-  say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
-    report.failed, report.cannot)
+  if report.sent + report.skipped + report.failed + report.cannot == 0 then
+    say(report, "Already undone: every write of the journal is as it was before; nothing was sent.")
+  else
+    say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
+      report.failed, report.cannot)
+  end
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
   return report

@@ -286,6 +286,61 @@ local function other_line(self, op)
   return op.op .. "()"
 end
 
+---------------------------------------------------------------------------- how long
+
+M.LIST_FROM = 20 -- apply re-reads this many accounts or more by pages of the list (apply.lua)
+
+local function thousands(n)
+  local s = tostring(math.floor(n))
+  return (s:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", ""))
+end
+
+-- "about 5 h 3 min", "about 12 min", "about 40 s"
+function M.duration(seconds)
+  if seconds < 60 then return ("about %d s"):format(math.max(1, math.ceil(seconds))) end
+  local minutes = math.ceil(seconds / 60)
+  if minutes < 60 then return ("about %d min"):format(minutes) end
+  return ("about %d h %d min"):format(minutes // 60, minutes % 60)
+end
+
+local function window_text(w)
+  local per = ({ [1] = "second", [60] = "minute", [3600] = "hour" })[w.per]
+  if per then return ("%s requests/%s"):format(thousands(w.requests), per) end
+  return ("%s requests per %g s"):format(thousands(w.requests), w.per)
+end
+
+-- The requests applying the plan takes: its writes, and the reads that check each account first.
+function Plan:requests()
+  local accounts, campaigns = {}, {}
+  local writes = 0
+  for _, op in ipairs(self.ops) do
+    writes = writes + 1
+    if op.kind == "set" and op.target.account then accounts[op.target.account] = true end
+    if op.target.campaign then campaigns[op.target.campaign] = true end
+  end
+  local n, c = 0, 0
+  for _ in pairs(accounts) do n = n + 1 end
+  for _ in pairs(campaigns) do c = c + 1 end
+  return writes, (n >= M.LIST_FROM and math.ceil(n / 100) or n) + c
+end
+
+-- plan:estimate(budget) -> "N writes + M reads; at R this takes about T", or nil with no writes.
+-- budget: {windows = {{requests=, per=}...}} as the client's limiter knows it (none: not paced).
+function Plan:estimate(budget)
+  local writes, reads = self:requests()
+  if writes == 0 then return nil end
+  local what = ("%s %s + %s %s"):format(thousands(writes), writes == 1 and "write" or "writes", thousands(reads),
+    reads == 1 and "read" or "reads")
+  local windows = budget and budget.windows or {}
+  local slowest, seconds = nil, 0
+  for _, w in ipairs(windows) do
+    local t = (writes + reads) / w.requests * w.per
+    if t > seconds then slowest, seconds = w, t end
+  end
+  if not slowest then return what .. "; the client is not paced, so the server's latency decides how long" end
+  return ("%s; at %s this takes %s"):format(what, window_text(slowest), M.duration(seconds))
+end
+
 -- The plan as lines: account by account, then campaigns, saves, other writes, totals.
 function Plan:lines()
   local t, s = self:totals()
@@ -300,6 +355,9 @@ function Plan:lines()
     plural(t.detaches, "detach", "detaches") }
   if t.saves > 0 then parts[#parts + 1] = plural(t.saves, "save", "saves") end
   if t.deletes > 0 then parts[#parts + 1] = plural(t.deletes, "delete", "deletes") .. " (cannot be undone)" end
+  if (self.already or 0) > 0 then
+    parts[#parts + 1] = plural(self.already, "write", "writes") .. " already so (nothing to send)"
+  end
   if t.others > 0 then parts[#parts + 1] = plural(t.others, "other write", "other writes") end
   out[#out + 1] = "Plan: " .. table.concat(parts, ", ") .. "."
   return out

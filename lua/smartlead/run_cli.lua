@@ -105,13 +105,29 @@ local function journal_note(s)
   if s.failed > 0 then parts[#parts + 1] = ("%d failed"):format(s.failed) end
   if s.refused > 0 then parts[#parts + 1] = ("%d refused before sending"):format(s.refused) end
   if s.skipped > 0 then parts[#parts + 1] = ("%d already done"):format(s.skipped) end
+  if s.already > 0 then parts[#parts + 1] = ("%d already so, not sent"):format(s.already) end
   err_line("journal: ", j.path, " (", table.concat(parts, ", "), ")")
   j:close()
+end
+
+-- What the key's limiter allows: what the server has shown, else what is configured.
+local function budget_of(client)
+  if not client then return nil end
+  if client.rate_budget then
+    local b = client:rate_budget()
+    if b.off then return nil end
+    return b
+  end
+  if require("smartlead").defaults.rate == false then return nil end -- --mock: not paced
+  return { windows = { { requests = 10, per = 2 } } } -- the documented default before the server says more
 end
 
 local function print_plan(p)
   for _, line in ipairs(p:lines()) do io.stdout:write(line, "\n") end
   io.stdout:flush()
+  -- how long applying it takes, beside the plan (stderr: the plan on stdout stays the plan)
+  local estimate = p:estimate(budget_of(apply.plan_client(p)))
+  if estimate then err_line("estimate: ", estimate) end
 end
 
 local function finish_plan(s, o)
@@ -170,6 +186,7 @@ local function apply_plan(p, o, limit, ask)
     return M.EXIT.error
   end
   local report = apply.apply(p, { client = client, journal = o.journal, info = { script = o.script, plan = o.file },
+    resume = o.file and o.resume or nil, plan_path = o.file,
     confirmed = true })
   if report.journal then err_line("journal: ", report.journal) end
   return apply.exit_code(report)
@@ -224,6 +241,7 @@ function M.apply_command(o)
     return M.EXIT.error
   end
   o.file = o.script
+  if o.resume and o.journal then return usage("apply --resume appends to its own journal; --journal names another") end
   if #p.ops == 0 then
     io.stdout:write("Nothing to apply: the plan has no writes.\n")
     return M.EXIT.ok

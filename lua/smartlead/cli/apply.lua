@@ -5,7 +5,7 @@ local options = require "smartlead.cli.options"
 -- The options table the run layer (smartlead.run_cli) reads, with the file where the script goes.
 local function run_options(ctx)
   local o = ctx.opts
-  return { journal = o.journal, max_changes = o.max_changes, yes = o.yes or false,
+  return { journal = o.journal, resume = o.resume, max_changes = o.max_changes, yes = o.yes or false,
     tty = core.isatty(0) and core.isatty(2), script = ctx.args[1] }
 end
 
@@ -16,7 +16,7 @@ return {
   apply = {
     summary = "apply a saved plan as reviewed, skipping accounts changed since",
     run = apply, args = { { name = "PLAN.json" } },
-    globals = options.scope("client", "journal", "max_changes", "yes"),
+    globals = options.scope("client", "journal", "resume", "max_changes", "yes"),
   },
   undo = {
     summary = "undo a journal's writes, newest first",

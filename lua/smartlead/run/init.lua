@@ -9,6 +9,7 @@ local journal = require "smartlead.journal"
 local planlib = require "smartlead.plan"
 local operations = require "smartlead.operations"
 local kinds = require "smartlead.run.kinds"
+local tasks = require "smartlead.tasks"
 
 local M = {}
 
@@ -52,7 +53,7 @@ function M.session(opts)
   local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, seen = seen,
     views = lazy_views(seen, plan), members = {},
     plan = plan, sent = 0, failed = 0, refused = 0, skipped = 0, start_seq = 0, begin_info = opts.info,
-    confirmed = opts.confirmed or false, unconfirmed = 0 }, Session)
+    confirmed = opts.confirmed or false, unconfirmed = 0, already = 0 }, Session)
   if s.mode == "resume" then s:load_resume(opts.resume or opts.journal) end
   return s
 end
@@ -109,6 +110,38 @@ function Session:read_account(client, id)
   return acc, err
 end
 
+M.LIST_AFTER = 20 -- single before-reads after which the rest come from the paged list instead
+
+-- Lists the whole fleet once, page by page (one request per 100 accounts), as a task every
+-- caller waits on; each account becomes a view (kept: the run is about to write them).
+function Session:list_fleet(client)
+  if not self.listing then
+    self.listing = tasks.spawn(function()
+      local list, offset = operations.get("get_email_accounts"), 0
+      repeat
+        local page = list.call(client, { offset = offset, limit = 100 })
+        if not page then break end -- the single reads go on
+        for _, acc in ipairs(page) do self:see(acc) end
+        offset = offset + 100
+      until #page < 100
+    end)
+  end
+  tasks.wait({ self.listing })
+end
+
+-- Before-values of an account the run has not seen: one read each, until a run writing many
+-- accounts it did not list has made LIST_AFTER of them; then the paged list (one request per
+-- 100 accounts) is read once, and accounts found there cost nothing more.
+function Session:before_read(client, id)
+  self.single_reads = (self.single_reads or 0) + 1
+  if self.single_reads > M.LIST_AFTER then
+    self:list_fleet(client)
+    local view = rawget(self.views, id)
+    if view then return view end
+  end
+  return self:read_account(client, id)
+end
+
 -- The campaign's member set (read once when unknown, or always when fresh).
 function Session:members_of(client, cid, fresh)
   if fresh or not self.members[cid] then
@@ -133,6 +166,7 @@ function Session:call(client, row, payload, ...)
   local op = kinds.describe(row, payload, ...)
   if op.kind == "delete" and self.mode ~= "plan" and not self.confirmed then return self:refuse_delete(op) end
   op.before = kinds.before(self, client, op)
+  if self.mode ~= "resume" and kinds.already(op) then return self:already_so(op) end
   if self.mode == "plan" then return self:plan_write(client, op) end
   if self.mode == "resume" then return self:resume_write(client, op) end
   return self:send(client, op)
@@ -152,6 +186,20 @@ end
 function Session:refused_write(name)
   local row = operations.get(name)
   if row and row.kind ~= "read" and self.mode ~= "plan" then self.refused = self.refused + 1 end
+end
+
+-- A set whose values the account already holds: nothing is sent; the plan, the journal (an
+-- "already" record) and the summary say so, and it counts as done for the exit code.
+function Session:already_so(op)
+  self.already = self.already + 1
+  if self.mode == "plan" then
+    self.plan.already = (self.plan.already or 0) + 1
+  else
+    self:record("append", { type = "already", op = op.op, kind = op.kind, target = op.target, fields = op.fields })
+  end
+  local t = op.target.account
+  return { ok = true, already = true, planned = self.mode == "plan" or nil, email_account_id = t, emailAccountId = t,
+    message = "already so: nothing sent" }
 end
 
 -- A delete nobody confirmed: refused, sent nowhere, counted like a refused write.

@@ -74,7 +74,7 @@ function M.before(session, client, op)
   local t = op.target
   if op.kind == "set" and t.account then
     local before, missing = planlib.before_values(session.views[t.account], op.fields)
-    if #missing > 0 and session:read_account(client, t.account) then
+    if #missing > 0 and session:before_read(client, t.account) then
       before = planlib.before_values(session.views[t.account], op.fields)
     end
     op.email = session.views[t.account] and session.views[t.account].from_email
@@ -105,6 +105,17 @@ function M.applied(session, op)
     local member = not op.removes or nil
     for _, id in ipairs(op.fields.email_account_ids) do session.members[t.campaign][id] = member end
   end
+end
+
+-- True when a set would change nothing: every field it sets is readable and already holds the
+-- value (a field no read shows, such as daily_rampup, is never taken as already so).
+function M.already(op)
+  if op.kind ~= "set" or not op.target.account or type(op.before) ~= "table" then return false end
+  for k, v in pairs(op.fields) do
+    local b = op.before[k]
+    if b == nil or k == "daily_rampup" or not planlib.same(b, v) then return false end
+  end
+  return next(op.fields) ~= nil
 end
 
 ---------------------------------------------------------------------------- planned answers
