@@ -755,7 +755,8 @@ def targets(results, plan_used, fleet_res):
         srv = sum(r.get("server_429") or 0 for _, _, r in hdr)
         where = sorted({f"{w} {s}" for w, s, r in hdr if r.get("server_429")})
         rows.append(["0 server 429s where the server sends headers (smartlua; all but silent)",
-                     f"{srv} in {len(hdr)} runs" + (f" ({', '.join(where)})" if where else ""), verdict(srv == 0)])
+                     f"{srv} in {len(hdr)} runs" + (f" ({', '.join(where)})" if where else ""),
+                     verdict(srv == 0 if hdr else None)])
     w1 = results.get(("W1", "generous", "smartlua"))
     if w1:
         t = med(w1, "wall")
