@@ -7,7 +7,7 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 lua-cjson libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind tmux openssl libsqlite3-dev
+               libedit-dev lua-busted ca-certificates valgrind tmux openssl libsqlite3-dev luarocks
 
 PKGS    = lua5.4 libcurl libmicrohttpd sqlite3
 CFLAGS ?= -O2 -g
@@ -26,7 +26,7 @@ LUA_FILES = $(sort $(shell find lua -name "*.lua"))
 SEED = spec/fixtures/seed.json
 
 .PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint
-all: $(B)/smartlua $(B)/smartlead/core.so
+all: $(B)/smartlua $(B)/smartlead/core.so $(B)/types/smartlead.lua
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
 	$(CC) $(REQ_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -46,6 +46,17 @@ $(B)/smartlead/core.so: $(CORE_OBJ) | $(B)/smartlead
 
 $(B)/obj $(B)/smartlead:
 	mkdir -p $@
+
+# The editor's types (LuaCATS ---@meta files): the Client's methods from the registry as built,
+# the rest from tools/api_doc.lua. lua-language-server reads them from `workspace.library`.
+TOOLS_ENV = LUA_PATH="tools/?.lua;lua/?.lua;lua/?/init.lua" LUA_CPATH="$(B)/?.so;;"
+$(B)/types/smartlead.lua: tools/gen_annotations.lua tools/api_model.lua tools/api_doc.lua $(B)/smartlead/core.so
+	$(TOOLS_ENV) $(LUA) tools/gen_annotations.lua $(B)/types
+
+# doc/reference.md from the same sources (committed; spec/reference_spec.lua fails when it is stale).
+.PHONY: reference
+reference: $(B)/smartlead/core.so
+	$(TOOLS_ENV) $(LUA) tools/gen_reference.lua doc/reference.md
 
 # Installs the missing Debian packages among $(1): as root directly, otherwise it prints the
 # exact apt-get line and fails.
@@ -96,11 +107,18 @@ demo: deps
 	$(MAKE) all
 	build/smartlua --mock examples/fleet_report.lua
 
+# Where install puts things; LuaRocks (rockspecs/) points them into its tree.
+BINDIR   ?= $(PREFIX)/bin
+LUADIR   ?= $(PREFIX)/share/lua/5.4
+LIBDIR   ?= $(PREFIX)/lib/lua/5.4
+TYPESDIR ?= $(PREFIX)/share/smartlua/types
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead $(DESTDIR)$(PREFIX)/share/lua/5.4/smartlead
-	install -m 755 $(B)/smartlua $(DESTDIR)$(PREFIX)/bin/smartlua
-	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(PREFIX)/lib/lua/5.4/smartlead/core.so
-	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/lua/5.4/$${f#lua/}; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/smartlead $(DESTDIR)$(LUADIR)/smartlead $(DESTDIR)$(TYPESDIR)
+	install -m 755 $(B)/smartlua $(DESTDIR)$(BINDIR)/smartlua
+	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(LIBDIR)/smartlead/core.so
+	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(LUADIR)/$${f#lua/}; done
+	for f in $$(cd $(B)/types && find . -name "*.lua"); do install -D -m 644 $(B)/types/$$f $(DESTDIR)$(TYPESDIR)/$${f#./}; done
 
 clean:
 	rm -rf build build-asan build-fuzz

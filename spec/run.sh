@@ -6,7 +6,7 @@
 #   valgrind  lua5.4 + core.so under valgrind memcheck: errors and definite/indirect leaks fail
 #   asan      the AddressSanitizer + UBSan builds (make B=build-asan): the module in lua5.4,
 #             and the host as every child process the specs start (scripts, commands, REPL)
-# SPEC_FILTER=spec/x_spec.lua runs one file.
+# SPEC_FILTER=spec/x_spec.lua runs one file (default: spec examples/spec).
 cd "$(dirname "$0")/.." || exit 1
 BUSTED=${BUSTED:-/usr/bin/busted}
 out=$(mktemp -d)
@@ -17,7 +17,7 @@ status=0
 
 run_suite() { # name, interpreter...
   name=$1; shift
-  "$@" "$BUSTED" $BUSTED_ARGS -o TAP "$SPEC_FILTER" > "$out/$name.tap" 2>&1
+  "$@" "$BUSTED" $BUSTED_ARGS -o TAP $SPEC_FILTER > "$out/$name.tap" 2>&1
   rc=$?
   [ $rc -eq 0 ] || status=1
   # busted's TAP lines: "ok N - name" / "not ok N - name"; keep failures visible
@@ -58,7 +58,8 @@ suite_asan() {
 }
 
 passed=0; failed=0
-SPEC_FILTER=${SPEC_FILTER:-spec}
+# the project's specs, and the examples' specs (examples/spec: written as a user writes them)
+SPEC_FILTER=${SPEC_FILTER:-spec examples/spec}
 [ $# -gt 0 ] || set -- lua5.4 smartlua
 for suite in "$@"; do
   case $suite in

@@ -71,6 +71,51 @@ local function check_params(fname, params, spec)
   return out
 end
 
+---------------------------------------------------------------------------- arguments
+
+local ACCOUNT_SHAPE = "account tables ({id=, message_per_day=, ...}, as client:all_accounts() gives them)"
+local CAMPAIGN_SHAPE = "campaign tables ({id=, status=, account_ids={...}})"
+local CHANGE_SHAPE = "changes ({op=, id=, fields=} or {op=, campaign=, ids=}, as the policies return them)"
+
+local function what(v)
+  if type(v) == "table" or type(v) == "function" or v == nil then return type(v) end
+  return ("the %s %s"):format(type(v), tostring(v))
+end
+
+-- A list argument whose items are tables with an integer id; raises at the policy's caller,
+-- naming the argument and the shape it takes.
+local function check_list(fname, name, list, shape, item_hint)
+  if type(list) ~= "table" then
+    local hint = type(list) == "function"
+      and " (client:accounts() is an iterator; client:all_accounts() gives the list)" or ""
+    error(("policy.%s: %s must be a list of %s, got %s%s"):format(fname, name, shape, what(list), hint), 3)
+  end
+  for i, item in ipairs(list) do
+    local problem = type(item) ~= "table" and "" or math.type(item.id) ~= "integer" and " (its id is not an integer)"
+      or item_hint and item_hint(item)
+    if problem then
+      error(("policy.%s: %s[%d] must be one of %s, got %s%s"):format(fname, name, i, shape, what(item), problem), 3)
+    end
+  end
+end
+
+local function not_an_account(c)
+  if c.account_ids == nil and c.from_email ~= nil then return " (an account: campaigns come first)" end
+  if c.account_ids ~= nil and type(c.account_ids) ~= "table" then return " (account_ids is not a list)" end
+end
+
+local function check_client(fname, client)
+  if (type(client) ~= "table" and type(client) ~= "userdata") or client.update_email_account == nil then
+    error(("policy.%s: client must be a smartlead client (smartlead.client()), got %s"):format(fname, what(client)), 3)
+  end
+end
+
+local function check_changes(fname, changes)
+  if type(changes) ~= "table" then
+    error(("policy.%s: changes must be a list of %s, got %s"):format(fname, CHANGE_SHAPE, what(changes)), 3)
+  end
+end
+
 local MIN_REPUTATION = { default = 90, check = number_in(0, 100) }
 
 local HEALTH_PARAMS = { min_reputation = MIN_REPUTATION }
@@ -156,7 +201,10 @@ end
 -- "sick" (disconnected, suspended, warmup blocked or reputation under min_reputation).
 -- An account whose warmup never started has no reputation, which is not a problem by itself.
 function M.health(account, params)
-  if type(account) ~= "table" then error("policy.health: account must be a table, got " .. type(account), 2) end
+  if type(account) ~= "table" then
+    error(("policy.health: account must be an account table ({id=, message_per_day=, ...}), got %s"):format(
+      what(account)), 2)
+  end
   return classify(account, check_params("health", params, HEALTH_PARAMS))
 end
 
@@ -201,6 +249,7 @@ end
 -- under `bad` by `cut` (rounded down), never under `floor`; disconnected accounts go to 0.
 -- min_reputation (90) is passed to health. A raise never lowers and a cut never raises.
 function M.ramp(accounts, params)
+  check_list("ramp", "accounts", accounts, ACCOUNT_SHAPE)
   local p = check_params("ramp", params, RAMP_PARAMS)
   if p.floor > p.ceiling then error("policy.ramp: floor is above ceiling", 2) end
   if p.bad > p.good then error("policy.ramp: bad is above good", 2) end
@@ -369,6 +418,8 @@ end
 -- COMPLETED campaigns get none. Detaches sick accounts, but an ACTIVE campaign (or one of
 -- unknown status) always keeps one account. notes lists what was held back and why.
 function M.rotate(campaigns, accounts, params)
+  check_list("rotate", "campaigns", campaigns, CAMPAIGN_SHAPE, not_an_account)
+  check_list("rotate", "accounts", accounts, ACCOUNT_SHAPE)
   local p = check_params("rotate", params, ROTATE_PARAMS)
   local accs, health = index(accounts, p)
   local list = load_campaigns(campaigns, accs, health)
@@ -381,6 +432,8 @@ end
 -- Detaches sick accounts from every ACTIVE campaign (keeping the last one, as rotate does) and
 -- sets the limit of every sick account found in those campaigns to 0. params: min_reputation.
 function M.pause(campaigns, accounts, params)
+  check_list("pause", "campaigns", campaigns, CAMPAIGN_SHAPE, not_an_account)
+  check_list("pause", "accounts", accounts, ACCOUNT_SHAPE)
   local p = check_params("pause", params, HEALTH_PARAMS)
   local accs, health = index(accounts, p)
   local active = {}
@@ -433,6 +486,7 @@ end
 
 -- policy.describe(changes) -> text, one line per change
 function M.describe(changes)
+  check_changes("describe", changes)
   local lines = {}
   for i, c in ipairs(changes) do
     local line = c.op == "update" and describe_update(c) or describe_ids(c)
@@ -547,6 +601,8 @@ end
 -- same run), attach and detach one request of at most 100 ids at a time. total counts steps,
 -- so an attach of 250 ids counts 3. A step that fails does not stop the others.
 function M.apply(client, changes, opts)
+  check_client("apply", client)
+  check_changes("apply", changes)
   opts = opts or {}
   for i, c in ipairs(changes) do check_change(c, i) end
   local list = steps(changes)
@@ -574,6 +630,8 @@ M.steps = steps
 -- What the examples do with a decision: print it, stop there on a dry run, else apply it and
 -- name every change that failed.
 function M.run(client, changes, opts)
+  check_client("run", client)
+  check_changes("run", changes)
   opts = opts or {}
   io.write(M.describe(changes))
   for _, n in ipairs(opts.notes or {}) do print("note: " .. n) end

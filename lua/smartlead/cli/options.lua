@@ -77,10 +77,10 @@ end
 M.SCRIPT = M.scope("script", "client", "write")
 
 -- The commands, in the order help lists them; each module returns its node (cli/<name>.lua).
-M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo" }
+M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo", "fixtures" }
 local MODULE = { accounts = "smartlead.cli.accounts", campaigns = "smartlead.cli.campaigns", api = "smartlead.cli.api",
   config = "smartlead.cli.config", mock = "smartlead.cli.mock", apply = "smartlead.cli.apply",
-  undo = "smartlead.cli.apply" }
+  undo = "smartlead.cli.apply", fixtures = "smartlead.cli.fixtures" }
 
 -- Fills in the name and path of a node and its subcommands.
 local function finish(node, name, parent)

@@ -24,18 +24,18 @@ local function read_seed(path)
   return text
 end
 
--- smartlead.mock.server.start{port=0, seed_file=, api_key=, ...handler knobs} -> server
+-- smartlead.mock.server.start{port=0, seed_file= | seed_text=, api_key=, ...handler knobs} -> server
 function M.start(opts)
   opts = opts or {}
   local options = {}
   for k, v in pairs(opts) do
-    if k ~= "port" and k ~= "seed_file" then options[k] = v end
+    if k ~= "port" and k ~= "seed_file" and k ~= "seed_text" then options[k] = v end
   end
   options.api_key = options.api_key or random_key()
   core.add_secret(options.api_key)
   local handle = core.mock_start {
     port = opts.port or 0,
-    seed = opts.seed_file and read_seed(opts.seed_file) or nil,
+    seed = opts.seed_file and read_seed(opts.seed_file) or opts.seed_text,
     options = json.encode(options),
   }
   return setmetatable({ handle = handle, api_key = options.api_key }, Server)
