@@ -1,10 +1,12 @@
 // Baseline for `make bench`: the script a careful user writes today with Node 20's built-in fetch.
 //
-//   SMARTLEAD_API_KEY=... SMARTLEAD_BASE_URL=... node bench/baseline.mjs W1|W2|W3|W4
+//   SMARTLEAD_API_KEY=... SMARTLEAD_BASE_URL=... node bench/baseline.mjs W1|W2|W3|W4|W5
 //
 // Sequential (one await after the other; fetch keeps connections alive), a 429 answered by
-// sleeping Retry-After (or the x-ratelimit-reset header, else 1 s) and sending again. Same work
-// and same RESULT line as bench/workloads.lua (BENCH_IDS_FILE, BENCH_VALUE, BENCH_EXPECT as there).
+// sleeping Retry-After (else until X-RateLimit-Reset, a Unix time in seconds as SmartLead's
+// rate-limit guide says, else 1 s) and sending again. Same work and same RESULT line as
+// bench/workloads.lua (BENCH_IDS_FILE, BENCH_VALUE, BENCH_EXPECT as there); it keeps no
+// before-values, so it lists nothing first.
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -12,7 +14,17 @@ const BASE = (process.env.SMARTLEAD_BASE_URL ?? "https://server.smartlead.ai/api
 const KEY = process.env.SMARTLEAD_API_KEY;
 const PAGE = 100;
 const MAX_TRIES = 60;
+const MAX_SLEEP = 120;
 let seen429 = 0;
+
+// Seconds to wait after a 429: Retry-After, else until X-RateLimit-Reset (Unix seconds), else 1.
+function waitAfter429(res) {
+  const retryAfter = res.headers.get("retry-after");
+  if (retryAfter !== null) return Number(retryAfter);
+  const reset = res.headers.get("x-ratelimit-reset");
+  if (reset !== null) return Number(reset) - Date.now() / 1000;
+  return 1;
+}
 
 // One API call; waits out 429s (bounded), throws on any other error.
 async function call(method, path, { params = {}, body } = {}) {
@@ -29,8 +41,7 @@ async function call(method, path, { params = {}, body } = {}) {
     if (res.status === 429) {
       seen429++;
       await res.arrayBuffer(); // drain, so the connection is reused
-      const wait = Number(res.headers.get("retry-after") ?? res.headers.get("x-ratelimit-reset") ?? 1);
-      await sleep(Math.min(Math.max(wait, 0.05), 10) * 1000);
+      await sleep(Math.min(Math.max(waitAfter429(res), 0.05), MAX_SLEEP) * 1000);
       continue;
     }
     if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${await res.text()}`);
@@ -61,7 +72,7 @@ function reputation(account) {
 const readIds = () =>
   readFileSync(process.env.BENCH_IDS_FILE, "utf8").split("\n").filter((l) => l.trim()).map(Number);
 
-const result = (fields) => console.log("RESULT " + JSON.stringify(fields));
+const result = (fields) => console.log("RESULT " + JSON.stringify({ ...fields, seen_429: seen429 }));
 
 async function w1() {
   const fleet = new Map();
@@ -77,7 +88,7 @@ async function bulkUpdate(name) {
   const ids = readIds();
   const value = Number(process.env.BENCH_VALUE);
   for (const id of ids) await call("POST", `/email-accounts/${id}`, { body: { max_email_per_day: value } });
-  result({ workload: name, updated: ids.length, value, seen_429: seen429 });
+  result({ workload: name, updated: ids.length, value });
 }
 
 async function w4() {
@@ -94,10 +105,11 @@ async function w4() {
   result({ workload: "W4", accounts: seen.size, weak_gmail: weak });
 }
 
-const runs = { W1: w1, W2: () => bulkUpdate("W2"), W3: () => bulkUpdate("W3"), W4: w4 };
+const runs = { W1: w1, W4: w4 };
+for (const w of ["W2", "W3", "W5"]) runs[w] = () => bulkUpdate(w);
 const run = runs[process.argv[2]];
 if (!run) {
-  console.error("usage: node baseline.mjs W1|W2|W3|W4");
+  console.error("usage: node baseline.mjs W1|W2|W3|W4|W5");
   process.exit(2);
 }
 await run();

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Baseline for `make bench`: the script a careful user writes today with python3-requests.
 
-    SMARTLEAD_API_KEY=... SMARTLEAD_BASE_URL=... python3 bench/baseline.py W1|W2|W3|W4
+    SMARTLEAD_API_KEY=... SMARTLEAD_BASE_URL=... python3 bench/baseline.py W1|W2|W3|W4|W5
 
-Sequential, one keep-alive requests.Session, a 429 answered by sleeping Retry-After (or the
-x-ratelimit-reset header, else 1 s) and sending again. Same work and same RESULT line as
-bench/workloads.lua (BENCH_IDS_FILE, BENCH_VALUE, BENCH_EXPECT as there).
+Sequential, one keep-alive requests.Session, a 429 answered by sleeping Retry-After (else until
+X-RateLimit-Reset, a Unix time in seconds as SmartLead's rate-limit guide says, else 1 s) and
+sending again. Same work and same RESULT line as bench/workloads.lua (BENCH_IDS_FILE,
+BENCH_VALUE, BENCH_EXPECT as there); it keeps no before-values, so it lists nothing first.
 """
 import json
 import os
@@ -18,10 +19,22 @@ BASE = os.environ.get("SMARTLEAD_BASE_URL", "https://server.smartlead.ai/api/v1"
 KEY = os.environ["SMARTLEAD_API_KEY"]
 PAGE = 100
 MAX_TRIES = 60
+MAX_SLEEP = 120
 
 session = requests.Session()
 session.headers["User-Agent"] = "bench-baseline-python/1 requests/" + requests.__version__
 seen_429 = 0
+
+
+def wait_after_429(r):
+    """Seconds to wait: Retry-After, else until X-RateLimit-Reset (Unix seconds), else 1."""
+    retry_after = r.headers.get("Retry-After")
+    if retry_after is not None:
+        return float(retry_after)
+    reset = r.headers.get("X-RateLimit-Reset")
+    if reset is not None:
+        return float(reset) - time.time()
+    return 1.0
 
 
 def call(method, path, params=None, body=None):
@@ -32,8 +45,7 @@ def call(method, path, params=None, body=None):
         r = session.request(method, BASE + path, params=query, json=body, timeout=60)
         if r.status_code == 429:
             seen_429 += 1
-            wait = r.headers.get("Retry-After") or r.headers.get("x-ratelimit-reset") or "1"
-            time.sleep(min(max(float(wait), 0.05), 10))
+            time.sleep(min(max(wait_after_429(r), 0.05), MAX_SLEEP))
             continue
         r.raise_for_status()
         return r.json()
@@ -70,7 +82,7 @@ def read_ids():
 
 
 def result(**fields):
-    print("RESULT " + json.dumps(fields), flush=True)
+    print("RESULT " + json.dumps(dict(fields, seen_429=seen_429)), flush=True)
 
 
 def w1():
@@ -85,7 +97,7 @@ def bulk_update(name):
     ids, value = read_ids(), int(os.environ["BENCH_VALUE"])
     for account_id in ids:
         call("POST", f"/email-accounts/{account_id}", body={"max_email_per_day": value})
-    result(workload=name, updated=len(ids), value=value, seen_429=seen_429)
+    result(workload=name, updated=len(ids), value=value)
 
 
 def w4():
@@ -103,9 +115,9 @@ def w4():
 
 def main():
     workload = sys.argv[1] if len(sys.argv) > 1 else ""
-    runs = {"W1": w1, "W2": lambda: bulk_update("W2"), "W3": lambda: bulk_update("W3"), "W4": w4}
+    runs = {"W1": w1, "W4": w4, **{w: (lambda w=w: bulk_update(w)) for w in ("W2", "W3", "W5")}}
     if workload not in runs:
-        sys.exit("usage: baseline.py W1|W2|W3|W4")
+        sys.exit("usage: baseline.py W1|W2|W3|W4|W5")
     runs[workload]()
 
 

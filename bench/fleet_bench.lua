@@ -4,7 +4,8 @@
 --   lua5.4 bench/fleet_bench.lua [accounts] [days] [db-path]     (from the repository root)
 --   build/smartlua bench/fleet_bench.lua ...
 -- The history is generated (no mock): snapshots' reading side costs ceil(N/100) requests, which the
--- specs count; this measures the storage side.
+-- specs and `make bench` (workload SNAP) count; this measures the storage side. The last line on
+-- stdout is `RESULT {json}` with the figures, for bench/run.py.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = "build/?.so;" .. package.cpath
 local core = require "smartlead.core"
@@ -17,7 +18,8 @@ local days = require "smartlead.fleet.days"
 
 local N = tonumber(arg[1]) or 50000
 local D = tonumber(arg[2]) or 90
-local path = arg[3] or os.tmpname() .. "-fleet.db"
+local tmpbase = not arg[3] and os.tmpname() -- an empty file os.tmpname made: removed at the end
+local path = arg[3] or tmpbase .. "-fleet.db"
 local START = days.parse("2026-01-01")
 
 local function clock() return core.monotime() end
@@ -83,8 +85,10 @@ io.write(("write: one day of %d accounts in %.2f s on average (worst %.2f s); %d
   :format(N, write_total / D, worst, rows_total, write_total))
 io.write(("file: %s (%d bytes a row)\n"):format(mb(size(path)), size(path) // rows_total))
 
+local figures = { accounts = N, days = D, write_avg = write_total / D, write_worst = worst, write_total = write_total,
+  file_bytes = size(path), bytes_per_row = size(path) // rows_total }
 local h = assert(history.open(path))
-local function timed(label, fn)
+local function timed(label, fn, name)
   local best = math.huge
   local out
   for _ = 1, 3 do
@@ -93,18 +97,19 @@ local function timed(label, fn)
     best = math.min(best, clock() - t0)
   end
   io.write(("%-62s %8.3f s  %s\n"):format(label, best, out or ""))
+  if name then figures[name] = best end
 end
 timed(("trend: reputation change over %d days, every account"):format(D), function()
   local ch = h:change("reputation", { days = D })
   local fell = 0
   for _, c in ipairs(ch) do if c.delta and c.delta <= -5 then fell = fell + 1 end end
   return ("%d accounts, %d fell >= 5 points"):format(#ch, fell)
-end)
-timed(("fleet series over %d days"):format(D), function() return #h:fleet({ days = D }) .. " days" end)
+end, "trend_s")
+timed(("fleet series over %d days"):format(D), function() return #h:fleet({ days = D }) .. " days" end, "fleet_s")
 timed(("one account's series over %d days"):format(D), function()
   return #h:series(1000000 + N // 2, { days = D }) .. " days"
-end)
-timed("diff since 1d", function() return #assert(diff.diff(path, { since = "1d" })) .. " changes" end)
+end, "series_s")
+timed("diff since 1d", function() return #assert(diff.diff(path, { since = "1d" })) .. " changes" end, "diff_s")
 timed("one day's rows (report's distribution and summary)", function() return #h:day() .. " rows" end)
 local function eval(span)
   return function()
@@ -112,7 +117,8 @@ local function eval(span)
     return ("%d alerts, %d unused, %d ready"):format(#ev.alerts, #ev.unused, #ev.ready)
   end
 end
-timed("every signal, every account, 15-day window (what they need)", eval(15))
-timed("every signal, every account, 30-day window", eval(30))
+timed("every signal, every account, 15-day window (what they need)", eval(15), "signals15_s")
+timed("every signal, every account, 30-day window", eval(30), "signals30_s")
 h:close()
-if not arg[3] then os.remove(path); os.remove(path .. "-wal"); os.remove(path .. "-shm") end
+io.write("RESULT ", require("smartlead.json").encode(figures), "\n")
+if tmpbase then os.remove(path); os.remove(path .. "-wal"); os.remove(path .. "-shm"); os.remove(tmpbase) end

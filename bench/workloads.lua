@@ -1,24 +1,41 @@
--- bench/workloads.lua: the smartlua side of `make bench`, written as a user would write it.
+-- bench/workloads.lua: the smartlua side of `make bench`, written as a user would write it, with
+-- smartlua's default settings: smartlead.client() and client:each() take no rate, concurrency
+-- or retry option here (the bench measures what users get).
 --
---   build/smartlua bench/workloads.lua W1|W2|W3|W4
+--   build/smartlua bench/workloads.lua W1|W2|W3|W4|W5|W6|SNAP
 --
--- Environment: SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL (the mock), BENCH_IDS_FILE (W2, W3: one
--- account id a line), BENCH_VALUE (W2, W3: the new max_email_per_day), BENCH_EXPECT (W1: the
--- fleet size to assert). The last line on stdout is `RESULT {json}` for bench/run.py.
---
--- It uses the concurrent engine when the client has it (smartlead.client{concurrency=, rate=},
--- client:each) and falls back to plain sequential calls otherwise, so it runs on either build.
+-- Environment: SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL (the mock), BENCH_IDS_FILE (the updates:
+-- one account id a line), BENCH_VALUE (the new max_email_per_day), BENCH_EXPECT (W1, W4, SNAP:
+-- the fleet size to assert), BENCH_DB (SNAP: the history file). The last line on stdout is
+-- `RESULT {json}` for bench/run.py. A 429 that reaches the script (an error whose status is 429)
+-- is counted in seen_429, waited out as a careful user would, and the work finishes.
 local smartlead = require "smartlead"
 local json = smartlead.json
 
-local workload = arg[1] or error("usage: smartlua bench/workloads.lua W1|W2|W3|W4", 0)
+local workload = arg[1] or error("usage: smartlua bench/workloads.lua W1|W2|W3|W4|W5|W6|SNAP", 0)
 
--- A client with the engine's options, or the plain client when this build does not know them.
-local function new_client(opts)
-  local ok, client = pcall(smartlead.client, opts)
-  if ok then return client, true end
-  if not tostring(client):find("unknown option", 1, true) then error(client, 0) end
-  return smartlead.client(), false
+local seen_429 = 0
+
+local function sleep(seconds) os.execute(("sleep %.3f"):format(seconds)) end
+
+local function result(t)
+  t.seen_429 = seen_429
+  io.stdout:write("RESULT ", json.encode(t), "\n")
+  io.stdout:flush()
+end
+
+-- fn() -> answer | nil, err (or raises err: the account iterator does). A 429 is counted and
+-- waited out (Retry-After, else 1 s), at most 60 times; any other error ends the run.
+local function patiently(what, fn)
+  for _ = 1, 60 do
+    local ok, answer, err = pcall(fn)
+    if not ok then answer, err = nil, answer end
+    if answer ~= nil then return answer end
+    if type(err) ~= "table" or err.status ~= 429 then error(what .. ": " .. tostring(err), 0) end
+    seen_429 = seen_429 + 1
+    sleep(math.min(math.max(tonumber(err.retry_after) or 1, 0.05), 120))
+  end
+  error(what .. ": still rate limited after 60 tries", 0)
 end
 
 local function read_ids()
@@ -32,112 +49,102 @@ local function read_ids()
   return ids
 end
 
-local function sleep(seconds) os.execute(("sleep %.3f"):format(seconds)) end
-
-local function result(t)
-  io.stdout:write("RESULT ", json.encode(t), "\n")
-  io.stdout:flush()
+local function expect(n, what)
+  local want = math.tointeger(tonumber(os.getenv("BENCH_EXPECT") or ""))
+  if want and n ~= want then error(("%s: expected %d distinct accounts, got %d"):format(workload, want, n), 0) end
+  return n
 end
 
--- Sets max_email_per_day on every id. With the engine: client:each, the engine paces and retries;
--- without it: one call after the other, sleeping on a 429 as a careful user would.
--- Returns the count of 429s that reached this script, and the engine flag.
--- The idiomatic script picks the accounts it changes from the listing; that also gives the
--- journal (on by default) the before-values undo needs, at one request per 100 accounts, instead
--- of one read per write. The ids file holds the first N accounts of the listing.
+-- Sets max_email_per_day on every item through client:each (items are accounts, or ids);
+-- items whose call ended in a 429 are counted and done again, patiently, one by one.
+local function update_all(client, items)
+  local fields = { max_email_per_day = math.tointeger(tonumber(os.getenv("BENCH_VALUE"))) }
+  local function id_of(item) return type(item) == "table" and item.id or item end
+  local report = client:each(items, function(item)
+    local ok, err = client:update_email_account(id_of(item), fields)
+    if not ok then error(err, 0) end
+    return ok
+  end)
+  for _, f in ipairs(report.failed or {}) do
+    local err = f.error
+    if type(err) ~= "table" or err.status ~= 429 then error("update: " .. tostring(err), 0) end
+    seen_429 = seen_429 + 1
+    local id = id_of(f.item)
+    patiently("update " .. id, function() return client:update_email_account(id, fields) end)
+  end
+  return #items
+end
+
+-- The idiomatic bulk script picks the accounts it changes from the listing: that also hands the
+-- journal (on by default) their before-values, at one request per 100 accounts.
 local function pick_from_listing(client, ids)
   local want, targets = {}, {}
   for _, id in ipairs(ids) do want[id] = true end
-  for a in client:accounts() do
-    if want[a.id] then targets[#targets + 1] = a end
-    if #targets == #ids then break end
-  end
+  patiently("listing", function()
+    targets = {}
+    for a in client:accounts() do
+      if want[a.id] then targets[#targets + 1] = a end
+      if #targets == #ids then break end
+    end
+    return true
+  end)
   if #targets ~= #ids then error(("found %d of the %d accounts in the listing"):format(#targets, #ids), 0) end
   return targets
-end
-
-local function bulk_update(client, engine, ids, value, concurrency)
-  local seen_429, pending = 0, {}
-  local fields = { max_email_per_day = value }
-  local function update(id)
-    pending[id] = true
-    local ok, err = client:update_email_account(id, fields)
-    if not ok then
-      if err.status == 429 then seen_429 = seen_429 + 1 end
-      error(err, 0)
-    end
-    pending[id] = nil
-    return ok
-  end
-  local leftovers = ids
-  if engine and client.each then
-    local targets = pick_from_listing(client, ids)
-    client:each(targets, function(a) return update(a.id) end, { concurrency = concurrency })
-    leftovers = {}
-    for _, id in ipairs(ids) do
-      if pending[id] then leftovers[#leftovers + 1] = id end
-    end
-  end
-  -- Sequential path (the fallback, or what the engine gave back): retry 429s, bounded.
-  for _, id in ipairs(leftovers) do
-    local done = false
-    for _ = 1, 60 do
-      local ok, err = pcall(update, id)
-      if ok then done = true break end
-      if type(err) ~= "table" or err.status ~= 429 then error(err, 0) end
-      sleep(math.min(math.max(tonumber(err.retry_after) or 1, 0.05), 10))
-    end
-    if not done then error(("account %d: still rate limited after 60 tries"):format(id), 0) end
-  end
-  return seen_429
 end
 
 local run = {}
 
 -- W1 fleet scan: every account, deduplicated; the count must be exactly BENCH_EXPECT.
 function run.W1()
-  local client, engine = new_client { concurrency = 8, rate = false }
-  local list = assert(client:all_accounts())
-  local distinct = {}
-  local n = 0
+  local client = smartlead.client()
+  local list = patiently("all_accounts", function() return client:all_accounts() end)
+  local distinct, n = {}, 0
   for _, a in ipairs(list) do
     if not distinct[a.id] then distinct[a.id], n = true, n + 1 end
   end
-  local expect = math.tointeger(tonumber(os.getenv("BENCH_EXPECT") or ""))
-  if expect and n ~= expect then
-    error(("W1: expected %d distinct accounts, got %d (%d rows)"):format(expect, n, #list), 0)
-  end
-  result { workload = "W1", accounts = n, rows = #list, engine = engine and client.each ~= nil }
+  result { workload = "W1", accounts = expect(n), rows = #list }
 end
 
--- W2 bulk update: max_email_per_day on every id, 8 at a time, no client-side pacing.
+-- W2, W3, W6 bulk update: the ids' accounts picked from the listing, then max_email_per_day set
+-- on each through client:each.
 function run.W2()
-  local client, engine = new_client { concurrency = 8, rate = false }
-  local ids, value = read_ids(), math.tointeger(tonumber(os.getenv("BENCH_VALUE")))
-  local seen_429 = bulk_update(client, engine, ids, value, 8)
-  result { workload = "W2", updated = #ids, value = value, seen_429 = seen_429, engine = engine and client.each ~= nil }
+  local client = smartlead.client()
+  local ids = read_ids()
+  local n = update_all(client, pick_from_listing(client, ids))
+  result { workload = workload, updated = n }
 end
-
--- W3 rate-limited: the same against a server allowing 50 requests a second; the client paces.
-function run.W3()
-  local client, engine = new_client { concurrency = 8, rate = { requests = 50, per = 1 } }
-  local ids, value = read_ids(), math.tointeger(tonumber(os.getenv("BENCH_VALUE")))
-  local seen_429 = bulk_update(client, engine, ids, value, 8)
-  result { workload = "W3", updated = #ids, value = value, seen_429 = seen_429, engine = engine and client.each ~= nil }
-end
+run.W3, run.W6 = run.W2, run.W2
 
 -- W4 cost: every account, streamed; count Gmail inboxes whose warmup reputation is below 90.
 function run.W4()
-  local client, engine = new_client { concurrency = 8, rate = false }
-  local seen, weak = 0, 0
-  for a in client:accounts() do
-    seen = seen + 1
-    if a.type == "GMAIL" then
-      local rep = smartlead.reputation(a)
-      if rep and rep < 90 then weak = weak + 1 end
+  local client = smartlead.client()
+  local seen, weak
+  patiently("accounts", function()
+    seen, weak = 0, 0
+    for a in client:accounts() do
+      seen = seen + 1
+      if a.type == "GMAIL" then
+        local rep = smartlead.reputation(a)
+        if rep and rep < 90 then weak = weak + 1 end
+      end
     end
-  end
-  result { workload = "W4", accounts = seen, weak_gmail = weak, engine = engine and client.each ~= nil }
+    return true
+  end)
+  result { workload = "W4", accounts = expect(seen), weak_gmail = weak }
+end
+
+-- W5 update by id: the ids straight from the file (not listed first), through client:each.
+function run.W5()
+  local client = smartlead.client()
+  result { workload = "W5", updated = update_all(client, read_ids()) }
+end
+
+-- SNAP: one fleet-memory snapshot of the whole workspace into BENCH_DB.
+function run.SNAP()
+  local client = smartlead.client()
+  local db = os.getenv("BENCH_DB") or error("BENCH_DB is not set", 0)
+  local snap = patiently("snapshot", function() return smartlead.snapshot(client, { db = db, workspace = "bench" }) end)
+  result { workload = "SNAP", accounts = expect(snap.accounts), requests = snap.requests }
 end
 
 local f = run[workload] or error("unknown workload " .. tostring(workload), 0)
