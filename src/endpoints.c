@@ -143,7 +143,8 @@ static const field_t LEAD_SENDER[] = {
 #define ACCOUNT_ID .id_name = "email_account_id"
 #define CAMPAIGN_ID .id_name = "campaign_id"
 /* a save whose answer was lost is looked up by its address before anything is sent again */
-#define SAVE_LOOKUP .lookup = "get_email_account_by_email", .lookup_key = "from_email"
+#define SAVE_LOOKUP .lookup = "get_email_account_by_email", .lookup_key = "from_email", \
+                    .lookup_list = "get_email_accounts", .lookup_filter = "username"
 
 const endpoint_t ENDPOINTS[] = {
     {.name = "get_email_accounts", .method = "GET", .path = "/email-accounts/", .arg = ARG_FIELDS, .dest = TO_QUERY,
@@ -526,6 +527,8 @@ static void push_row(lua_State *L, const endpoint_t *ep, int row) {
   lua_pushboolean(L, ep->removes), lua_setfield(L, -2, "removes");
   set_str(L, "lookup", ep->lookup);
   set_str(L, "lookup_key", ep->lookup_key);
+  set_str(L, "lookup_list", ep->lookup_list);
+  set_str(L, "lookup_filter", ep->lookup_filter);
   set_str(L, "id_name", ep->id_name);
   set_str(L, "target", target_name(ep));
   set_str(L, "arg", ARG_NAMES[ep->arg]);
@@ -677,6 +680,8 @@ static int l_define_operation(lua_State *L) {
   lua_pop(L, 1);
   ep->lookup = spec_string(L, 1, 3, "lookup", 0);
   ep->lookup_key = spec_string(L, 1, 3, "lookup_key", 0);
+  ep->lookup_list = spec_string(L, 1, 3, "lookup_list", 0);
+  ep->lookup_filter = spec_string(L, 1, 3, "lookup_filter", 0);
   ep->id_name = spec_string(L, 1, 3, "id_name", 0);
   ep->fields = spec_fields(L, 1, 3, "fields");
   ep->options = spec_fields(L, 1, 3, "options");

@@ -38,6 +38,8 @@ typedef struct {
   int removes;           /* KIND_RELATION: this side removes (detach, untag, unsuspend) */
   const char *lookup;    /* KIND_CREATE: the read that finds what a lost answer may have created */
   const char *lookup_key; /* ... by this field of the payload */
+  const char *lookup_list;   /* KIND_CREATE: the list read that finds what lookup cannot (an account not connected) */
+  const char *lookup_filter; /* ... filtered by this query field, set to the payload's lookup_key value */
   const field_t *options; /* a trailing options table whose fields join the payload (auto_adjust_warmup) */
   int max_ids;           /* ARG_IDS, ARG_ID_PAIRS: ids one request takes; the Lua client splits longer lists */
   const char *flag;      /* KIND_RELATION on an account: the boolean account field the adding side sets */

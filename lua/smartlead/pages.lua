@@ -112,9 +112,42 @@ local function all_accounts(client, filters)
   return list
 end
 
+local STATS_PAGE = 20 -- GET /campaigns/{id}/mailbox-statistics takes limit 1..20
+
+-- client:mailbox_statistics(campaign_id, query) -> array of every mailbox's row | nil, err
+-- Pages of get_mailbox_statistics (offset, limit 20) until a short one; query: start_date,
+-- end_date, time_zone, client_id. Deduplicated by email_account_id.
+local function mailbox_statistics(client, campaign_id, query)
+  if query ~= nil and type(query) ~= "table" then error("mailbox_statistics(): query must be a table", 2) end
+  local rows, seen, offset = {}, {}, 0
+  while true do
+    local q = {}
+    for k, v in pairs(query or {}) do
+      if k == "offset" or k == "limit" then error("mailbox_statistics(): paging is automatic; do not pass " .. k, 2) end
+      q[k] = v
+    end
+    q.offset, q.limit = offset, STATS_PAGE
+    local page, err = client:get_mailbox_statistics(campaign_id, q)
+    if not page then return nil, err end
+    local fresh = 0
+    for _, r in ipairs(page) do
+      local key = r.email_account_id or (#rows + 1)
+      if not seen[key] then seen[key], fresh, rows[#rows + 1] = true, fresh + 1, r end
+    end
+    if #page < STATS_PAGE then return rows end
+    if fresh == 0 then
+      return nil, pager_error("PAGE_REPEATED", ("get_mailbox_statistics: the page at offset %d holds only mailboxes "
+        .. "already listed; the server seems to ignore offset, so paging stops here"):format(offset))
+    end
+    offset = offset + STATS_PAGE
+    if offset >= M.MAX_PAGES * STATS_PAGE then return nil, pager_error("TOO_MANY_PAGES", "get_mailbox_statistics: too many pages") end
+  end
+end
+
 function M.install(methods)
   methods.accounts = accounts
   methods.all_accounts = all_accounts
+  methods.mailbox_statistics = mailbox_statistics
   methods.each = tasks.each
 end
 

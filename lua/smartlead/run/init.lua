@@ -102,9 +102,9 @@ end
 
 local function raw(name) return operations.get(name).call end
 
--- Fresh account read, past the session; remembered.
-function Session:read_account(client, id)
-  local acc, err = raw("get_email_account")(client, id)
+-- Fresh account read, past the session; remembered. opts: the read's query (fetch_tags).
+function Session:read_account(client, id, opts)
+  local acc, err = raw("get_email_account")(client, id, opts)
   if acc then self:see(acc) end
   return acc, err
 end
@@ -225,6 +225,10 @@ function Session:finish(client, op, seq, extra)
   self:record("result", seq, answer ~= nil, answer ~= nil and answer or err, extra)
   if answer ~= nil then
     kinds.applied(self, op)
+    -- an attach says which ids were members already (the server's answer lists them all alike)
+    if kinds.membership(op) and not op.removes and type(answer) == "table" and op.before and op.before.attached then
+      answer.already_attached = op.before.attached
+    end
   else
     self.failed = self.failed + 1
     self.last_error = err
@@ -235,7 +239,8 @@ end
 -- Journals the intent, then sends. extra (e.g. undo_of) goes into the intent.
 function Session:send(client, op, extra)
   local intent = { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target,
-    fields = op.fields, before = op.before, email = op.email, inverse = op.inverse, removes = op.removes }
+    fields = op.fields, before = op.before, email = op.email, inverse = op.inverse, removes = op.removes,
+    flag = op.flag, members = op.members }
   for k, v in pairs(extra or {}) do intent[k] = v end
   local seq = self:record("intent", intent)
   return self:finish(client, op, seq)
