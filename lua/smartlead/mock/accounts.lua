@@ -60,7 +60,7 @@ end
 function S:fetch_details(ctx)
   local id = self.emails[ctx.query.email:lower()]
   local acc = id and self:own_account(ctx.user_id, id)
-  if not acc or not acc.is_smtp_success then return answers.account_missing() end
+  if not acc or not (acc.is_smtp_success and acc.is_imap_success) then return answers.account_missing() end
   return reply(200, self:present_account(acc))
 end
 
