@@ -107,7 +107,7 @@ local function send(s, report, client, op, what, extra)
   local ok, answer, err = pcall(s.send, s, client, op, extra)
   if ok and answer ~= nil then
     report.sent = report.sent + 1
-    return true
+    return true, answer
   end
   report.failed = report.failed + 1
   say(report, "failed: %s: %s", what, tostring(ok and err or answer))
@@ -155,8 +155,14 @@ local function apply_save(s, report, client, op)
       return
     end
   end
-  if send(s, report, client, with(op, op.fields), op.op .. " " .. tostring(op.target.email)) then
+  local sent, answer = send(s, report, client, with(op, op.fields), op.op .. " " .. tostring(op.target.email))
+  if sent then
     report.ids[op.target.email or #report.ids + 1] = true
+    if type(answer) == "table" and answer.created_with_errors then -- there, but not connected
+      report.with_errors = (report.with_errors or 0) + 1
+      say(report, "created with errors: %s %s (account %s): %s", op.op, tostring(op.target.email),
+        tostring(answer.email_account_id or "?"), tostring(answer.message))
+    end
   end
 end
 
