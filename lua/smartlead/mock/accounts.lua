@@ -147,7 +147,7 @@ end
 
 function S:warmup_stats(ctx)
   local acc = self:own_account(ctx.user_id, ctx.id)
-  if not acc then return answers.account_missing() end
+  if not acc then return reply(404, { message = "Email account not found", status = "error" }) end
   local days, total_sent, total_spam, total_replies = json.array({}), 0, 0, 0
   local now = self:time()
   for day = 1, 7 do

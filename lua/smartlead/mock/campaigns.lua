@@ -129,7 +129,8 @@ local LEAD_SCHEMA = {
 
 -- POST /campaigns/update-lead-email-account: the lead's sender becomes the account (one of the
 -- campaign's). A lead that has one already keeps it unless override_lead_email_account (a guess
--- at the docs' "force override even if lead has specific account assigned").
+-- at the docs' "force override even if lead has specific account assigned"), answered as the
+-- newer endpoints answer a refusal: 200 with success false.
 function S:move_lead(ctx)
   local body = ctx.body
   local err = schemas.check_body(body, LEAD_SCHEMA)
@@ -143,7 +144,7 @@ function S:move_lead(ctx)
   local senders = self.lead_senders[cid] or {}
   self.lead_senders[cid] = senders
   if senders[lid] and senders[lid] ~= aid and not body.override_lead_email_account then
-    return reply(400, { success = false,
+    return reply(200, { success = false,
       message = "Lead already has an email account assigned; pass override_lead_email_account" })
   end
   senders[lid] = aid
