@@ -642,9 +642,18 @@ describe("examples under smartlua --mock", function()
     assert.equal(0, code, out)
     assert.matches("\ndetach 1 account from campaign 4102: 3209 ", out)
     assert.matches("\napplied (%d+) of %1 steps\n", out)
-    out, code = run_example("examples/rotate_pool.lua")
+    out, code = run_example("examples/rotate_pool.lua 4999")
     assert.not_equal(0, code)
-    assert.matches("usage: rotate_pool.lua", out)
+    assert.matches("no campaign 4999", out)
+  end)
+
+  it("rotate_pool.lua with no ids takes every ACTIVE and PAUSED campaign from get_campaigns", function()
+    local out, code = run_example("examples/rotate_pool.lua --dry-run")
+    assert.equal(0, code, out)
+    for _, c in ipairs { "4101 %(ACTIVE%)", "4102 %(ACTIVE%)", "4103 %(PAUSED%)", "4106 %(ACTIVE%)" } do
+      assert.matches("campaign " .. c, out)
+    end
+    for _, cid in ipairs { "4104", "4105", "4107", "4108" } do assert.is_nil(out:find("campaign " .. cid, 1, true)) end
   end)
 
   it("pause_unhealthy.lua detaches and zeroes, keeping a campaign's last account", function()

@@ -144,7 +144,30 @@ local function mailbox_statistics(client, campaign_id, query)
   end
 end
 
+-- client:campaigns_with_accounts(query, {statuses = {ACTIVE = true, ...}}) -> array | nil, err
+-- get_campaigns (query: client_id), each campaign with account_ids, the ids of its accounts
+-- (get_campaign_email_accounts): what policy.rotate and policy.pause take. statuses keeps only
+-- campaigns of those statuses (and reads only their accounts).
+local function campaigns_with_accounts(client, query, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("campaigns_with_accounts(): opts must be a table", 2) end
+  local list, err = client:get_campaigns(query)
+  if not list then return nil, err end
+  local out = {}
+  for _, c in ipairs(list) do
+    if not (opts and opts.statuses) or opts.statuses[c.status] then
+      local members, merr = client:get_campaign_email_accounts(c.id)
+      if not members then return nil, merr end
+      c.account_ids = {}
+      for i, a in ipairs(members) do c.account_ids[i] = a.id end
+      out[#out + 1] = c
+    end
+  end
+  table.sort(out, function(x, y) return x.id < y.id end)
+  return out
+end
+
 function M.install(methods)
+  methods.campaigns_with_accounts = campaigns_with_accounts
   methods.accounts = accounts
   methods.all_accounts = all_accounts
   methods.mailbox_statistics = mailbox_statistics
