@@ -160,9 +160,9 @@ Every row is checked first; bad rows are reported and not sent. Passwords come o
 exists (already in SmartLead), invalid or failed (with why).
 ]]
 
-return {
+local NODE = {
   node = {
-    summary = "list, show, change and add email accounts",
+    summary = "list, show, change, add, suspend and delete email accounts",
     order = { "list", "get", "update", "add" },
     subs = {
       list = {
@@ -194,3 +194,10 @@ return {
     },
   },
 }
+
+-- delete, suspend and unsuspend (cli/account_state.lua)
+for _, name in ipairs { "suspend", "unsuspend", "delete" } do
+  NODE.node.order[#NODE.node.order + 1], NODE.node.subs[name] = name, require("smartlead.cli.account_state")[name]
+end
+
+return NODE

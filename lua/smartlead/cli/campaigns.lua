@@ -85,9 +85,9 @@ local CAMPAIGN = { name = "CAMPAIGN_ID", convert = to_id, what = "campaign id" }
 local IDS = opt({ "--ids" }, "ids", "value", "ID,ID,...|-",
   "the accounts: ids separated by commas, or - for stdin (ids, or `accounts list --fields id` output)")
 
-return {
+local NODE = {
   node = {
-    summary = "attach and detach accounts, list a campaign's accounts",
+    summary = "list campaigns, attach and detach accounts, list a campaign's accounts",
     order = { "attach", "detach", "accounts" },
     subs = {
       attach = { summary = "attach accounts to a campaign", run = relation("add_campaign_email_accounts", "attached"),
@@ -101,3 +101,9 @@ return {
     },
   },
 }
+
+-- campaigns list (cli/campaigns_list.lua)
+table.insert(NODE.node.order, 1, "list")
+NODE.node.subs.list = require "smartlead.cli.campaigns_list"
+
+return NODE

@@ -166,8 +166,10 @@ function M.before(session, client, op)
     end
     return { members = had }
   elseif (op.kind == "delete" or op.kind == "relation") and t.account then
-    -- a flag only the single read shows (is_suspended): read it when the view lacks it
-    if M.flag_of(op) and (session.views[t.account] == nil or session.views[t.account][op.flag] == nil) then
+    -- a flag only the single read shows (is_suspended): read it when the view lacks it; a delete
+    -- reads the account it removes for good, so the plan and journal say which one it was
+    local view = session.views[t.account]
+    if (M.flag_of(op) and (view == nil or view[op.flag] == nil)) or (op.kind == "delete" and view == nil) then
       session:read_account(client, t.account)
     end
     local view = session.views[t.account]
