@@ -340,4 +340,21 @@ describe("fleet operations over HTTP", function()
         { err.status, err.message })
     end)
   end)
+
+  describe("help and completion", function()
+    it("cover every operation of the registry and the Lua pagers, each with an example", function()
+      local help = require "smartlead.help"
+      local Client = require "smartlead.client"
+      local methods = Client.__methods()
+      for _, row in ipairs(smartlead.operations()) do
+        assert.matches("\n  example: ", help.topic(row.name), 1, true)
+        assert.equal("function", type(methods[row.name]), row.name)
+        assert.truthy(help.overview():find("sl:" .. row.name, 1, true), row.name)
+      end
+      for _, name in ipairs { "mailbox_statistics", "campaigns_with_accounts" } do
+        assert.equal("function", type(methods[name]), name)
+        assert.matches("example: ", help.topic(name), 1, true)
+      end
+    end)
+  end)
 end)
