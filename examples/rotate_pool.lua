@@ -42,7 +42,8 @@ end
 
 -- Warmup blocked shows only on the single read; the list filter names those accounts at once.
 for _, a in ipairs(assert(client:all_accounts { is_warmup_blocked = true })) do
-  if by_id[a.id] and type(by_id[a.id].warmup_details) == "table" then by_id[a.id].warmup_details.is_warmup_blocked = true end
+  local w = by_id[a.id] and by_id[a.id].warmup_details
+  if type(w) == "table" then w.is_warmup_blocked = true end
 end
 
 -- Members of the campaigns that are in other campaigns too: their accounts, for the health check.

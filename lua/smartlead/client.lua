@@ -78,7 +78,8 @@ local function chunked_method(row)
     for _, id in ipairs(ids) do
       if seen[id] then -- a repeat across parts, which no single part would show
         return nil, core.new_error { kind = "validation", code = "INVALID_ARGUMENT", field = "email_account_ids",
-          method = row.method, path = row.path, message = ("%s: email_account_ids lists %s twice"):format(row.name, tostring(id)) }
+          method = row.method, path = row.path,
+          message = ("%s: email_account_ids lists %s twice"):format(row.name, tostring(id)) }
       end
       seen[id] = true
     end

@@ -23,13 +23,15 @@ local EXAMPLES = {
   unsuspend_email_account = "sl:unsuspend_email_account(3001)",
   get_campaigns = 'for _, c in ipairs(sl:get_campaigns()) do print(c.id, c.status, c.name) end',
   get_campaign = "sl:get_campaign(4101).status",
-  get_mailbox_statistics = 'sl:get_mailbox_statistics(4101, { limit = 20, start_date = "2026-01-01", end_date = "2026-01-31" })',
+  get_mailbox_statistics =
+    'sl:get_mailbox_statistics(4101, { limit = 20, start_date = "2026-01-01", end_date = "2026-01-31" })',
   create_tag = 'sl:create_tag{ name = "Warm pool", color = "#4CAF50" }',
   update_tag = 'sl:update_tag{ id = 501, name = "Primary", color = "#2196F3" }',
   add_email_account_tags = "sl:add_email_account_tags({ 3001, 3002 }, { 501 })   -- 25 ids a request, split for you",
   remove_email_account_tags = "sl:remove_email_account_tags({ 3001 }, { 501 })",
   get_email_account_tags = 'sl:get_email_account_tags{ "ann@example.com" }',
-  update_lead_email_account = "sl:update_lead_email_account{ email_account_id = 3002, email_campaign_id = 4101, email_lead_id = 77 }",
+  update_lead_email_account =
+    "sl:update_lead_email_account{ email_account_id = 3002, email_campaign_id = 4101, email_lead_id = 77 }",
 }
 
 local LUA_METHODS = {

@@ -140,7 +140,9 @@ local function mailbox_statistics(client, campaign_id, query)
         .. "already listed; the server seems to ignore offset, so paging stops here"):format(offset))
     end
     offset = offset + STATS_PAGE
-    if offset >= M.MAX_PAGES * STATS_PAGE then return nil, pager_error("TOO_MANY_PAGES", "get_mailbox_statistics: too many pages") end
+    if offset >= M.MAX_PAGES * STATS_PAGE then
+      return nil, pager_error("TOO_MANY_PAGES", "get_mailbox_statistics: too many pages")
+    end
   end
 end
 

@@ -122,7 +122,7 @@ local function is_blocked(a)
   return type(w) == "table" and (w.is_warmup_blocked == true or present(w.blocked_reason))
 end
 
-local function count(v)
+local function as_count(v)
   local n = type(v) == "string" and tonumber(v) or v
   return type(n) == "number" and n or nil
 end
@@ -167,7 +167,7 @@ local CHECKS = {
   end,
   function(a, p)
     local r = stats_of(a, p)
-    local sent, bounced = r and count(r.sent_count), r and count(r.bounce_count)
+    local sent, bounced = r and as_count(r.sent_count), r and as_count(r.bounce_count)
     if not (sent and bounced) or sent < p.min_sent then return nil end
     local rate = 100 * bounced / sent
     local text = ("bounces %.1f%% of %d sent"):format(rate, sent)

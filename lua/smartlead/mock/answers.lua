@@ -36,7 +36,8 @@ end
 
 -- An unknown route: Express's own HTML page, as the real server answers (not JSON).
 function M.express_cannot(method, path)
-  local text = string.format("Cannot %s %s", method, path):gsub("[<>&]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;" })
+  local text = string.format("Cannot %s %s", method, path)
+    :gsub("[<>&]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;" })
   return M.raw_reply(404, "text/html; charset=utf-8", table.concat({ "<!DOCTYPE html>", '<html lang="en">', "<head>",
     '<meta charset="utf-8">', "<title>Error</title>", "</head>", "<body>", "<pre>" .. text .. "</pre>", "</body>",
     "</html>", "" }, "\n"))

@@ -18,7 +18,7 @@ local CAMPAIGN_FIELDS = { "id", "user_id", "created_at", "updated_at", "status",
   "schedule_start_time", "enable_ai_esp_matching", "send_as_plain_text", "follow_up_percentage",
   "unsubscribe_text", "parent_campaign_id", "client_id" }
 
-function S:present_campaign(c, include_tags)
+local function present_campaign(c, include_tags)
   local out = {}
   for _, k in ipairs(CAMPAIGN_FIELDS) do out[k] = util.or_null(util.deep_copy(c[k])) end
   if out.track_settings == json.null then out.track_settings = json.array({}) end
@@ -36,7 +36,7 @@ function S:list_campaigns(ctx)
   end
   table.sort(ids, function(a, b) return a > b end)
   local out = json.array({})
-  for i, cid in ipairs(ids) do out[i] = self:present_campaign(self.campaigns[cid], ctx.query.include_tags) end
+  for i, cid in ipairs(ids) do out[i] = present_campaign(self.campaigns[cid], ctx.query.include_tags) end
   if self.config.answer_envelope == "data" then return reply(200, { success = true, campaigns = out }) end
   return reply(200, out)
 end
@@ -45,7 +45,7 @@ end
 function S:get_campaign(ctx)
   local c = self:own_campaign(ctx.user_id, ctx.id)
   if not c then return answers.campaign_not_found() end
-  local out = self:present_campaign(c, ctx.query.include_tags)
+  local out = present_campaign(c, ctx.query.include_tags)
   if self.config.answer_envelope == "data" then return reply(200, { success = true, data = out }) end
   return reply(200, out)
 end

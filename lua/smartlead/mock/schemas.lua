@@ -262,39 +262,7 @@ function M.check_update_body(body)
   if type(body.bcc) == "string" and body.bcc ~= "" and not util.is_email(body.bcc) then
     return value_error("bcc must be a valid email")
   end
-  -- A list of distinct positive integers (ids) at body[name]: the list, or nil and a 400 answer.
-function M.id_list(body, name, max)
-  local list = body[name]
-  if list == nil then return nil, validation_error("payload", name, "is required") end
-  if not json.is_array(list) then return nil, validation_error("payload", name, "must be an array") end
-  if #list == 0 then return nil, validation_error("payload", name, "must contain at least 1 items") end
-  if max and #list > max then
-    return nil, validation_error("payload", name, ("must contain less than or equal to %d items"):format(max))
-  end
-  local ids, seen = {}, {}
-  for i, v in ipairs(list) do
-    local n = type(v) == "number" and math.tointeger(v)
-    if not n or n < 1 then return nil, validation_error("payload", ("%s[%d]"):format(name, i - 1), "must be a positive integer") end
-    if not seen[n] then ids[#ids + 1], seen[n] = n, true end
-  end
-  return ids
-end
-
--- Tag bodies: POST /tags {name, color?}, tag-manager {id, name, color}; 422 {"error": ...} as documented.
-function M.check_tag_body(body, update)
-  local allowed = { id = update, name = true, color = true }
-  for k in pairs(body) do
-    if not allowed[k] then return validation_error("payload", tostring(k), "is not allowed") end
-  end
-  if update and math.tointeger(body.id) == nil then return value_error('"id" is required') end
-  if not text(body.name) then return value_error('"name" is required') end
-  if body.color == nil and update then return value_error('"color" is required') end
-  if body.color ~= nil and not (type(body.color) == "string" and body.color:match("^#%x%x%x%x%x%x$")) then
-    return value_error('"color" must be a valid hex color (#RRGGBB)')
-  end
-end
-
-return M.check_ranges(body, UPDATE_RANGES)
+  return M.check_ranges(body, UPDATE_RANGES)
 end
 
 local IDS_SCHEMA = { { "email_account_ids", "array", required = true } }
@@ -330,7 +298,9 @@ function M.id_list(body, name, max)
   local ids, seen = {}, {}
   for i, v in ipairs(list) do
     local n = type(v) == "number" and math.tointeger(v)
-    if not n or n < 1 then return nil, validation_error("payload", ("%s[%d]"):format(name, i - 1), "must be a positive integer") end
+    if not n or n < 1 then
+      return nil, validation_error("payload", ("%s[%d]"):format(name, i - 1), "must be a positive integer")
+    end
     if not seen[n] then ids[#ids + 1], seen[n] = n, true end
   end
   return ids

@@ -290,7 +290,8 @@ function S:state_view()
   local leads = json.array({})
   for _, cid in ipairs(util.sorted_keys(self.lead_senders)) do
     for _, lid in ipairs(util.sorted_keys(self.lead_senders[cid])) do
-      leads[#leads + 1] = { email_campaign_id = cid, email_lead_id = lid, email_account_id = self.lead_senders[cid][lid] }
+      leads[#leads + 1] = { email_campaign_id = cid, email_lead_id = lid,
+        email_account_id = self.lead_senders[cid][lid] }
     end
   end
   return { accounts = accounts, campaigns = campaigns, tags = tags, lead_senders = leads }

@@ -51,7 +51,8 @@ function S:mailbox_statistics(ctx)
     if acc and not acc.deleted then rows[#rows + 1] = present_row(acc, per[aid], share) end
   end
   local offset, limit = q.offset or 0, q.limit or 20
-  return reply(200, { ok = true, data = json.array(table.move(rows, offset + 1, math.min(#rows, offset + limit), 1, {})) })
+  local page = table.move(rows, offset + 1, math.min(#rows, offset + limit), 1, {})
+  return reply(200, { ok = true, data = json.array(page) })
 end
 
 return M

@@ -101,10 +101,14 @@ function S:tag_list(ctx)
   end
   local out = json.array({})
   for i, e in ipairs(emails) do
-    if type(e) ~= "string" then return answers.validation_error("payload", ("email_ids[%d]"):format(i - 1), "must be a string") end
+    if type(e) ~= "string" then
+      return answers.validation_error("payload", ("email_ids[%d]"):format(i - 1), "must be a string")
+    end
     local id = self.emails[e:lower()]
     local acc = id and self:own_account(ctx.user_id, id)
-    if acc then out[#out + 1] = { email_account_id = acc.id, from_email = acc.from_email, tags = self:present_tags(acc) } end
+    if acc then
+      out[#out + 1] = { email_account_id = acc.id, from_email = acc.from_email, tags = self:present_tags(acc) }
+    end
   end
   return reply(200, { ok = true, data = out })
 end

@@ -171,8 +171,8 @@ function M.before(session, client, op)
     local view = session.views[t.account]
     if (M.flag_of(op) and (view == nil or view[op.flag] == nil)) or (op.kind == "delete" and view == nil) then
       session:read_account(client, t.account)
+      view = session.views[t.account]
     end
-    local view = session.views[t.account]
     op.email = view and view.from_email
     return view and copy(view) or nil
   end
@@ -349,7 +349,9 @@ function M.verify(session, client, intent)
     local acc, err = session:read_account(client, t.account)
     if not acc then return "unknown", err end
     local view = session.views[t.account]
-    if view[intent.flag] == nil then return "unknown", session.error("UNVERIFIABLE", intent.flag .. " cannot be read") end
+    if view[intent.flag] == nil then
+      return "unknown", session.error("UNVERIFIABLE", intent.flag .. " cannot be read")
+    end
     if view[intent.flag] ~= not intent.removes then return "not_done" end
     return "done", RESUMED
   elseif M.members_of(intent) then
