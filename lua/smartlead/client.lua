@@ -64,6 +64,8 @@ local function is_plain_list(t)
   return n == #t
 end
 
+local MAX_SPLIT_IDS = 10000 -- ids one call may name: 400 requests of 25
+
 local function chunked_method(row)
   local call = forwarder(row.name)
   local validate = core.validators[row.name]
@@ -73,6 +75,11 @@ local function chunked_method(row)
     local ids = args[at]
     if getmetatable(self) ~= Client or type(ids) ~= "table" or #ids <= row.max_ids or not is_plain_list(ids) then
       return call(self, ...)
+    end
+    if #ids > MAX_SPLIT_IDS then
+      return nil, core.new_error { kind = "validation", code = "INVALID_ARGUMENT", field = "email_account_ids",
+        method = row.method, path = row.path,
+        message = ("%s: email_account_ids has %d ids; at most %d in one call"):format(row.name, #ids, MAX_SPLIT_IDS) }
     end
     local parts, seen = split_ids(ids, row.max_ids), {}
     for _, id in ipairs(ids) do
