@@ -276,6 +276,21 @@ describe("fleet operations over HTTP", function()
       res = assert(client:remove_campaign_email_accounts(4103, { 3001 }))
       assert.equal(0, res.detached)
     end)
+
+    it("under a run, an attach says which ids were there already and a detach which were not", function()
+      local run = require "smartlead.run"
+      local dir = require("proc").mktemp()
+      local s = run.session { mode = "journal", journal = dir .. "/j.jsonl" }
+      local previous = client:set_session(s)
+      local a = client:add_campaign_email_accounts(4102, { 3209, 3001 })
+      local d = client:remove_campaign_email_accounts(4103, { 3032, 3001 })
+      client:set_session(previous)
+      s.journal:close()
+      require("proc").rmtree(dir)
+      assert.same({ 3209 }, assert(a).already_attached)
+      assert.same({ 3001 }, assert(d).not_attached)
+      assert.equal(1, d.detached)
+    end)
   end)
 
   describe("update_warmup", function()

@@ -225,9 +225,19 @@ function Session:finish(client, op, seq, extra)
   self:record("result", seq, answer ~= nil, answer ~= nil and answer or err, extra)
   if answer ~= nil then
     kinds.applied(self, op)
-    -- an attach says which ids were members already (the server's answer lists them all alike)
-    if kinds.membership(op) and not op.removes and type(answer) == "table" and op.before and op.before.attached then
-      answer.already_attached = op.before.attached
+    -- an attach says which ids were members already (the server's answer lists them all alike),
+    -- a detach which were not members (none was attached: nothing was detached for them)
+    if kinds.membership(op) and type(answer) == "table" and op.before and op.before.attached then
+      if op.removes then
+        local was, not_attached = {}, json.array {}
+        for _, id in ipairs(op.before.attached) do was[id] = true end
+        for _, id in ipairs(op.fields.email_account_ids) do
+          if not was[id] then not_attached[#not_attached + 1] = id end
+        end
+        answer.not_attached = not_attached
+      else
+        answer.already_attached = op.before.attached
+      end
     end
   else
     self.failed = self.failed + 1
