@@ -103,7 +103,7 @@ describe("smartlua host", function()
       assert.same({ "the script named accounts\tx" }, in_dir("./accounts x").lines)
       local r = in_dir("accounts")
       assert.equal(2, r.code)
-      assert.equal("smartlua: accounts: missing subcommand (one of: list, get, update, add) (try --help)", r.errlines[1])
+      assert.equal("smartlua: accounts: missing subcommand (one of: list, get, update, add, suspend, unsuspend, delete) (try --help)", r.errlines[1])
     end)
 
     it("a misspelt command is a usage error with a suggestion, unless a file of that name exists", function()

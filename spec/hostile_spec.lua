@@ -69,6 +69,16 @@ local BASE = {
   add_campaign_email_accounts = function() return { 3003 } end,
   remove_campaign_email_accounts = function() return { 3003 } end,
   get_email_account_by_email = function() return "ht@valid-domain.io" end,
+  get_campaign_email_accounts = function() return { include_tags = true } end,
+  get_campaigns = function() return { client_id = 11 } end,
+  get_campaign = function() return { include_tags = true } end,
+  get_mailbox_statistics = function() return { limit = 5 } end,
+  create_tag = function() return { name = "Hostile", color = "#123456" } end,
+  update_tag = function() return { id = 501, name = "Primary", color = "#4CAF50" } end,
+  update_lead_email_account = function() return { email_account_id = 3003, email_campaign_id = 4101, email_lead_id = 1 } end,
+  add_email_account_tags = function() return { 3003 }, { 501 } end,
+  remove_email_account_tags = function() return { 3003 }, { 501 } end,
+  get_email_account_tags = function() return { "ht@valid-domain.io" } end,
 }
 local VALID_ID = { campaign_id = 4104, email_account_id = 3002 }
 
@@ -94,6 +104,9 @@ local function args_for(ep, payload, has_payload)
   local a, n = {}, 0
   if ep.id_name then n = n + 1; a[n] = VALID_ID[ep.id_name] end
   if has_payload then n = n + 1; a[n] = payload
+  elseif ep.payload == "id_pairs" then
+    a[n + 1], a[n + 2] = BASE[ep.name]()
+    n = n + 2
   elseif ep.payload ~= "none" then n = n + 1; a[n] = BASE[ep.name]() end
   a.n = n
   return a
@@ -116,9 +129,14 @@ local CLASS = {
     is_suspended = "bool", id = "id_or_null", max_email_per_day = "uint", custom_tracking_url = "text",
     bcc = "email", signature = "text", time_to_wait_in_mins = "uint", total_warmup_per_day = "uint",
     daily_rampup = "uint", reply_rate_percentage = "percent", client_id = "id_or_null", username = "name",
-    token = "token", use_whitelabel_credentials = "bool", warmup_key_id = "name", fetch_campaigns = "bool",
-    fetch_tags = "bool",
+    token = "token", use_whitelabel_credentials = "bool", warmup_key_id = "key", fetch_campaigns = "bool",
+    fetch_tags = "bool", include_tags = "bool", auto_adjust_warmup = "bool", is_rampup_enabled = "bool",
+    start_date = "date", end_date = "date", time_zone = "name", name = "name", color = "color",
+    email_account_id = "id", email_campaign_id = "id", email_lead_id = "id", override_lead_email_account = "bool",
   },
+  get_campaigns = { client_id = "id" },
+  get_mailbox_statistics = { offset = "uint", limit = "limit20", client_id = "id" },
+  update_tag = { id = "id" },
   get_email_accounts = {
     offset = "uint", limit = "limit", isInUse = "bool", emailWarmupStatus = "enum", isSmtpSuccess = "bool",
     isWarmupBlocked = "bool", esp = "enum", username = "text", client_id = "id",
@@ -131,7 +149,8 @@ end
 
 local GROUP = { text = "string", name = "string", secret = "string", host = "string", email = "string",
                 uint = "integer", limit = "integer", port = "integer", percent = "integer", id = "integer",
-                id_or_null = "integer", bool = "bool", enum = "enum", token = "token" }
+                id_or_null = "integer", bool = "bool", enum = "enum", token = "token", limit20 = "integer",
+                date = "date", color = "color", key = "key" }
 
 local INVALID_UTF8 = {
   { "lone continuation byte", "\x80" }, { "continuation inside", "a\xbfb" }, { "overlong /", "\xc0\xaf" },
@@ -153,6 +172,9 @@ local function wrong_types(group)
     bool = { { "string true", "true" }, { "1", 1 }, { "0", 0 }, { "string false", "false" }, { "json.null", NULL } },
     enum = { { "number", 1 }, { "boolean", true }, { "json.null", NULL } },
     token = { { "string", "ya29.only-access" }, { "number", 5 }, { "boolean", true }, { "json.null", NULL } },
+    date = { { "number", 20260101 }, { "boolean", true }, { "json.null", NULL } },
+    color = { { "number", 0x123456 }, { "boolean", true }, { "json.null", NULL } },
+    key = { { "boolean", true }, { "json.null", NULL }, { "float", 1.5 }, { "negative", -1 } },
   }
   local out = {}
   for _, c in ipairs(common) do out[#out + 1] = c end
@@ -161,7 +183,8 @@ local function wrong_types(group)
 end
 
 local GROUP_SAYS = { string = "must be a string", integer = "integer", bool = "boolean", enum = "must be one of",
-                     token = "must be a table" }
+                     token = "must be a table", date = "must be a date YYYY-MM-DD", color = "must be a color #RRGGBB",
+                     key = "a non-empty string or an integer >= 0" }
 
 -- Numbers no integer field takes: out of every range, not integers, not finite, or above 2^53 - 1.
 local BAD_NUMBERS = {
@@ -264,9 +287,12 @@ describe("hostile input", function()
       assert.is_true(core.validators[ep.name](client, table.unpack(a, 1, a.n)), ep.name .. " base is not valid")
     end
     table.sort(names)
-    assert.same({ "add_campaign_email_accounts", "add_oauth_account", "add_smtp_account", "get_campaign_email_accounts",
-                  "get_email_account", "get_email_account_by_email", "get_email_accounts", "get_warmup_stats",
-                  "reconnect_failed_email_accounts", "remove_campaign_email_accounts", "update_email_account",
+    assert.same({ "add_campaign_email_accounts", "add_email_account_tags", "add_oauth_account", "add_smtp_account",
+                  "create_tag", "delete_email_account", "get_campaign", "get_campaign_email_accounts", "get_campaigns",
+                  "get_email_account", "get_email_account_by_email", "get_email_account_tags", "get_email_accounts",
+                  "get_mailbox_statistics", "get_warmup_stats", "reconnect_failed_email_accounts",
+                  "remove_campaign_email_accounts", "remove_email_account_tags", "suspend_email_account",
+                  "unsuspend_email_account", "update_email_account", "update_lead_email_account", "update_tag",
                   "update_warmup" }, names)
     assert.equal(0, #server:log())
   end)
@@ -373,6 +399,16 @@ describe("hostile input", function()
       for _, n in ipairs(BAD_NUMBERS) do
         add("number " .. n[1], n[2], class == "id_or_null" and "positive integer or json.null" or "integer")
       end
+    elseif group == "date" or group == "color" then
+      local bad = group == "date" and { "2026-02-30", "2026/01/01", "26-01-01", "", "2026-01-01\n", "2026-13-01", OVER }
+        or { "red", "#12345", "#1234567", "#GGGGGG", "", "#123456\n", OVER }
+      for _, s in ipairs(bad) do add(("%s %q"):format(group, #s > 20 and "64 KiB" or s), s, GROUP_SAYS[group]) end
+    elseif group == "key" then
+      add("NUL byte", "ab\0cd", "NUL byte")
+      add("empty", "", "must not be empty")
+      add("control", "apple\r\njuice", "control characters")
+      add("over 64 KiB", OVER, "longer than 65536 bytes")
+      add("2^53 integer", 1 << 53, GROUP_SAYS.key)
     elseif group == "enum" then
       for _, s in ipairs { "gmail", "GMAIL\0", " GMAIL", "GMAIL\n", "\xff", "", OVER } do
         add(("enum %q"):format(#s > 20 and "64 KiB" or s), s, "must be one of")
@@ -519,6 +555,53 @@ describe("hostile input", function()
           for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
                                { "function", print }, { "userdata", UD } } do
             hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, 4104, w[2])
+          end
+        end)
+      end)
+    end
+  end
+
+  -- Tag mappings: both lists refused as the campaign's are; the account list may be long (it is sent
+  -- 25 ids a request), up to 10,000 ids a call.
+  for _, ep in ipairs(ENDPOINTS) do
+    if ep.payload == "id_pairs" then
+      it(ep.name .. ": account and tag id lists with holes, cycles, duplicates, too many ids", function()
+        batch("id lists", function()
+          for _, c in ipairs(ID_LISTS) do
+            local says, ids = c[3], c[2]
+            if c[1] == "2501 ids" then ids, says = count_to(10001), { "10001 ids", "at most 10000" } end
+            if c[1] == "100k ids" then says = { "100000 ids", "at most 10000" } end
+            hostile(ep.name, "ids " .. c[1], "refuse", says, "email_account_ids", call(ep.name), client, ids, { 501 })
+            if c[1] ~= "2501 ids" and c[1] ~= "100k ids" then
+              hostile(ep.name, "tag ids " .. c[1], "refuse", c[3], "tag_ids", call(ep.name), client, { 3003 }, c[2])
+            end
+          end
+          for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
+                               { "function", print }, { "userdata", UD } } do
+            hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, w[2], { 501 })
+            hostile(ep.name, "tag ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, { 3003 }, w[2])
+          end
+        end)
+      end)
+    end
+  end
+
+  for _, ep in ipairs(ENDPOINTS) do
+    if ep.payload == "emails" then
+      it(ep.name .. ": address lists that are no list, empty, too long, or hold no address", function()
+        batch("address lists", function()
+          local many = {}
+          for i = 1, 1001 do many[i] = ("a%d@b.io"):format(i) end
+          for _, c in ipairs { { "empty", {}, "is empty" }, { "named keys", { a = "x@y.io" }, "must be a list" },
+                               { "hole", { "x@y.io", nil, "z@y.io" }, "must be a list" },
+                               { "1001 addresses", many, "at most 1000" }, { "plain", { "plain" }, "is not an email address" },
+                               { "NUL", { "a@b.io\0x" }, "must be an email address" }, { "number", { 12 }, "must be an email address" },
+                               { "CR LF", { "a@b.io\r\nX: 1" }, "must be an email address" },
+                               { "5 MB", { MB5 }, "must be an email address" } } do
+            hostile(ep.name, "emails " .. c[1], "refuse", c[3], "email_ids", call(ep.name), client, c[2])
+          end
+          for _, w in ipairs { { "nil", nil }, { "string", "a@b.io" }, { "number", 3 }, { "function", print } } do
+            hostile(ep.name, "emails " .. w[1], "raise", "table expected", nil, call(ep.name), client, w[2])
           end
         end)
       end)

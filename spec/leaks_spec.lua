@@ -1041,8 +1041,11 @@ describe("leak check", function()
     proc.rmtree(TMP)
   end)
 
-  it("the mock serves the seeded passwords base64-encoded, as the needles expect", function()
-    local a = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/3001/"))
+  it("the mock serves the seeded passwords base64-encoded in lists, plain in the single read", function()
+    local one = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/3001/"))
+    assert.equal(SEED_SMTP .. "-3001", one.password)
+    local a = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/", { query = { limit = 1 } }))[1]
+    assert.equal(3001, a.id)
     assert.equal(base64(SEED_SMTP .. "-3001"), a.password)
     assert.equal(base64(SEED_IMAP .. "-3001"), a.imap_password)
     local hit = false
@@ -1056,7 +1059,7 @@ describe("leak check", function()
       local sl = require "smartlead"
       print(os.getenv("SMARTLEAD_API_KEY"))
       io.stderr:write(os.getenv("LEAK_SMTP_PW"), "\n")
-      print(sl.json.encode(assert(sl.client():get_email_account(3001))))
+      print(sl.json.encode(assert(sl.client():get_email_accounts { limit = 1 })[1]))
       local f = assert(io.open("note.txt", "w"))
       f:write(sl.json.encode { os.getenv("LEAK_IMAP_PW"), os.getenv("LEAK_CSV_PW") })
       f:close()

@@ -188,7 +188,8 @@ describe("fixture seed.json", function()
       if #c.email_account_ids == 0 then empty = true end
       if c.status == "ACTIVE" and #c.email_account_ids == 1 then single = true end
     end
-    assert.same({ ACTIVE = true, PAUSED = true, DRAFTED = true, COMPLETED = true }, statuses)
+    assert.same({ ACTIVE = true, PAUSED = true, DRAFTED = true, COMPLETED = true, STOPPED = true, ARCHIVED = true },
+      statuses)
     assert.is_true(empty and single)
   end)
 
@@ -222,16 +223,17 @@ describe("auth and routing", function()
     assert.equals(200, (call(server, "GET", "/email-accounts/" .. list[1].id, {}, nil, OTHER_KEY)))
   end)
 
-  it("answers 404 Cannot METHOD for unknown paths and wrong methods", function()
-    local status, body = call(server, "GET", "/xyz")
+  it("answers 404 with Express's Cannot METHOD page for unknown paths and wrong methods", function()
+    local status, _, r = call(server, "GET", "/xyz")
     assert.equals(404, status)
-    assert.same({ error = "Cannot GET /api/v1/xyz" }, body)
-    body = select(2, call(server, "DELETE", "/email-accounts/3001"))
-    assert.same({ error = "Cannot DELETE /api/v1/email-accounts/3001" }, body)
+    assert.matches("^text/html", r.headers["Content-Type"])
+    assert.matches("<pre>Cannot GET /api/v1/xyz</pre>", r.body, 1, true)
+    status, _, r = call(server, "PATCH", "/email-accounts/3001")
+    assert.matches("<pre>Cannot PATCH /api/v1/email-accounts/3001</pre>", r.body, 1, true)
     status = call(server, "GET", "/email-accounts/save")
     assert.equals(404, status)
-    body = select(2, call(server, "POST", "/email-accounts/create", {}, {}))
-    assert.same({ error = "Cannot POST /api/v1/email-accounts/create" }, body)
+    status, _, r = call(server, "POST", "/email-accounts/create", {}, {})
+    assert.matches("<pre>Cannot POST /api/v1/email-accounts/create</pre>", r.body, 1, true)
   end)
 
   it("answers 400 for a body that is not JSON", function()
@@ -315,7 +317,7 @@ describe("GET /email-accounts/", function()
       return a.warmup_details == json.null or a.warmup_details.status ~= "ACTIVE" end)
     expect({ isSmtpSuccess = "false" }, function(a) return not a.is_smtp_success end)
     expect({ isWarmupBlocked = "true" }, function(a)
-      return a.warmup_details ~= json.null and a.warmup_details.blocked_reason ~= json.null end)
+      return a.warmup_details ~= json.null and a.warmup_details.is_warmup_blocked end)
     expect({ esp = "SMTP" }, function(a) return a.type == "SMTP" end)
     expect({ esp = "OUTLOOK" }, function(a) return a.type == "OUTLOOK" end)
     expect({ client_id = "12" }, function(a) return a.client_id == 12 end)
@@ -371,13 +373,13 @@ describe("single account reads", function()
   local server
   before_each(function() server = new_server() end)
 
-  it("GET /email-accounts/{id}/ adds is_suspended, tags and campaigns on request", function()
+  it("GET /email-accounts/{id}/ adds is_suspended and campaigns on request; tags always", function()
     local suspended = seed_accounts(function(a) return a.is_suspended and #a.tags > 0 end)[1]
       or seed_accounts(function(a) return a.is_suspended end)[1]
     local status, a = call(server, "GET", "/email-accounts/" .. suspended.id .. "/")
     assert.equals(200, status)
     assert.is_true(a.is_suspended)
-    assert.is_nil(a.tags)
+    assert.equals(#suspended.tags, #a.tags)
     local _, b = call(server, "GET", "/email-accounts/" .. suspended.id,
       { fetch_tags = "true", fetch_campaigns = "true" })
     assert.equals(#suspended.tags, #b.tags)
@@ -474,8 +476,13 @@ describe("POST /email-accounts/save", function()
     local status, body = call(server, "POST", "/email-accounts/save", {},
       smtp_body({ from_email = existing.from_email:upper() }))
     assert.equals(400, status)
-    assert.same({ ok = false, message = "Email account already exists", errorCode = "ACCOUNT_ALREADY_EXIST",
-      emailAccountId = existing.id }, body)
+    assert.same({ ok = false, message = "Email account already exist. Please pass id to update it",
+      errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = existing.id }, body)
+    local foreign = seed_accounts(nil, OTHER)[1]
+    status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = foreign.from_email }))
+    assert.equals(400, status)
+    assert.same({ ok = false, message = "Email account already added by other user",
+      errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = json.null }, body)
   end)
 
   it("updates credentials when given an own id and answers 404 for an unknown one", function()
@@ -517,13 +524,28 @@ describe("POST /email-accounts/save", function()
     assert.equals(#SEED.accounts, #select(2, admin(server, "GET", "state")).accounts)
   end)
 
-  it("fails verification for hosts containing 'invalid' and saves nothing", function()
-    local status, body = call(server, "POST", "/email-accounts/save", {},
-      smtp_body({ smtp_host = "smtp.invalid.test" }))
+  it("fails verification for hosts containing 'invalid' but still creates the account, marked failing", function()
+    local status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_host = "smtp.invalid.test" }))
     assert.equals(400, status)
     assert.equals(false, body.ok)
     assert.equals("ACCOUNT_VERIFICATION_FAILED", body.errorCode)
-    assert.equals(#SEED.accounts, #select(2, admin(server, "GET", "state")).accounts)
+    assert.equals("SMTP connection failed", body.message)
+    assert.equals("getaddrinfo ENOTFOUND smtp.invalid.test", body.error)
+    assert.equals(#SEED.accounts + 1, #select(2, admin(server, "GET", "state")).accounts)
+    local a = state_account(server, body.emailAccountId)
+    assert.same({ false, "getaddrinfo ENOTFOUND smtp.invalid.test", true },
+      { a.is_smtp_success, a.smtp_failure_error, a.is_imap_success })
+    -- the same address again is a duplicate, not a second account
+    status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_host = "smtp.invalid.test" }))
+    assert.equals("ACCOUNT_ALREADY_EXIST", body.errorCode)
+    assert.equals(#SEED.accounts + 1, #select(2, admin(server, "GET", "state")).accounts)
+    -- the newest docs' shape: no code, no id
+    admin(server, "POST", "config", '{"verification_answer_shape":"newest"}')
+    status, body = call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ from_email = "other@example-new.com", imap_host = "imap.invalid.test" }))
+    assert.equals(400, status)
+    assert.same({ ok = false, message = "IMAP connection failed", error = "getaddrinfo ENOTFOUND imap.invalid.test" }, body)
+    assert.equals(#SEED.accounts + 2, #select(2, admin(server, "GET", "state")).accounts)
   end)
 
   it("answers the newer data shape with the knob", function()
@@ -556,11 +578,17 @@ describe("POST /email-accounts/save-oauth", function()
     status, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ type = "SMTP" }))
     assert.equals(422, status)
     assert.same({ error = "type must be one of [GMAIL, OUTLOOK]" }, body)
-    local no_refresh = oauth_body()
-    no_refresh.token.refresh_token = nil
-    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, no_refresh)
-    assert.equals(400, status)
-    assert.same({ ok = false, message = "Invalid or expired OAuth token" }, body)
+    local no_scope = oauth_body()
+    no_scope.token.scope = nil
+    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, no_scope)
+    assert.equals(422, status)
+    assert.same({ error = '"token.scope" is required' }, body)
+    -- a provider's answer as it comes: no refresh_token, no expiry_date, Microsoft's expires_in
+    local ms = oauth_body({ from_email = "ms@outlook-user.com", username = "ms@outlook-user.com", type = "OUTLOOK" })
+    ms.token = { token_type = "Bearer", scope = "https://outlook.office.com/.default", access_token = "eyJ0-access",
+      expires_in = 3599, ext_expires_in = 3599, id_token = "eyJ0-id" }
+    status = call(server, "POST", "/email-accounts/save-oauth", {}, ms)
+    assert.equals(200, status)
     local expired = oauth_body()
     expired.token.access_token = "expired"
     body = select(2, call(server, "POST", "/email-accounts/save-oauth", {}, expired))

@@ -183,9 +183,9 @@ describe("plan", function()
         assert.same({ ok = true, planned = true, message = "Email account details updated successfully!",
           email_account_id = 3002, emailAccountId = 3002 }, u)
         local a = assert(client:add_campaign_email_accounts(4104, { 3003 }))
-        assert.same({ ok = true, planned = true, result = { { email_campaign_id = 4104, email_account_id = 3003 } } },
-          a)
-        assert.same({ ok = true, planned = true, result = 1 },
+        assert.same({ ok = true, planned = true, result = { { email_campaign_id = 4104, email_account_id = 3003 } },
+          already_attached = {} }, a)
+        assert.same({ ok = true, planned = true, result = 1, detached = 1 },
           assert(client:remove_campaign_email_accounts(4101, { 3002 })))
         -- misuse is not planned: it raises or is refused exactly as without the run layer
         assert.has_error(function() client:update_email_account(3002) end,

@@ -55,7 +55,7 @@ describe("the REPL in a terminal", function()
     pane:key("Tab")
     pane:wait_for("> acct.warmup_details.warmup_reputation", 5, true)
     pane:key("Enter")
-    pane:wait_for('\n"99%"\n', 5, true)
+    pane:wait_for('\n99\n', 5, true) -- the single read gives the reputation as a number
     pane:send("smartlead.rep")
     pane:key("Tab")
     pane:wait_for("> smartlead.reputation", 5, true)

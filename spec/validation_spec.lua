@@ -343,8 +343,8 @@ describe("validation before sending", function()
       end
     end)
 
-    it("refuses a token without access_token, refresh_token or expiry_date", function()
-      for _, missing in ipairs { "access_token", "refresh_token", "expiry_date" } do
+    it("refuses a token without token_type, scope or access_token", function()
+      for _, missing in ipairs { "access_token", "token_type", "scope" } do
         local f = oauth_fields()
         f.token[missing] = nil
         refused(M, "token", { '"token"', "." .. missing .. " is required" }, client:add_oauth_account(f))
@@ -369,9 +369,6 @@ describe("validation before sending", function()
       local f = oauth_fields()
       f.token.accessToken = "x"
       refused(M, "token", { 'unknown key "accessToken"', 'did you mean "access_token"' }, client:add_oauth_account(f))
-      f = oauth_fields()
-      f.token.expires_in = 3600
-      refused(M, "token", 'unknown key "expires_in"', client:add_oauth_account(f))
       f = oauth_fields()
       f.token[1] = "positional"
       refused(M, "token", "unknown key", client:add_oauth_account(f))
@@ -547,7 +544,9 @@ describe("validation before sending", function()
       local cases = {
         { "reply_rate_percentage", 101, "from 0 to 100" }, { "reply_rate_percentage", -1, "from 0 to 100" },
         { "total_warmup_per_day", -1, "from 0 to" }, { "daily_rampup", 1.5, "integer" },
-        { "warmup_key_id", "", "must not be empty" }, { "warmup_key_id", 7, "must be a string" },
+        { "warmup_key_id", "", "must not be empty" }, { "warmup_key_id", -7, "integer >= 0" },
+        { "warmup_key_id", true, "string or an integer" }, { "auto_adjust_warmup", "yes", "boolean" },
+        { "is_rampup_enabled", 1, "boolean" },
       }
       for _, c in ipairs(cases) do
         refused(M, c[1], { '"' .. c[1] .. '"', c[3] }, client:update_warmup(3001, { warmup_enabled = true, [c[1]] = c[2] }))

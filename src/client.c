@@ -114,16 +114,43 @@ static const char *string_field(lua_State *L, int t, const char *name) {
   return s;
 }
 
+/* What the body says beyond the envelope: the foreign duplicate (emailAccountId null), the
+ * account a failed save still created. */
+typedef struct {
+  lua_Integer account_id; /* emailAccountId, 0 when absent or null */
+  int other_user;         /* ACCOUNT_ALREADY_EXIST with no id: another user holds the address */
+} error_extra_t;
+
+static int contains_nocase(const char *s, const char *needle) {
+  size_t n = strlen(needle);
+  for (; s && *s; s++)
+    if (strncasecmp(s, needle, n) == 0) return 1;
+  return 0;
+}
+
+/* {"ok":false,"message":"SMTP connection failed","error":"Invalid credentials"}: both halves say
+ * something, so the message is "SMTP connection failed: Invalid credentials" (left on the stack). */
+static void join_detail(lua_State *L, int t, api_error_t *e, const char *detail) {
+  lua_getfield(L, t, "ok");
+  int not_ok = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!not_ok || !e->message || !detail || strcmp(e->message, detail) == 0) return;
+  e->message = lua_pushfstring(L, "%s: %s", e->message, detail);
+  /* the newest docs' connection failure has no errorCode: it is the same failure */
+  if (!e->code && contains_nocase(e->message, "connection failed")) e->code = "ACCOUNT_VERIFICATION_FAILED";
+}
+
 /* Reads whichever documented error envelope the body at t uses (see smartlead-api.md).
  * Strings stay valid because the tables they live in stay on the stack. */
-static void read_error_body(lua_State *L, int t, api_error_t *e, lua_Integer *account_id) {
+static void read_error_body(lua_State *L, int t, api_error_t *e, error_extra_t *x) {
   e->message = string_field(L, t, "message");
   e->code = string_field(L, t, "errorCode");
   if (lua_getfield(L, t, "validation") == LUA_TTABLE) e->code = "VALIDATION_ERROR";
   lua_pop(L, 1);
   int type = lua_getfield(L, t, "error"); /* stays pushed: anchors the inner table */
+  const char *detail = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
   if (type == LUA_TSTRING && !e->message) {
-    e->message = lua_tostring(L, -1); /* {"error":"Campaign not found ..."} */
+    e->message = detail; /* {"error":"Campaign not found ..."} */
   } else if (type == LUA_TTABLE) {      /* {"error":{"code","message","retry_after"}} */
     int inner = lua_gettop(L);
     e->code = string_field(L, inner, "code");
@@ -131,9 +158,21 @@ static void read_error_body(lua_State *L, int t, api_error_t *e, lua_Integer *ac
     if (lua_getfield(L, inner, "retry_after") == LUA_TNUMBER && e->retry_after < 0) e->retry_after = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
+  join_detail(L, t, e, detail);
   lua_getfield(L, t, "emailAccountId");
-  if (lua_isinteger(L, -1)) *account_id = lua_tointeger(L, -1);
+  if (lua_isinteger(L, -1)) x->account_id = lua_tointeger(L, -1);
   lua_pop(L, 1);
+  x->other_user = e->code && strcmp(e->code, "ACCOUNT_ALREADY_EXIST") == 0 && x->account_id <= 0;
+}
+
+/* Express's page for a route it does not know: "<pre>Cannot POST /api/v1/x</pre>". */
+static const char *express_cannot(lua_State *L, const http_response_t *r) {
+  const char *p = r->body.data ? strstr(r->body.data, "<pre>Cannot ") : NULL;
+  if (!p) return NULL;
+  p += 5;
+  const char *end = strstr(p, "</pre>");
+  size_t n = end ? (size_t)(end - p) : 0;
+  return n > 0 && n < 300 ? lua_pushlstring(L, p, n) : NULL;
 }
 
 static int looks_like_html(const http_response_t *r) {
@@ -156,10 +195,12 @@ static void attach_masked_data(lua_State *L) {
 static int push_http_error(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r, int decoded) {
   api_error_t e = {.kind = "http", .status = r->status, .method = call->method, .path = masked_path,
                    .body = r->body.data, .body_len = r->body.len, .retry_after = r->retry_after};
-  lua_Integer account_id = 0;
+  error_extra_t x = {0, 0};
   char msg[160];
   if (decoded && lua_type(L, decoded) == LUA_TTABLE) {
-    read_error_body(L, decoded, &e, &account_id);
+    read_error_body(L, decoded, &e, &x);
+  } else if ((e.message = express_cannot(L, r)) != NULL) {
+    e.code = "UNKNOWN_ENDPOINT"; /* the server has no such route: an invented endpoint, or a typo */
   } else if (looks_like_html(r)) {
     snprintf(msg, sizeof msg, "HTTP %ld with an HTML page instead of JSON (a proxy or gateway error)", r->status);
     e.message = msg;
@@ -172,9 +213,13 @@ static int push_http_error(lua_State *L, const client_t *c, const reply_t *call,
   if (!e.code) e.code = code_for_status(r->status, e.message);
   luaL_pushfail(L);
   push_api_error(L, c, &e);
-  if (account_id > 0) {
-    lua_pushinteger(L, account_id);
+  if (x.account_id > 0) {
+    lua_pushinteger(L, x.account_id);
     lua_setfield(L, -2, "email_account_id");
+  }
+  if (x.other_user) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "other_user");
   }
   if (decoded) attach_masked_data(L);
   return 2; /* Lua takes the top two; what lies below is dropped */
@@ -215,6 +260,25 @@ static void normalise_warmup_stats(lua_State *L, int t) {
     }
   }
   lua_pop(L, 1);
+}
+
+/* Mailbox statistics: counts seen live as strings ("12") become integers. */
+static void normalise_stats(lua_State *L, int t) {
+  static const char *const counts[] = {"sent_count", "open_count", "unique_open_count", "click_count",
+                                       "unique_click_count", "reply_count", "bounce_count", "unsubscribed_count",
+                                       "email_account_id", NULL};
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, t); i <= n; i++) {
+    if (lua_rawgeti(L, t, i) == LUA_TTABLE) integer_strings(L, lua_gettop(L), counts);
+    lua_pop(L, 1);
+  }
+}
+
+/* A detach: result = N is how many were attached and are now removed; detached = N says so. */
+static void normalise_detach(lua_State *L, int t) {
+  static const char *const result[] = {"result", NULL};
+  integer_strings(L, t, result);
+  if (lua_getfield(L, t, "result") == LUA_TNUMBER && lua_isinteger(L, -1)) lua_setfield(L, t, "detached");
+  else lua_pop(L, 1);
 }
 
 /* A 2xx answer that is not JSON: plain-text "success" from a write is a success. */
@@ -279,26 +343,48 @@ static void unwrap_envelope(lua_State *L, int idx) {
   else lua_pop(L, 1);
 }
 
+/* A list in an envelope: {ok|success, data = [...]}, or {success, campaigns = [...]} as the
+ * campaign list's field table documents it; a bare array stays as it is. */
+static void unwrap_list(lua_State *L, int idx) {
+  if (!is_object(L, idx)) return;
+  static const char *const keys[] = {"data", "campaigns", NULL};
+  for (const char *const *k = keys; *k; k++) {
+    lua_getfield(L, idx, *k);
+    if (is_list(L, lua_gettop(L))) {
+      lua_replace(L, idx);
+      return;
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static const char *list_problem(lua_State *L, int idx) {
+  unwrap_list(L, idx);
+  if (!is_list(L, idx)) return "a list";
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, idx); i <= n; i++) {
+    int t = lua_rawgeti(L, idx, i);
+    int bad = t != LUA_TTABLE || !is_object(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (bad) return "a list of objects";
+  }
+  return NULL;
+}
+
 /* NULL when the answer at idx has the row's shape, else what it expected. */
 static const char *shape_problem(lua_State *L, answer_kind_t want, int idx) {
   switch (want) {
     case ANSWER_JSON: return NULL;
     case ANSWER_LIST:
-      if (!is_list(L, idx)) return "a list";
-      for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, idx); i <= n; i++) {
-        int t = lua_rawgeti(L, idx, i);
-        int bad = t != LUA_TTABLE || !is_object(L, lua_gettop(L));
-        lua_pop(L, 1);
-        if (bad) return "a list of objects";
-      }
-      return NULL;
-    case ANSWER_ACCOUNT: {
+    case ANSWER_STATS: return list_problem(L, idx);
+    case ANSWER_ACCOUNT:
+    case ANSWER_RECORD: {
       unwrap_envelope(L, idx);
-      if (!is_object(L, idx)) return "an account object";
+      const char *what = want == ANSWER_ACCOUNT ? "an account object" : "an object";
+      if (!is_object(L, idx)) return what;
       lua_getfield(L, idx, "id");
       int has_id = lua_isinteger(L, -1);
       lua_pop(L, 1);
-      return has_id ? NULL : "an account object with an id";
+      return has_id ? NULL : want == ANSWER_ACCOUNT ? "an account object with an id" : "an object with an id";
     }
     default: return is_object(L, idx) ? NULL : "an object";
   }
@@ -329,6 +415,8 @@ static int push_answer(lua_State *L, const client_t *c, const reply_t *call, con
   if (problem) return push_shape_error(L, c, call, masked_path, r, problem);
   if (call->answer == ANSWER_SAVE) normalise_save(L, lua_gettop(L));
   if (call->answer == ANSWER_WARMUP_STATS) normalise_warmup_stats(L, lua_gettop(L));
+  if (call->answer == ANSWER_STATS) normalise_stats(L, lua_gettop(L));
+  if (call->answer == ANSWER_DETACH) normalise_detach(L, lua_gettop(L));
   return 1;
 }
 

@@ -18,6 +18,20 @@ local EXAMPLES = {
   update_warmup = "sl:update_warmup(3001, { warmup_enabled = true, total_warmup_per_day = 20 })",
   get_warmup_stats = "sl:get_warmup_stats(3001)",
   reconnect_failed_email_accounts = "sl:reconnect_failed_email_accounts()",
+  delete_email_account = "sl:delete_email_account(3001)   -- asks (or --yes): it cannot be undone",
+  suspend_email_account = "sl:suspend_email_account(3001)",
+  unsuspend_email_account = "sl:unsuspend_email_account(3001)",
+  get_campaigns = 'for _, c in ipairs(sl:get_campaigns()) do print(c.id, c.status, c.name) end',
+  get_campaign = "sl:get_campaign(4101).status",
+  get_mailbox_statistics =
+    'sl:get_mailbox_statistics(4101, { limit = 20, start_date = "2026-01-01", end_date = "2026-01-31" })',
+  create_tag = 'sl:create_tag{ name = "Warm pool", color = "#4CAF50" }',
+  update_tag = 'sl:update_tag{ id = 501, name = "Primary", color = "#2196F3" }',
+  add_email_account_tags = "sl:add_email_account_tags({ 3001, 3002 }, { 501 })   -- 25 ids a request, split for you",
+  remove_email_account_tags = "sl:remove_email_account_tags({ 3001 }, { 501 })",
+  get_email_account_tags = 'sl:get_email_account_tags{ "ann@example.com" }',
+  update_lead_email_account =
+    "sl:update_lead_email_account{ email_account_id = 3002, email_campaign_id = 4101, email_lead_id = 77 }",
 }
 
 local LUA_METHODS = {
@@ -30,6 +44,12 @@ local LUA_METHODS = {
   request = { "sl:request(method, path, {query=, body=}) -> answer", "Any other endpoint, with the same key, errors and redaction.",
     'sl:request("GET", "/campaigns/4101/email-accounts")' },
   close = { "sl:close()", "Releases the client's connections; later calls fail.", "sl:close()" },
+  mailbox_statistics = { "sl:mailbox_statistics(campaign_id, query) -> array",
+    "Every mailbox's statistics of a campaign: get_mailbox_statistics page by page (20 a page).",
+    "for _, r in ipairs(sl:mailbox_statistics(4101)) do print(r.from_email, r.bounce_count / r.sent_count) end" },
+  campaigns_with_accounts = { "sl:campaigns_with_accounts(query, {statuses=}) -> array",
+    "get_campaigns, each with account_ids: what policy.rotate and policy.pause take.",
+    "policy.rotate(sl:campaigns_with_accounts(nil, { statuses = { ACTIVE = true } }), sl:all_accounts())" },
   options = { "sl:options() -> table", "The client's settings (the key is never included).", "sl:options()" },
   rate_budget = { "sl:rate_budget() -> {windows=, source=, off=, pause=}",
     "The rate budget this key has shown: configured, the server's X-RateLimit windows, or learned from 429s.", "sl:rate_budget()" },

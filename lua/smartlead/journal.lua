@@ -235,8 +235,18 @@ function M.check_op(op)
   if type(op.fields) ~= "table" then return nil, "fields is not an object" end
   if op.before ~= nil and type(op.before) ~= "table" then return nil, "before is not an object" end
   if op.removes ~= nil and type(op.removes) ~= "boolean" then return nil, "removes is not a boolean" end
+  for _, k in ipairs { "flag", "members" } do
+    if op[k] ~= nil and (type(op[k]) ~= "string" or not op[k]:match("^[%a_][%w_]*$")) then
+      return nil, k .. " is not a field name"
+    end
+  end
   local ok, why = check_target(op)
   if not ok then return nil, why end
+  if row and row.arg == "id_pairs" then
+    if not id_list(op.fields.email_account_ids) or not id_list(op.fields.tag_ids) then
+      return nil, "fields.email_account_ids and fields.tag_ids are not lists of ids"
+    end
+  end
   if row and row.target == "campaign" and row.arg == "ids" then
     if not id_list(op.fields.email_account_ids) then return nil, "fields.email_account_ids is not a list of ids" end
     if op.before and op.before.attached ~= nil and not id_list(op.before.attached) then
@@ -255,6 +265,8 @@ function M.complete(op)
     local function path(template) return (template:gsub("{id}", tostring(row.target and op.target[row.target]))) end
     op.method, op.path = op.method or row.method, op.path or path(row.path)
     if op.removes == nil then op.removes = row.removes or nil end
+    if op.flag == nil then op.flag = row.flag end
+    if op.members == nil then op.members = row.members end
     local inv = row.inverse and not op.inverse and operations.get(row.inverse)
     if inv then op.inverse = { op = inv.name, method = inv.method, path = path(inv.path) } end
   end

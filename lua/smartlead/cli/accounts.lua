@@ -280,9 +280,9 @@ planned = sent + already set + failed. Fields of update_warmup keep warmup_enabl
 has it unless --warmup-enabled is given.
 ]]
 
-return {
+local NODE = {
   node = {
-    summary = "list, show, change and add email accounts",
+    summary = "list, show, change, add, suspend and delete email accounts",
     order = { "list", "get", "update", "add" },
     subs = {
       list = {
@@ -318,3 +318,10 @@ return {
     },
   },
 }
+
+-- delete, suspend and unsuspend (cli/account_state.lua)
+for _, name in ipairs { "suspend", "unsuspend", "delete" } do
+  NODE.node.order[#NODE.node.order + 1], NODE.node.subs[name] = name, require("smartlead.cli.account_state")[name]
+end
+
+return NODE

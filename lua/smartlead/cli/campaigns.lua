@@ -129,9 +129,9 @@ found: it refuses the whole request for one), and then exits 4.
 error: exit 2, nothing sent.
 ]]
 
-return {
+local NODE = {
   node = {
-    summary = "attach and detach accounts, list a campaign's accounts",
+    summary = "list campaigns, attach and detach accounts, list a campaign's accounts",
     order = { "attach", "detach", "accounts" },
     subs = {
       attach = { summary = "attach accounts to a campaign", run = relation("add_campaign_email_accounts", true),
@@ -147,3 +147,9 @@ return {
     },
   },
 }
+
+-- campaigns list (cli/campaigns_list.lua)
+table.insert(NODE.node.order, 1, "list")
+NODE.node.subs.list = require "smartlead.cli.campaigns_list"
+
+return NODE

@@ -99,6 +99,11 @@ local function finish(node, name, parent)
   return node
 end
 
+-- The fleet operator's commands (new files, registered apart from the list above).
+for _, c in ipairs { { "tags", "smartlead.cli.tags" }, { "stats", "smartlead.cli.stats" } } do
+  M.COMMANDS[#M.COMMANDS + 1], MODULE[c[1]] = c[1], c[2]
+end
+
 -- name -> node, each module loaded when its command is named.
 M.commands = setmetatable({}, {
   __index = function(t, name)

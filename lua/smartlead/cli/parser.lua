@@ -239,15 +239,18 @@ local function check_scope(st)
 end
 
 -- Arguments: their count, then each converted.
+-- A last spec with many = true takes every remaining argument (ID...).
 local function check_args(st)
   local node = st.node
   local specs = node.args or {}
-  for k, a in ipairs(specs) do
-    local v = st.args[k]
-    if v == nil and not a.optional then usage(("missing argument %s"):format(a.name), node) end
+  local last = specs[#specs]
+  local n = last and last.many and math.max(#specs, #st.args) or #specs
+  for k = 1, n do
+    local a, v = specs[k] or last, st.args[k]
+    if v == nil and not a.optional and k <= #specs then usage(("missing argument %s"):format(a.name), node) end
     if v ~= nil and a.convert then st.args[k] = convert(a, v, a.what or a.name, node) end
   end
-  if #st.args > #specs then usage(("unexpected argument '%s'"):format(st.args[#specs + 1]), node) end
+  if #st.args > n then usage(("unexpected argument '%s'"):format(st.args[n + 1]), node) end
 end
 
 local function parse(st, words)
