@@ -305,7 +305,7 @@ static void trace_end(transfer_t *t, double retry_in, double now, const char *ca
  * limited, with what the server asked for. */
 static double next_try(engine_t *e, transfer_t *t, double now) {
   int refused = t->resp.curl_code == CURLE_OK && t->resp.status == 429;
-  double asked = -1, delay;
+  double asked = -1, delay = 0;
   const char *source = NULL;
   if (refused) delay = pause_for_429(e, t, now, &asked, &source);
   if (!should_retry(t) || t->attempts > t->max_retries) return -1;

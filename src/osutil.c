@@ -119,7 +119,7 @@ static luaL_Stream *new_stream(lua_State *L) {
 
 static void push_octal(lua_State *L, mode_t bits) {
   char octal[8]; /* lua_pushfstring has no %o */
-  snprintf(octal, sizeof octal, "%04o", (unsigned)bits);
+  snprintf(octal, sizeof octal, "%04o", (unsigned)bits & 07777u);
   lua_pushstring(L, octal);
 }
 
