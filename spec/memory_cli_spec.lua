@@ -21,7 +21,7 @@ describe("smartlua snapshot | diff | report | check", function()
     for _, day in ipairs { "2026-11-01", "2026-11-02" } do
       local r = smartlua { "snapshot", "--db", db, "--workspace", "acme", "--day", day }
       assert.equal(0, r.code, r.err)
-      local took = "^acme: 260 accounts, %d+ campaigns in 3 requests, took the snapshot of "
+      local took = "^acme: 260 accounts, %d+ campaigns in 4 requests, took the snapshot of "
       assert.matches(took .. day:gsub("%-", "%%-"), r.out)
     end
     local d = smartlua { "diff", "--db", db, "--workspace", "acme", "--from", "2026-11-01", "--to", "2026-11-02",

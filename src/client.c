@@ -331,22 +331,28 @@ static const char *shape_name(lua_State *L, int idx) {
 static int is_object(lua_State *L, int idx) { return strcmp(shape_name(L, idx), "an object") == 0; }
 static int is_list(lua_State *L, int idx) { return strstr(shape_name(L, idx), "list") != NULL; }
 
-/* The newer envelope {"success": true, "data": X} (or "ok"): X replaces the answer at idx. */
-static void unwrap_envelope(lua_State *L, int idx) {
-  if (!is_object(L, idx)) return;
+/* True when the object at idx says success:true or ok:true: an envelope, not data. */
+static int flagged_envelope(lua_State *L, int idx) {
+  if (!is_object(L, idx)) return 0;
   lua_getfield(L, idx, "success");
   lua_getfield(L, idx, "ok");
   int flagged = lua_toboolean(L, -1) || lua_toboolean(L, -2);
   lua_pop(L, 2);
-  if (!flagged) return;
+  return flagged;
+}
+
+/* The newer envelope {"success": true, "data": X} (or "ok"): X replaces the answer at idx. */
+static void unwrap_envelope(lua_State *L, int idx) {
+  if (!flagged_envelope(L, idx)) return;
   if (lua_getfield(L, idx, "data") == LUA_TTABLE && !json_is_null(L, -1)) lua_replace(L, idx);
   else lua_pop(L, 1);
 }
 
 /* A list in an envelope: {ok|success, data = [...]}, or {success, campaigns = [...]} as the
- * campaign list's field table documents it; a bare array stays as it is. */
+ * campaign list's field table documents it; a bare array stays as it is, and {"data": [...]}
+ * without the flag is no envelope (where a bare array is documented it is the wrong shape). */
 static void unwrap_list(lua_State *L, int idx) {
-  if (!is_object(L, idx)) return;
+  if (!flagged_envelope(L, idx)) return;
   static const char *const keys[] = {"data", "campaigns", NULL};
   for (const char *const *k = keys; *k; k++) {
     lua_getfield(L, idx, *k);
