@@ -6,12 +6,6 @@ local smartlead = require "smartlead"
 local mock_server = require "smartlead.mock.server"
 local core = require "smartlead.core"
 
-local function ids_from(first, n)
-  local ids = {}
-  for i = 1, n do ids[i] = first + i - 1 end
-  return ids
-end
-
 -- Own, distinct account ids from the fixtures (3017 and a few others belong to another user).
 local function own_ids(server, n) return support.own_ids(server:state(), n) end
 

@@ -569,7 +569,8 @@ describe("faults", function()
     -- and the run ends in moments instead of waiting.
     it("429s asking for more than max_wait: every item fails at once as rate_limit, nothing applied", function()
       local ctx = ("[p429 beyond max_wait, seed %d]"):format(seed_of(700))
-      server:configure { faults = { seed = seed_of(700), p429 = 1 } } -- retry_after 1 s in the body, sometimes the header
+      -- retry_after 1 s in the body, sometimes the header
+      server:configure { faults = { seed = seed_of(700), p429 = 1 } }
       local impatient = server:client { max_wait = 0 }
       local ids = own_ids(server:state(), 12)
       local t0 = core.monotime()
@@ -584,7 +585,8 @@ describe("faults", function()
       assert.equal(12, #report.failed, ctx)
       for _, f in ipairs(report.failed) do
         check_error(f.error, { kind = "rate_limit", code = "RATE_LIMIT_EXCEEDED" }, ctx)
-        assert.is_true(f.error.retry_after > 0 and f.error.retry_after <= 1, ctx .. ": retry_after " .. f.error.retry_after)
+        assert.is_true(f.error.retry_after > 0 and f.error.retry_after <= 1,
+          ctx .. ": retry_after " .. f.error.retry_after)
         assert.is_nil(f.error.ambiguous, ctx .. ": a refused or unsent update is not ambiguous")
       end
       assert.is_true(seconds < 2, ("%s: the run took %.1fs"):format(ctx, seconds))

@@ -196,7 +196,8 @@ describe("journal", function()
       local path = tmp .. "/run.jsonl"
       local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(path) .. " " .. q(script))
       assert.equal(4, r.code, r.err) -- one write refused before sending: counted, not journaled
-      assert.equal("smartlua: journal: " .. path .. " (3 writes: 2 sent, 1 refused before sending)", r.errlines[#r.errlines])
+      assert.equal("smartlua: journal: " .. path .. " (3 writes: 2 sent, 1 refused before sending)",
+        r.errlines[#r.errlines])
       local recs = lines_of(path)
       assert.equal("begin", recs[1].type)
       assert.same({ type = "intent", seq = 1, op = "update_email_account", kind = "set", method = "POST",

@@ -877,7 +877,8 @@ local function flow_cases(mock, levels)
       { args = { "undo", "--last", level ~= "" and level or "--yes" }, code = { 0, 4 } },
     })
     add("accounts update --ids, --where --plan; campaigns attach --where", {
-      { args = with_level({ "accounts", "update", "--ids", "3001,3002", "--max-email-per-day", "37" }, level), code = 0 },
+      { args = with_level({ "accounts", "update", "--ids", "3001,3002", "--max-email-per-day", "37" }, level),
+        code = 0 },
       { args = with_level({ "accounts", "update", "--where", "a.id <= 3003", "--max-email-per-day", "36", "--plan" },
         level), code = 0 },
       { args = with_level({ "campaigns", "attach", "4101", "--where", "a.id == " .. id }, level), code = { 0, 4 } },

@@ -255,8 +255,8 @@ print("ok", rep.ok)
     -- -v says what the limiter does when the budget changes; each 429 pause is said without -v too
     assert.truthy(first.err:find("smartlua: rate: server allows 100/60s; pacing at 100/60s", 1, true), first.err)
     assert.truthy(first.err:find("learned from 429s " .. learned .. "/1s", 1, true), first.err)
-    assert.truthy(first.err:find("the headers did not show this limit: keeping under " .. learned .. " per 1s", 1, true),
-                  first.err)
+    assert.truthy(first.err:find("the headers did not show this limit: keeping under " .. learned .. " per 1s", 1,
+                  true), first.err)
     local before = r:count(429)
     local second = run(20)
     assert.equal(0, second.code, second.err)

@@ -229,7 +229,8 @@ describe("plan", function()
       assert.equal(4, #p.ops)
       local r = smartlua({ "apply", "--journal", tmp .. "/apply.jsonl", out })
       assert.equal(0, r.code, r.err)
-      assert.same({ "Apply: 4 writes planned: 4 sent, 0 already done, 0 skipped, 0 failed; 4 accounts changed." }, r.lines)
+      assert.same({ "Apply: 4 writes planned: 4 sent, 0 already done, 0 skipped, 0 failed; 4 accounts changed." },
+        r.lines)
       local after = timeless(server:state())
       assert.same({ 3002, 3003, 3005, 3009 }, changed_ids(before, after))
       local old = {}

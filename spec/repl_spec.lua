@@ -8,8 +8,8 @@ describe("the REPL in a terminal", function()
   local dir, pane
 
   local function start(extra)
-    pane = tmux.start(("env -u SMARTLEAD_BASE_URL SMARTLEAD_API_KEY=%s XDG_STATE_HOME=%s NO_COLOR=1 %s --mock %s"):format(
-      KEY, proc.q(dir .. "/state"), proc.q(proc.BIN), extra or ""))
+    pane = tmux.start(("env -u SMARTLEAD_BASE_URL SMARTLEAD_API_KEY=%s XDG_STATE_HOME=%s NO_COLOR=1 %s --mock %s")
+      :format(KEY, proc.q(dir .. "/state"), proc.q(proc.BIN), extra or ""))
     pane:wait_for("client ready as `sl`", 15, true)
     pane:wait_for("\n> ", 5, true)
   end
@@ -75,7 +75,8 @@ describe("the REPL in a terminal", function()
   it("prints one line for an error and the traceback on :trace", function()
     start()
     local screen = eval("sl:get_email_account(999999)", "(:trace for the details)")
-    assert.is_truthy(screen:find("\nerror: http 404 NOT_FOUND error: Email account not found (GET /email-accounts/999999/)", 1, true), screen)
+    assert.is_truthy(screen:find("\nerror: http 404 NOT_FOUND error: Email account not found "
+      .. "(GET /email-accounts/999999/)", 1, true), screen)
     assert.is_falsy(screen:find("attempts =", 1, true), "the error's fields are dumped")
     eval(":trace", "attempts = 1")
     screen = eval('error("boom")', "(:trace for the traceback)")

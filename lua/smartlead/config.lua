@@ -77,7 +77,8 @@ end
 
 local function unknown_profile(path, profile, sections)
   if not sections then
-    return ("unknown profile '%s': there is no config file (%s); create one with: smartlua config set api_key - --profile %s")
+    return ("unknown profile '%s': there is no config file (%s); "
+      .. "create one with: smartlua config set api_key - --profile %s")
       :format(profile, tostring(path), profile)
   end
   return ("%s: no profile [%s] (profiles: %s)"):format(path, profile, table.concat(M.profiles(sections), ", "))
@@ -199,7 +200,10 @@ local function decide(key, options, defaults, getenv, section, profile, mock)
   local v = options[key]
   if v ~= nil then return { value = v, source = "flag" } end
   v = defaults[key]
-  if v ~= nil then return { value = v, source = mock and (key == "api_key" or key == "base_url" or key == "rate") and "--mock" or "flag" } end
+  if v ~= nil then
+    local from_mock = mock and (key == "api_key" or key == "base_url" or key == "rate")
+    return { value = v, source = from_mock and "--mock" or "flag" }
+  end
   local env = M.ENV[key] and getenv(M.ENV[key])
   if env and env ~= "" then return { value = env, source = "environment", env = M.ENV[key] } end
   v = section and section[key]

@@ -5,10 +5,12 @@ local M = {}
 
 local EXAMPLES = {
   get_email_accounts = 'sl:get_email_accounts{ esp = "GMAIL", limit = 100, offset = 0 }',
-  add_smtp_account = 'sl:add_smtp_account{ from_email = "ann@example.com", from_name = "Ann", user_name = "ann@example.com",\n'
+  add_smtp_account = 'sl:add_smtp_account{ from_email = "ann@example.com", from_name = "Ann", '
+    .. 'user_name = "ann@example.com",\n'
     .. '  password = os.getenv("SMTP_PASS"), smtp_host = "smtp.example.com", smtp_port = 587,\n'
     .. '  imap_host = "imap.example.com", imap_port = 993 }',
-  add_oauth_account = 'sl:add_oauth_account{ from_email = "ann@example.com", from_name = "Ann", type = "GMAIL", token = tok }',
+  add_oauth_account = 'sl:add_oauth_account{ from_email = "ann@example.com", from_name = "Ann", '
+    .. 'type = "GMAIL", token = tok }',
   update_email_account = "sl:update_email_account(3001, { max_email_per_day = 40 })",
   add_campaign_email_accounts = "sl:add_campaign_email_accounts(4101, { 3001, 3002 })",
   get_email_account = "sl:get_email_account(3001, { fetch_campaigns = true })",
@@ -35,13 +37,16 @@ local EXAMPLES = {
 }
 
 local LUA_METHODS = {
-  accounts = { "sl:accounts(filters) -> iterator", "Every account on every page, next pages fetched ahead, deduplicated by id.",
+  accounts = { "sl:accounts(filters) -> iterator",
+    "Every account on every page, next pages fetched ahead, deduplicated by id.",
     'for a in sl:accounts{ esp = "GMAIL" } do print(a.id, a.from_email) end' },
   all_accounts = { "sl:all_accounts(filters) -> array", "The accounts iterator collected into an array.",
     'gmail = sl:all_accounts{ esp = "GMAIL" }' },
-  each = { "sl:each(items, fn, {concurrency=N}) -> report", "fn(item) for every item, endpoint calls running concurrently; one failure never stops the others.",
+  each = { "sl:each(items, fn, {concurrency=N}) -> report",
+    "fn(item) for every item, endpoint calls running concurrently; one failure never stops the others.",
     "r = sl:each(ids, function(id) return sl:update_email_account(id, { max_email_per_day = 30 }) end)" },
-  request = { "sl:request(method, path, {query=, body=}) -> answer", "Any other endpoint, with the same key, errors and redaction.",
+  request = { "sl:request(method, path, {query=, body=}) -> answer",
+    "Any other endpoint, with the same key, errors and redaction.",
     'sl:request("GET", "/campaigns/4101/email-accounts")' },
   close = { "sl:close()", "Releases the client's connections; later calls fail.", "sl:close()" },
   mailbox_statistics = { "sl:mailbox_statistics(campaign_id, query) -> array",
@@ -52,7 +57,8 @@ local LUA_METHODS = {
     "policy.rotate(sl:campaigns_with_accounts(nil, { statuses = { ACTIVE = true } }), sl:all_accounts())" },
   options = { "sl:options() -> table", "The client's settings (the key is never included).", "sl:options()" },
   rate_budget = { "sl:rate_budget() -> {windows=, source=, off=, pause=}",
-    "The rate budget this key has shown: configured, the server's X-RateLimit windows, or learned from 429s.", "sl:rate_budget()" },
+    "The rate budget this key has shown: configured, the server's X-RateLimit windows, or learned from 429s.",
+    "sl:rate_budget()" },
 }
 
 -- The module's functions and the policies: signature, what it does, an example.
@@ -137,7 +143,8 @@ end
 
 local function describe_endpoint(e)
   local lines = {
-    ("sl:%s(%s)%s"):format(e.name, e.args or "", e.kind ~= "read" and ("   -- a " .. e.kind .. " write: planned and journaled") or ""),
+    ("sl:%s(%s)%s"):format(e.name, e.args or "",
+      e.kind ~= "read" and ("   -- a " .. e.kind .. " write: planned and journaled") or ""),
     ("  %s %s"):format(e.method, e.path),
     "  " .. (e.summary or ""),
   }
@@ -232,7 +239,9 @@ function M.overview()
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Lua methods:"
-  for _, k in ipairs(sorted_keys(LUA_METHODS)) do lines[#lines + 1] = ("  %-37s %s"):format(LUA_METHODS[k][1], LUA_METHODS[k][2]) end
+  for _, k in ipairs(sorted_keys(LUA_METHODS)) do
+    lines[#lines + 1] = ("  %-37s %s"):format(LUA_METHODS[k][1], LUA_METHODS[k][2])
+  end
   lines[#lines + 1] = ""
   lines[#lines + 1] =
     "The module and the policies: :help smartlead, :help policy (:help smartlead.get, :help policy.rotate)."

@@ -277,7 +277,8 @@ function Run:apply_plan(p, ask)
     return M.EXIT.error
   end
   local report = apply.apply(p, { client = client, journal = o.journal,
-    info = self:info { plan = o.file }, confirmed = true, resume = o.file and o.resume or nil, plan_path = o.file, out = function(line) self:out(line) end })
+    info = self:info { plan = o.file }, confirmed = true, resume = o.file and o.resume or nil, plan_path = o.file,
+    out = function(line) self:out(line) end })
   if report.journal then
     end_record(report.journal, { ok = true, sent = report.sent, failed = report.failed, skipped = report.skipped,
       already = report.already })
@@ -404,7 +405,9 @@ function M.apply_command(o)
   end
   self.target = M.target(o.profile)
   o.file = o.script
-  if o.resume and o.journal then return usage("apply --resume appends to its own journal; --journal names another") end
+  if o.resume and o.journal then
+    return self:usage("apply --resume appends to its own journal; --journal names another")
+  end
   local refused = check_target(self, "the plan", o.script, plan_doc(o.script))
   if refused then return refused end
   if #p.ops == 0 then
