@@ -127,7 +127,8 @@ describe("errors", function()
       for _, row in ipairs(require("smartlead").operations()) do
         if row.name == "add_smtp_account" then save_row = row end
       end
-      local _, verify = save_row.call(client, copy(SMTP, { from_email = "v@errdomain.io", smtp_host = "invalid.errdomain.io" }))
+      local _, verify = save_row.call(client,
+        copy(SMTP, { from_email = "v@errdomain.io", smtp_host = "invalid.errdomain.io" }))
       check(verify, { status = 400, code = "ACCOUNT_VERIFICATION_FAILED",
                       message = "SMTP connection failed: getaddrinfo ENOTFOUND invalid.errdomain.io" })
       assert.equal("integer", math.type(verify.email_account_id))

@@ -57,7 +57,8 @@ describe("fleet commands", function()
     assert.matches("DELETE account 3250 %S+ %(delete_email_account%): cannot be undone", r.out)
     assert.is_nil(server:account(3250).deleted)
     local out = json_out(smartlua { "accounts", "delete", "3250", "--yes" })
-    assert.same({ email_account_id = 3250, status = "deleted", message = "Email account deleted successfully!" }, out[1])
+    assert.same({ email_account_id = 3250, status = "deleted", message = "Email account deleted successfully!" },
+      out[1])
     assert.is_true(server:account(3250).deleted)
     r = smartlua { "accounts", "delete", "nope" }
     assert.equal(2, r.code)
@@ -70,8 +71,10 @@ describe("fleet commands", function()
     local words = {}
     for i, id in ipairs(ids) do words[i] = tostring(id) end
     local journal = tmp .. "/tags.jsonl"
-    local r = proc.sh(("printf '%%s\\n' %s | env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s %s tags add %d --ids - --journal %s")
-      :format(table.concat(words, " "), q(support.KEY), q(server:url()), q(tmp .. "/state"), q(proc.BIN), tag.id, q(journal)))
+    local r = proc.sh(("printf '%%s\\n' %s | env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s "
+        .. "XDG_STATE_HOME=%s %s tags add %d --ids - --journal %s")
+      :format(table.concat(words, " "), q(support.KEY), q(server:url()), q(tmp .. "/state"), q(proc.BIN), tag.id,
+        q(journal)))
     assert.equal(0, r.code, r.err)
     assert.equal(30, #assert(json.decode(r.out)))
     local list = json_out(smartlua { "tags", "list" })
@@ -90,7 +93,8 @@ describe("fleet commands", function()
   end)
 
   it("stats mailboxes pages through a campaign's mailboxes with rates and health", function()
-    local rows = json_out(smartlua { "stats", "mailboxes", "4103", "--start-date", "2024-01-01", "--end-date", "2035-01-01" })
+    local rows = json_out(smartlua { "stats", "mailboxes", "4103", "--start-date", "2024-01-01",
+      "--end-date", "2035-01-01" })
     assert.equal(25, #rows)
     local sick = 0
     for _, r in ipairs(rows) do

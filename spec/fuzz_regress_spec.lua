@@ -290,7 +290,8 @@ describe("fuzz regressions", function()
     teardown(function() client:close() end)
 
     local OAUTH = { from_name = "Oz", from_email = "oz@x.io", username = "oz@x.io", type = "GMAIL",
-      token = { token_type = "Bearer", scope = "s", access_token = "a", refresh_token = "r", expiry_date = 1 }, warmup_enabled = false,
+      token = { token_type = "Bearer", scope = "s", access_token = "a", refresh_token = "r", expiry_date = 1 },
+      warmup_enabled = false,
       use_whitelabel_credentials = false }
     local function with(fields)
       local t = {}

@@ -14,7 +14,7 @@ local json = smartlead.json
 local NULL = json.null
 local MB5 = ("s"):rep(5 * 1024 * 1024)  -- used a handful of times only (valgrind)
 local OVER = ("o"):rep(64 * 1024 + 1)   -- just over the 64 KiB a field may hold
-local MAX_SAFE = 9007199254740991        -- 2^53 - 1: above it a JavaScript server rounds ids
+local _ = 9007199254740991               -- MAX_SAFE, 2^53 - 1: above it a JavaScript server rounds ids
 local CO = coroutine.create(print)
 local UD = io.stdout
 
@@ -75,7 +75,9 @@ local BASE = {
   get_mailbox_statistics = function() return { limit = 5 } end,
   create_tag = function() return { name = "Hostile", color = "#123456" } end,
   update_tag = function() return { id = 501, name = "Primary", color = "#4CAF50" } end,
-  update_lead_email_account = function() return { email_account_id = 3003, email_campaign_id = 4101, email_lead_id = 1 } end,
+  update_lead_email_account = function()
+    return { email_account_id = 3003, email_campaign_id = 4101, email_lead_id = 1 }
+  end,
   add_email_account_tags = function() return { 3003 }, { 501 } end,
   remove_email_account_tags = function() return { 3003 }, { 501 } end,
   get_email_account_tags = function() return { "ht@valid-domain.io" } end,
@@ -238,7 +240,8 @@ describe("hostile input", function()
       assert(how ~= "raise", what .. ": returned nil, err instead of raising: " .. tostring(err))
       assert.equal("INVALID_ARGUMENT", err.code)
       assert.equal(smartlead.Error, getmetatable(err))
-      assert(err.message:sub(1, #method + 2) == method .. ": ", what .. ": message does not name the method: " .. err.message)
+      assert(err.message:sub(1, #method + 2) == method .. ": ",
+             what .. ": message does not name the method: " .. err.message)
       if field ~= nil then assert.equal(field, err.field, what .. ": " .. err.message) end
       assert.is_nil(err.status)
       msg = err.message
@@ -282,7 +285,9 @@ describe("hostile input", function()
       names[#names + 1] = ep.name
       assert.is_function(client[ep.name], ep.name)
       if ep.payload ~= "none" then assert.is_function(BASE[ep.name], "no BASE payload for " .. ep.name) end
-      for _, f in ipairs(ep.fields) do assert.is_string(class_of(ep.name, f), "no class for " .. ep.name .. "." .. f) end
+      for _, f in ipairs(ep.fields) do
+        assert.is_string(class_of(ep.name, f), "no class for " .. ep.name .. "." .. f)
+      end
       local a = args_for(ep)
       assert.is_true(core.validators[ep.name](client, table.unpack(a, 1, a.n)), ep.name .. " base is not valid")
     end
@@ -306,13 +311,16 @@ describe("hostile input", function()
       for _, ep in ipairs(ENDPOINTS) do
         local a = args_for(ep)
         for _, s in ipairs { { "nil", nil, "smartlead.Client expected" }, { "table", {}, "smartlead.Client expected" },
-                             { "string", "client", "smartlead.Client expected" }, { "file", UD, "smartlead.Client expected" },
+                             { "string", "client", "smartlead.Client expected" },
+                             { "file", UD, "smartlead.Client expected" },
                              { "closed", closed, "closed smartlead.Client" } } do
           hostile(ep.name, "self " .. s[1], "raise", s[3], nil, client[ep.name], s[2], table.unpack(a, 1, a.n))
         end
       end
-      hostile("request", "self nil", "raise", "smartlead.Client expected", nil, client.request, nil, "GET", "/email-accounts/")
-      hostile("request", "self closed", "raise", "closed smartlead.Client", nil, client.request, closed, "GET", "/email-accounts/")
+      hostile("request", "self nil", "raise", "smartlead.Client expected", nil, client.request, nil, "GET",
+              "/email-accounts/")
+      hostile("request", "self closed", "raise", "closed smartlead.Client", nil, client.request, closed, "GET",
+              "/email-accounts/")
     end)
   end)
 
@@ -492,7 +500,8 @@ describe("hostile input", function()
             hostile(ep.name, "fields " .. w[1], "raise", "table expected", nil, call(ep.name), client,
                     with_payload(ep, w[2]))
           end
-          for _, w in ipairs { { "1000 deep", deep(1000), "unknown field" }, { "cycle", cyclic(), 'unknown field "self"' },
+          for _, w in ipairs { { "1000 deep", deep(1000), "unknown field" },
+                               { "cycle", cyclic(), 'unknown field "self"' },
                                { "list", { 1, 2, 3 }, "fields must be named" } } do
             hostile(ep.name, "fields " .. w[1], "refuse", w[3], nil, call(ep.name), client,
                     with_payload(ep, w[2]))
@@ -541,7 +550,8 @@ describe("hostile input", function()
     { "1000 deep", deep(1000, 1), "[1] must be a positive integer" },
     { "function id", { print }, "got a function" },
     { "json.null id", { NULL }, "[1] must be a positive integer" },
-    { "metatable tricks", setmetatable({}, { __len = function() return 2 end, __index = function(_, i) return 3000 + i end }),
+    { "metatable tricks",
+      setmetatable({}, { __len = function() return 2 end, __index = function(_, i) return 3000 + i end }),
       "is empty" },
   }
 
@@ -594,8 +604,10 @@ describe("hostile input", function()
           for i = 1, 1001 do many[i] = ("a%d@b.io"):format(i) end
           for _, c in ipairs { { "empty", {}, "is empty" }, { "named keys", { a = "x@y.io" }, "must be a list" },
                                { "hole", { "x@y.io", nil, "z@y.io" }, "must be a list" },
-                               { "1001 addresses", many, "at most 1000" }, { "plain", { "plain" }, "is not an email address" },
-                               { "NUL", { "a@b.io\0x" }, "must be an email address" }, { "number", { 12 }, "must be an email address" },
+                               { "1001 addresses", many, "at most 1000" },
+                               { "plain", { "plain" }, "is not an email address" },
+                               { "NUL", { "a@b.io\0x" }, "must be an email address" },
+                               { "number", { 12 }, "must be an email address" },
                                { "CR LF", { "a@b.io\r\nX: 1" }, "must be an email address" },
                                { "5 MB", { MB5 }, "must be an email address" } } do
             hostile(ep.name, "emails " .. c[1], "refuse", c[3], "email_ids", call(ep.name), client, c[2])
@@ -644,7 +656,8 @@ describe("hostile input", function()
       batch("request method", function()
         for _, m in ipairs { "get", "Get", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "", "GET ", " GET",
                              "GET\r\nX-Evil: 1", "GET\0", "POST\0X", "G\nET", ("A"):rep(1000), "1" } do
-          hostile(R, ("method %q"):format(#m > 20 and "long" or m), "raise", "method must be GET, POST, PUT, PATCH or DELETE",
+          hostile(R, ("method %q"):format(#m > 20 and "long" or m), "raise",
+                  "method must be GET, POST, PUT, PATCH or DELETE",
                   nil, req, m, "/email-accounts/")
         end
         for _, w in ipairs { { "nil", nil }, { "table", {} }, { "boolean", true }, { "function", print } } do
@@ -676,7 +689,8 @@ describe("hostile input", function()
           { "table", {}, "got table" }, { "cycle", cyclic(), "got table" }, { "1000 deep", deep(1000), "got table" },
           { "function", print, "got function" }, { "userdata", UD, "got userdata" }, { "thread", CO, "got thread" },
           { "json.null", NULL, "must be a string, number or boolean" }, { "NaN", 0 / 0, "finite" },
-          { "inf", math.huge, "finite" }, { "NUL", "a\0b", "without NUL" }, { "invalid UTF-8", "\xed\xa0\x80", "UTF-8" },
+          { "inf", math.huge, "finite" }, { "NUL", "a\0b", "without NUL" },
+          { "invalid UTF-8", "\xed\xa0\x80", "UTF-8" },
           { "5 MB", MB5, "at most 65536 bytes" }, { "CR LF", "x\r\nX-Injected: 1", "control characters" },
           { "LF", "x\n", "control characters" }, { "ESC", "\27[2J", "control characters" },
           { "C1", "\xc2\x85", "control characters" },
@@ -697,8 +711,10 @@ describe("hostile input", function()
         for _, k in ipairs(keys) do
           hostile(R, "query " .. k[1], "refuse", k[3], "query", req, "GET", "/email-accounts/", { query = k[2] })
         end
-        for _, q in ipairs { { "string", "limit=5&api_key=x" }, { "number", 5 }, { "boolean", true }, { "function", print } } do
-          hostile(R, "query " .. q[1], "refuse", "query must be a table", "query", req, "GET", "/email-accounts/", { query = q[2] })
+        for _, q in ipairs { { "string", "limit=5&api_key=x" }, { "number", 5 }, { "boolean", true },
+                             { "function", print } } do
+          hostile(R, "query " .. q[1], "refuse", "query must be a table", "query", req, "GET", "/email-accounts/",
+                  { query = q[2] })
         end
       end)
     end)
@@ -707,14 +723,17 @@ describe("hostile input", function()
       batch("request body", function()
         local bodies = {
           { "cycle", cyclic(), "contains itself" }, { "1000 deep", deep(1000), "nested more than 100 deep" },
-          { "function", { f = print }, "function" }, { "thread", { co = CO }, "thread" }, { "userdata", { u = UD }, "userdata" },
+          { "function", { f = print }, "function" }, { "thread", { co = CO }, "thread" },
+          { "userdata", { u = UD }, "userdata" },
           { "NaN", { n = 0 / 0 }, "NaN or infinity" }, { "inf", { n = math.huge }, "NaN or infinity" },
           { "invalid UTF-8", { s = "\xc0\xaf" }, "not valid UTF-8" }, { "mixed", { 1, x = 2 }, "mixes array items" },
-          { "boolean key", { [true] = 1 }, "non-string keys" }, { "5 MB", { signature = MB5 }, "at most 1048576 bytes" },
+          { "boolean key", { [true] = 1 }, "non-string keys" },
+          { "5 MB", { signature = MB5 }, "at most 1048576 bytes" },
           { "function body", print, "function" },
         }
         for _, b in ipairs(bodies) do
-          hostile(R, "body " .. b[1], "refuse", { "body: ", b[3] }, "body", req, "POST", "/email-accounts/3002", { body = b[2] })
+          hostile(R, "body " .. b[1], "refuse", { "body: ", b[3] }, "body", req, "POST", "/email-accounts/3002",
+                  { body = b[2] })
         end
       end)
     end)

@@ -75,7 +75,8 @@ describe("policy.health", function()
     assert.equal("sick", h.status)
     assert.is_false(h.healthy)
     assert.same({
-      { code = "smtp_disconnected", text = "SMTP disconnected: Greeting never received from SMTP server", severity = "sick" },
+      { code = "smtp_disconnected", text = "SMTP disconnected: Greeting never received from SMTP server",
+        severity = "sick" },
       { code = "low_reputation", text = "reputation 65% < 90%", severity = "sick" },
     }, h.reasons)
   end)
@@ -106,13 +107,15 @@ describe("policy.health", function()
       return h.status, h.reasons[1] and h.reasons[1].code
     end
     assert.same({ "sick", "high_bounce_rate" }, { status({ sent_count = 100, bounce_count = 6 }) })
-    assert.same({ "warning", "rising_bounce_rate" }, { status({ sent_count = 100, bounce_count = 5 }) }) -- 5% is not above 5%
+    -- 5% is not above 5%
+    assert.same({ "warning", "rising_bounce_rate" }, { status({ sent_count = 100, bounce_count = 5 }) })
     assert.same({ "warning", "rising_bounce_rate" }, { status({ sent_count = "100", bounce_count = "4" }) })
     assert.same({ "healthy" }, { status({ sent_count = 100, bounce_count = 2 }) })
     assert.same({ "healthy" }, { status({ sent_count = 100, bounce_count = 4 }, { warn_bounce_rate = 4 }) })
     assert.same({ "healthy" }, { status({ sent_count = 10, bounce_count = 5 }) }) -- too few sent to judge
     -- rows as get_mailbox_statistics answers them, or by account id
-    assert.same({ "sick", "high_bounce_rate" }, { status({ { email_account_id = 3001, sent_count = 50, bounce_count = 9 } }) })
+    assert.same({ "sick", "high_bounce_rate" },
+      { status({ { email_account_id = 3001, sent_count = 50, bounce_count = 9 } }) })
     assert.same({ "sick", "high_bounce_rate" }, { status({ [3001] = { sent_count = 50, bounce_count = 9 } }) })
     assert.equal("bounces 18.0% of 50 sent > 5% (SmartLead disconnects above 5%)",
       policy.health(a, { stats = { sent_count = 50, bounce_count = 9 } }).reasons[1].text)
@@ -134,7 +137,8 @@ describe("policy.health", function()
     local h = policy.health(account(3025))
     assert.equal("warning", h.status)
     assert.is_false(h.healthy)
-    assert.same({ { code = "over_daily_limit", text = "sent 66 today, over its limit of 45", severity = "warning" } }, h.reasons)
+    assert.same({ { code = "over_daily_limit", text = "sent 66 today, over its limit of 45", severity = "warning" } },
+      h.reasons)
   end)
 
   it("does not count a warmup that never started (null) against an account", function()
@@ -206,7 +210,8 @@ describe("policy.ramp", function()
   end)
 
   it("takes every threshold as a parameter", function()
-    local c = by_id(policy.ramp(own_accounts(), { step = 10, ceiling = 60, floor = 20, good = 99, bad = 70, cut = 0.25 }))
+    local c = by_id(policy.ramp(own_accounts(),
+      { step = 10, ceiling = 60, floor = 20, good = 99, bad = 70, cut = 0.25 }))
     assert.same({ max_email_per_day = 50 }, c[3051].fields)  -- 100%: 40 + 10
     assert.same({ max_email_per_day = 60 }, c[3049].fields)  -- 99%: 55 + 10, held at 60
     assert.is_nil(c[3012])                                   -- 98% < good 99
@@ -230,7 +235,8 @@ describe("policy.ramp", function()
       "policy.ramp: parameter 'cut' must be a number from 0 to 1")
     assert.has_error(function() policy.ramp({}, { step = 2.5 }) end,
       "policy.ramp: parameter 'step' must be an integer from 1 to 10000")
-    assert.has_error(function() policy.ramp({}, { floor = 50, ceiling = 40 }) end, "policy.ramp: floor is above ceiling")
+    assert.has_error(function() policy.ramp({}, { floor = 50, ceiling = 40 }) end,
+      "policy.ramp: floor is above ceiling")
   end)
 end)
 
@@ -480,7 +486,8 @@ describe("policy.apply with a fake client", function()
 
   it("reports each failure with its change and error, and goes on", function()
     local f = fake_client({ [2] = "nope", [3] = "raise", [5] = "refused" })
-    local changes = { update(1, 1), update(2, 2), update(3, 3), { op = "detach", campaign = 5, ids = { 9 } }, update(4, 4) }
+    local changes = { update(1, 1), update(2, 2), update(3, 3), { op = "detach", campaign = 5, ids = { 9 } },
+      update(4, 4) }
     local report = policy.apply(f, changes)
     assert.equal(5, report.total)
     assert.equal(2, report.ok)
@@ -591,11 +598,11 @@ local function small_seed()
     end
   end
   for _, c in ipairs(seed.campaigns) do
-    local ids = json.array({})
+    local kept = json.array({})
     for _, id in ipairs(c.email_account_ids) do
-      if keep[id] then ids[#ids + 1] = id end
+      if keep[id] then kept[#kept + 1] = id end
     end
-    c.email_account_ids = ids
+    c.email_account_ids = kept
   end
   seed.accounts = accounts
   local path = os.tmpname()

@@ -265,7 +265,8 @@ describe("validation before sending", function()
 
     it("refuses a type outside GMAIL/OUTLOOK/SMTP", function()
       for _, bad in ipairs { "ZOHO", "smtp", "" } do
-        refused(M, "type", { '"type"', "GMAIL, OUTLOOK, SMTP" }, client:add_smtp_account(with(smtp_fields(), { type = bad })))
+        refused(M, "type", { '"type"', "GMAIL, OUTLOOK, SMTP" },
+          client:add_smtp_account(with(smtp_fields(), { type = bad })))
       end
     end)
 
@@ -277,7 +278,8 @@ describe("validation before sending", function()
         refused(M, "from_email", { '"from_email"', "email address" },
                 client:add_smtp_account(with(smtp_fields(), { from_email = addr })))
       end
-      refused(M, "bcc", { '"bcc"', "email address" }, client:add_smtp_account(with(smtp_fields(), { bcc = "bcc-at-x.io" })))
+      refused(M, "bcc", { '"bcc"', "email address" },
+        client:add_smtp_account(with(smtp_fields(), { bcc = "bcc-at-x.io" })))
       refused(M, "different_reply_to_address", "email address",
               client:add_smtp_account(with(smtp_fields(), { different_reply_to_address = "x@" })))
     end)
@@ -387,7 +389,8 @@ describe("validation before sending", function()
       refused(M, "message_per_day", 'did you mean "max_email_per_day"',
               client:add_oauth_account(with(oauth_fields(), { message_per_day = 20 })))
       -- save-oauth has no password: it is not silently sent
-      refused(M, "password", 'unknown field "password"', client:add_oauth_account(with(oauth_fields(), { password = "pw-x" })))
+      refused(M, "password", 'unknown field "password"',
+        client:add_oauth_account(with(oauth_fields(), { password = "pw-x" })))
     end)
 
     it("refuses non-boolean flags and bad addresses", function()
@@ -549,7 +552,8 @@ describe("validation before sending", function()
         { "is_rampup_enabled", 1, "boolean" },
       }
       for _, c in ipairs(cases) do
-        refused(M, c[1], { '"' .. c[1] .. '"', c[3] }, client:update_warmup(3001, { warmup_enabled = true, [c[1]] = c[2] }))
+        refused(M, c[1], { '"' .. c[1] .. '"', c[3] },
+          client:update_warmup(3001, { warmup_enabled = true, [c[1]] = c[2] }))
       end
     end)
 
@@ -617,7 +621,8 @@ describe("validation before sending", function()
     end)
 
     it("refuses queries that cannot be a query string", function()
-      refused(M, "query", "must be a string, number or boolean", client:request("GET", "/email-accounts/", { query = { x = {} } }))
+      refused(M, "query", "must be a string, number or boolean",
+        client:request("GET", "/email-accounts/", { query = { x = {} } }))
       refused(M, "query", "must be named", client:request("GET", "/email-accounts/", { query = { "positional" } }))
       refused(M, "query", "without NUL", client:request("GET", "/email-accounts/", { query = { username = "a\0b" } }))
       refused(M, "query", "must be a table", client:request("GET", "/email-accounts/", { query = "limit=5" }))
@@ -630,8 +635,8 @@ describe("validation before sending", function()
       a.b, b.a = b, a
       local list = { 1, 2 }
       list[3] = list
-      local deep, t = {}, nil
-      t = deep
+      local deep = {}
+      local t = deep
       for _ = 1, 150 do t.x = {}; t = t.x end
       local cases = {
         { direct, "contains itself" }, { a, "contains itself" }, { { items = list }, "contains itself" },

@@ -205,7 +205,7 @@ local CHECKS = {
       return reason("warmup_blocked", with_detail("warmup blocked", present(why) and why or nil))
     end
   end,
-  function(a, p, rep)
+  function(_, p, rep)
     if rep and rep < p.min_reputation then
       return reason("low_reputation", ("reputation %g%% < %g%%"):format(rep, p.min_reputation))
     end
