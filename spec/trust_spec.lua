@@ -232,6 +232,24 @@ describe("trust", function()
       assert.truthy(proc.read(path):find('"op":"update_email_account"', 1, true))
     end)
 
+    it("-vv reports an answer object holding a key twice (the last one counts); -v does not", function()
+      local twice = '{"id":3002,"from_email":"a@b.co","tags":[{"id":1,"id":2}],"message_per_day":5,'
+        .. '"message_per_day":9}'
+      server:configure { scripted = { { method = "GET", path = "^/email%-accounts/3002/?$", body = twice } } }
+      local script = proc.write(tmp .. "/dup.lua", 'print(require("smartlead").client():get_email_account(3002)'
+        .. '.message_per_day)')
+      local r = proc.sh(env() .. " " .. q(proc.BIN) .. " -vv " .. q(script))
+      assert.equal(0, r.code, r.err)
+      assert.equal("9", r.lines[1])
+      local said = 'the answer holds key "id" twice in one object; the last one counts'
+      assert.truthy(r.err:find(said, 1, true), r.err)
+      server:configure { scripted = { { method = "GET", path = "^/email%-accounts/3002/?$",
+        body = '{"id":3002,"from_email":"a@b.co","message_per_day":5,"message_per_day":9}' } } }
+      r = proc.sh(env() .. " " .. q(proc.BIN) .. " -v " .. q(script))
+      assert.falsy(r.err:find("twice", 1, true), r.err)
+      server:configure { scripted = json.null }
+    end)
+
     it("a plan that sets one field twice to different values says the last wins", function()
       local script = proc.write(tmp .. "/twice.lua", [[
         local c = require("smartlead").client()

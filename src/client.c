@@ -12,6 +12,7 @@
 #include "http.h"
 #include "json.h"
 #include "redact.h"
+#include "trace.h"
 
 #define DEFAULT_BASE_URL "https://server.smartlead.ai/api/v1"
 #define ERROR_BODY_KEEP 4096 /* bytes of a failed answer kept in err.body */
@@ -306,6 +307,20 @@ static int push_text_answer(lua_State *L, const client_t *c, const reply_t *call
   return 2;
 }
 
+/* -vv: an answer object with a key twice is shown (the decoder kept the last one). */
+static void warn_duplicate_key(const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
+  char key[64];
+  if (!json_first_duplicate_key(r->body.data, r->body.len, key, sizeof key)) return;
+  char line[256];
+  snprintf(line, sizeof line, TRACE_PREFIX "  %s %s: the answer holds key \"%s\" twice in one object; the last one "
+           "counts\n", call->method, masked_path, key);
+  buf_t b;
+  buf_init(&b);
+  redact(&b, line, strlen(line), c ? c->api_key : NULL);
+  if (b.data) fputs(b.data, stderr);
+  buf_free(&b);
+}
+
 /* True when the table at t says ok:false or success:false: a 200 that is a failure. */
 static int says_failed(lua_State *L, int t) {
   int failed = 0;
@@ -413,6 +428,7 @@ static int push_shape_error(lua_State *L, const client_t *c, const reply_t *call
 static int push_answer(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r) {
   char err[128];
   int decoded = r->body.len > 0 && json_decode(L, r->body.data, r->body.len, err, sizeof err);
+  if (decoded && trace_level() >= 2) warn_duplicate_key(c, call, masked_path, r);
   int failed = decoded && lua_type(L, -1) == LUA_TTABLE && says_failed(L, lua_gettop(L));
   if (r->status < 200 || r->status > 299 || failed)
     return push_http_error(L, c, call, masked_path, r, decoded ? lua_gettop(L) : 0);

@@ -21,6 +21,10 @@ extern const char json_null_sentinel;
  * err, returns 0. Never raises: it runs protected. */
 int json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errsz);
 
+/* 1 and the key (cut at 60 bytes) when one object of the text holds a key twice (the decoder
+ * keeps the last); 0 when none does. For -vv: nothing else looks at the text twice. */
+int json_first_duplicate_key(const char *s, size_t len, char *key, size_t keysz);
+
 /* Appends the value at idx to out; on failure writes a message naming where, returns 0.
  * Never raises: it runs protected. */
 int json_encode(lua_State *L, int idx, buf_t *out, char *err, size_t errsz);

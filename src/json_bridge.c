@@ -807,3 +807,72 @@ void json_register(lua_State *L) {
   json_push_array_mt(L);
   lua_setfield(L, -2, "array_mt");
 }
+
+/* ---------------------------------------------------------------- duplicate keys (-vv) */
+
+typedef struct {
+  int object;       /* 1: an object, 0: an array */
+  int want_key;     /* the next string in this object is a key */
+  uint64_t *keys;   /* hashes of the keys seen, owned */
+  size_t n, cap;
+} dup_frame_t;
+
+static uint64_t key_hash(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* Records the key in the frame; 1 when it was there already (or memory ran out: reported as none). */
+static int seen_key(dup_frame_t *f, uint64_t h) {
+  for (size_t i = 0; i < f->n; i++)
+    if (f->keys[i] == h) return 1;
+  if (f->n == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 8;
+    uint64_t *k = realloc(f->keys, cap * sizeof *k);
+    if (!k) return 0;
+    f->keys = k, f->cap = cap;
+  }
+  f->keys[f->n++] = h;
+  return 0;
+}
+
+/* Length of the string literal starting at s[i] == '"', quotes included (0 when unterminated). */
+static size_t string_length(const char *s, size_t len, size_t i) {
+  for (size_t j = i + 1; j < len; j++) {
+    if (s[j] == '\\') j++;
+    else if (s[j] == '"') return j - i + 1;
+  }
+  return 0;
+}
+
+int json_first_duplicate_key(const char *s, size_t len, char *key, size_t keysz) {
+  dup_frame_t stack[JSON_MAX_DEPTH];
+  int depth = 0, found = 0;
+  for (size_t i = 0; i < len && !found; i++) {
+    char c = s[i];
+    if (c == '{' || c == '[') {
+      if (depth == JSON_MAX_DEPTH) break;
+      stack[depth++] = (dup_frame_t){.object = c == '{', .want_key = c == '{'};
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) break;
+      free(stack[--depth].keys);
+    } else if (c == ',' && depth > 0 && stack[depth - 1].object) {
+      stack[depth - 1].want_key = 1;
+    } else if (c == '"') {
+      size_t n = string_length(s, len, i);
+      if (n == 0) break;
+      dup_frame_t *f = depth > 0 ? &stack[depth - 1] : NULL;
+      if (f && f->object && f->want_key) {
+        f->want_key = 0;
+        if (seen_key(f, key_hash(s + i + 1, n - 2))) {
+          snprintf(key, keysz, "%.*s", (int)(n - 2 < 60 ? n - 2 : 60), s + i + 1);
+          found = 1;
+        }
+      }
+      i += n - 1;
+    }
+  }
+  while (depth > 0) free(stack[--depth].keys);
+  return found;
+}
