@@ -7,7 +7,7 @@ BUSTED  ?= /usr/bin/busted
 
 # Debian packages the build, the tests and the demo need; `make deps` installs the missing ones.
 DEB_PACKAGES = gcc make pkg-config liblua5.4-dev lua5.4 lua-cjson libcurl4-openssl-dev libmicrohttpd-dev \
-               libedit-dev lua-busted ca-certificates valgrind tmux openssl libsqlite3-dev luarocks
+               libedit-dev lua-busted ca-certificates valgrind tmux openssl libsqlite3-dev luarocks zsh fish jq
 
 PKGS    = lua5.4 libcurl libmicrohttpd sqlite3
 CFLAGS ?= -O2 -g
@@ -18,14 +18,15 @@ PKG_LIBS   = $(shell pkg-config --libs libcurl libmicrohttpd sqlite3 2>/dev/null
 LUA_LIBS   = $(shell pkg-config --libs lua5.4 2>/dev/null)
 EDIT_LIBS  = $(shell pkg-config --libs libedit 2>/dev/null)
 
-CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/engine.c src/engine_lua.c src/client.c src/validate.c \
-           src/trace.c src/endpoints.c src/mock_server.c src/osutil.c src/sqlite.c src/embedded.c src/smartlead_core.c
+CORE_SRC = src/buf.c src/json_bridge.c src/redact.c src/http.c src/limiter.c src/limiter_store.c src/engine.c \
+           src/engine_lua.c src/client.c src/validate.c src/trace.c src/endpoints.c src/mock_server.c src/osutil.c \
+           src/sqlite.c src/embedded.c src/smartlead_core.c
 CORE_OBJ = $(CORE_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/embedded_data.o
 HOST_OBJ = $(B)/obj/main.o $(B)/obj/repl.o
 LUA_FILES = $(sort $(shell find lua -name "*.lua"))
 SEED = spec/fixtures/seed.json
 
-.PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint
+.PHONY: all deps test demo install clean check-deps check-asan check-valgrind lint man
 all: $(B)/smartlua $(B)/smartlead/core.so $(B)/types/smartlead.lua
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
@@ -107,11 +108,16 @@ demo: deps
 	$(MAKE) all
 	build/smartlua --mock examples/fleet_report.lua
 
+# doc/smartlua.1 from the command line's definitions (a spec checks the committed page is current).
+man: $(B)/smartlua
+	$(B)/smartlua -e 'io.write(require("smartlead.cli.man").roff())' > doc/smartlua.1
+
 # Where install puts things; LuaRocks (rockspecs/) points them into its tree.
 BINDIR   ?= $(PREFIX)/bin
 LUADIR   ?= $(PREFIX)/share/lua/5.4
 LIBDIR   ?= $(PREFIX)/lib/lua/5.4
 TYPESDIR ?= $(PREFIX)/share/smartlua/types
+SHARE     = $(DESTDIR)$(PREFIX)/share
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/smartlead $(DESTDIR)$(LUADIR)/smartlead $(DESTDIR)$(TYPESDIR)
@@ -119,6 +125,11 @@ install: all
 	install -m 755 $(B)/smartlead/core.so $(DESTDIR)$(LIBDIR)/smartlead/core.so
 	for f in $(LUA_FILES); do install -D -m 644 $$f $(DESTDIR)$(LUADIR)/$${f#lua/}; done
 	for f in $$(cd $(B)/types && find . -name "*.lua"); do install -D -m 644 $(B)/types/$$f $(DESTDIR)$(TYPESDIR)/$${f#./}; done
+	install -D -m 644 doc/smartlua.1 $(SHARE)/man/man1/smartlua.1
+	install -d $(SHARE)/bash-completion/completions $(SHARE)/zsh/site-functions $(SHARE)/fish/vendor_completions.d
+	$(B)/smartlua completion bash > $(SHARE)/bash-completion/completions/smartlua
+	$(B)/smartlua completion zsh > $(SHARE)/zsh/site-functions/_smartlua
+	$(B)/smartlua completion fish > $(SHARE)/fish/vendor_completions.d/smartlua.fish
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -7,12 +7,16 @@ local output = require "smartlead.output"
 local show_all = arg and arg[1] == "--all"
 local client = smartlead.client()
 
+-- is_warmup_blocked comes only on the single read: the list filter names the blocked accounts
+-- in one pass instead of one read per account.
+local blocked = {}
+for a in client:accounts { is_warmup_blocked = true } do blocked[a.id] = true end
+
 local function problems(a)
   local p = {}
   if a.is_smtp_success == false then p[#p + 1] = "SMTP failed" end
   if a.is_imap_success == false then p[#p + 1] = "IMAP failed" end
-  local w = a.warmup_details
-  if type(w) == "table" and w.status == "BLOCKED" then p[#p + 1] = "warmup blocked" end
+  if blocked[a.id] then p[#p + 1] = "warmup blocked" end
   local rep = smartlead.reputation(a)
   if rep and rep < 90 then p[#p + 1] = ("reputation %g%%"):format(rep) end
   if (a.daily_sent_count or 0) > (a.message_per_day or 0) then p[#p + 1] = "over daily limit" end

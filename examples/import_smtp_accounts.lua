@@ -34,18 +34,21 @@ print(("%d rows: %d to send, %d bad"):format(#rows, #good, bad))
 if dry_run then return end
 
 local client = smartlead.client()
-local count = { added = 0, exists = 0, failed = 0 }
+local count = { added = 0, added_with_errors = 0, exists = 0, failed = 0 }
 for _, row in ipairs(good) do
   local r = import.row_result(row, client:add_smtp_account(row.fields))
   count[r.status] = count[r.status] + 1
   local who = ("line %d %s: "):format(r.line, r.from_email)
   if r.status == "added" then
     print(who .. ("added (id %s)"):format(r.id or "?"))
+  elseif r.status == "added_with_errors" then -- the account exists: fix its credentials, never add it again
+    print(who .. ("%s (id %s)"):format(r.error, r.id or "?"))
   elseif r.status == "exists" then
     print(who .. ("already there (id %s)"):format(r.id or "?"))
   else
     print(who .. "failed: " .. r.error) -- the row's passwords are masked in r.error
   end
 end
-print(("added %d, already there %d, failed %d, bad rows %d"):format(count.added, count.exists, count.failed, bad))
-if count.failed > 0 or bad > 0 then os.exit(1) end
+print(("added %d, added with connection errors %d, already there %d, failed %d, bad rows %d"):format(count.added,
+  count.added_with_errors, count.exists, count.failed, bad))
+if count.failed > 0 or count.added_with_errors > 0 or bad > 0 then os.exit(1) end

@@ -1,9 +1,8 @@
 -- Take sick inboxes (disconnected, suspended, warmup blocked, reputation under 90%) out of their
--- campaigns and stop them sending (daily limit 0). A campaign always keeps one account: the
--- API refuses to empty an active one, so its healthiest sick account stays (and is set to 0).
--- SmartLead's account endpoints do not tell a campaign's status, so every campaign is treated
--- as active. usage: smartlua examples/pause_unhealthy.lua [--dry-run] [CAMPAIGN_ID...]
--- (no ids: every campaign the accounts are in; try: smartlua --mock examples/pause_unhealthy.lua)
+-- ACTIVE campaigns and stop them sending (daily limit 0). A campaign always keeps one account:
+-- the API refuses to empty an active one, so its healthiest sick account stays (and is set to 0).
+-- usage: smartlua examples/pause_unhealthy.lua [--dry-run] [CAMPAIGN_ID...]
+-- (no ids: every active campaign; try: smartlua --mock examples/pause_unhealthy.lua)
 local smartlead = require "smartlead"
 local policy = require "smartlead.policy"
 
@@ -21,7 +20,16 @@ end
 local client = smartlead.client()
 local accounts = assert(client:all_accounts { fetch_campaigns = true })
 
--- Campaign membership comes with the accounts (fetch_campaigns): no request per campaign.
+-- Warmup blocked shows only on the single read; the list filter finds those accounts at once.
+local blocked = {}
+for _, a in ipairs(assert(client:all_accounts { is_warmup_blocked = true })) do blocked[a.id] = true end
+for _, a in ipairs(accounts) do
+  if blocked[a.id] and type(a.warmup_details) == "table" then a.warmup_details.is_warmup_blocked = true end
+end
+
+-- The campaigns' statuses from get_campaigns; membership comes with the accounts (fetch_campaigns).
+local status = {}
+for _, c in ipairs(assert(client:get_campaigns())) do status[c.id] = c.status end
 local members = {}
 for _, a in ipairs(accounts) do
   for _, cid in ipairs(a.campaign_ids or {}) do
@@ -32,7 +40,7 @@ for _, a in ipairs(accounts) do
   end
 end
 local campaigns = {}
-for cid, ids in pairs(members) do campaigns[#campaigns + 1] = { id = cid, status = "ACTIVE", account_ids = ids } end
+for cid, ids in pairs(members) do campaigns[#campaigns + 1] = { id = cid, status = status[cid], account_ids = ids } end
 table.sort(campaigns, function(x, y) return x.id < y.id end)
 print(("%d accounts in %d campaigns"):format(#accounts, #campaigns))
 

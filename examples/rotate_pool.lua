@@ -1,8 +1,9 @@
 -- Rotate inboxes across campaigns: take sick accounts out, and spread the healthy free ones
--- (connected, not suspended, in no other campaign) so each campaign gets about the same daily
--- capacity. An active campaign always keeps one account.
--- usage: smartlua examples/rotate_pool.lua [--dry-run] CAMPAIGN_ID...
--- (try: smartlua --mock examples/rotate_pool.lua --dry-run 4101 4106)
+-- (connected, not suspended, warmup not blocked, in no other campaign) so each campaign gets
+-- about the same daily capacity. An active campaign always keeps one account; stopped, archived
+-- and draft campaigns get none.
+-- usage: smartlua examples/rotate_pool.lua [--dry-run] [CAMPAIGN_ID...]
+-- (no ids: every ACTIVE and PAUSED campaign; try: smartlua --mock examples/rotate_pool.lua --dry-run)
 local smartlead = require "smartlead"
 local policy = require "smartlead.policy"
 
@@ -11,11 +12,25 @@ for _, a in ipairs(arg or {}) do
   if a == "--dry-run" then dry_run = true
   else ids[#ids + 1] = math.tointeger(tonumber(a)) or error("not a campaign id: " .. a, 0) end
 end
-if #ids == 0 then error("usage: rotate_pool.lua [--dry-run] CAMPAIGN_ID...", 0) end
-
 local client = smartlead.client()
+-- The campaigns with their status (rotate never feeds a stopped one nor empties an active one)
+-- and their accounts: every ACTIVE and PAUSED one, or those named.
+local named = {}
+for _, cid in ipairs(ids) do named[cid] = true end
+local campaigns = assert(client:campaigns_with_accounts(nil,
+  { statuses = #ids == 0 and { ACTIVE = true, PAUSED = true } or nil }))
+if #ids > 0 then
+  local kept = {}
+  for _, c in ipairs(campaigns) do
+    if named[c.id] then kept[#kept + 1], named[c.id] = c, nil end
+  end
+  local missing = next(named)
+  if missing then error(("no campaign %d (smartlua campaigns list shows them)"):format(missing), 0) end
+  campaigns = kept
+end
+if #campaigns == 0 then error("usage: rotate_pool.lua [--dry-run] [CAMPAIGN_ID...]: no campaign to rotate", 0) end
 local wanted = {}
-for _, cid in ipairs(ids) do wanted[cid] = true end
+for _, c in ipairs(campaigns) do wanted[c.id] = true end
 
 -- The pool: every account that sits in no campaign other than the given ones.
 local by_id, accounts = {}, {}
@@ -25,22 +40,26 @@ for _, a in ipairs(assert(client:all_accounts { fetch_campaigns = true })) do
   if not elsewhere then by_id[a.id], accounts[#accounts + 1] = a, a end
 end
 
--- The campaigns and their current accounts. The account endpoints do not give a campaign's
--- status, so it stays unknown, which the policy treats as active (never emptied).
-local campaigns = {}
-for _, cid in ipairs(ids) do
-  local list = assert(client:get_campaign_email_accounts(cid))
-  local c = { id = cid, account_ids = {} }
-  for _, a in ipairs(list) do
-    c.account_ids[#c.account_ids + 1] = a.id
-    if not by_id[a.id] then by_id[a.id], accounts[#accounts + 1] = a, a end
-  end
-  campaigns[#campaigns + 1] = c
-  print(("campaign %d: %d accounts"):format(cid, #c.account_ids))
+-- Warmup blocked shows only on the single read; the list filter names those accounts at once.
+for _, a in ipairs(assert(client:all_accounts { is_warmup_blocked = true })) do
+  local w = by_id[a.id] and by_id[a.id].warmup_details
+  if type(w) == "table" then w.is_warmup_blocked = true end
 end
 
--- The list does not say whether an account is suspended; ask for the ones about to be attached
--- and plan again until every account the plan attaches is known not to be.
+-- Members of the campaigns that are in other campaigns too: their accounts, for the health check.
+for _, c in ipairs(campaigns) do
+  for _, id in ipairs(c.account_ids) do
+    if not by_id[id] then
+      local a = assert(client:get_email_account(id))
+      by_id[id], accounts[#accounts + 1] = a, a
+    end
+  end
+  print(("campaign %d (%s): %d accounts"):format(c.id, c.status, #c.account_ids))
+end
+
+-- The list says neither whether an account is suspended nor whether its warmup is blocked; the
+-- single read does: ask for the ones about to be attached and plan again until every account
+-- the plan attaches is known.
 local changes, notes
 repeat
   changes, notes = policy.rotate(campaigns, accounts)
@@ -50,6 +69,9 @@ repeat
       if by_id[id].is_suspended == nil then
         local one = assert(client:get_email_account(id))
         by_id[id].is_suspended, unknown = one.is_suspended == true, unknown + 1
+        if type(one.warmup_details) == "table" and type(by_id[id].warmup_details) == "table" then
+          by_id[id].warmup_details.is_warmup_blocked = one.warmup_details.is_warmup_blocked
+        end
       end
     end
   end

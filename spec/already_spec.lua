@@ -37,8 +37,8 @@ describe("already so", function()
     assert.same({ "/api/v1/email-accounts/3003" }, posts)
     local kinds = {}
     for l in proc.read(path):gmatch("[^\n]+") do kinds[#kinds + 1] = json.decode(l).type end
-    assert.same({ "begin", "already", "intent", "result" }, kinds)
-    assert.truthy(r.err:find("(1 writes, 1 already so, not sent)", 1, true), r.err)
+    assert.same({ "begin", "already", "intent", "result", "end" }, kinds)
+    assert.truthy(r.err:find("(2 writes: 1 sent, 1 already so, not sent)", 1, true), r.err)
   end)
 
   it("--plan counts it as already so, and estimates the requests and the time at the default budget", function()
@@ -100,8 +100,8 @@ describe("apply as a bulk run", function()
     assert.equal(writes - 10, posts(), "a resumed apply sends only what its journal does not show done")
     r = smartlua({ "apply", plan })
     assert.equal(0, r.code, r.err)
-    assert.equal("Applied 10 writes to 10 accounts; " .. (writes - 10) .. " already so, 0 skipped, 0 failed.",
-      r.lines[#r.lines])
+    assert.equal(("Apply: 30 writes planned: 10 sent, %d already done, 0 skipped, 0 failed; 10 accounts changed.")
+      :format(writes - 10), r.lines[#r.lines])
     r = smartlua({ "apply", plan })
     assert.equal("Already applied: every change of the plan is in place; nothing was sent.", r.lines[#r.lines])
   end)
@@ -156,8 +156,10 @@ describe("plan estimates", function()
   end
 
   it("takes the window that binds: 5,000 writes + 50 reads at 1,000 an hour is about 5 h 3 min", function()
-    local budget = { windows = { { requests = 10, per = 1 }, { requests = 60, per = 60 }, { requests = 1000, per = 3600 } } }
-    assert.equal("5,000 writes + 50 reads; at 1,000 requests/hour this takes about 5 h 3 min", plan_of(5000):estimate(budget))
+    local budget = { windows = { { requests = 10, per = 1 }, { requests = 60, per = 60 },
+      { requests = 1000, per = 3600 } } }
+    assert.equal("5,000 writes + 50 reads; at 1,000 requests/hour this takes about 5 h 3 min",
+      plan_of(5000):estimate(budget))
     assert.equal("19 writes + 19 reads; at 10 requests/second this takes about 4 s",
       plan_of(19):estimate({ windows = { { requests = 10, per = 1 } } }))
     assert.is_nil(planlib.new():estimate(budget))

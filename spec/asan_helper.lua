@@ -6,5 +6,5 @@ local function clean(cmd)
 end
 
 local execute, popen = os.execute, io.popen
-os.execute = function(cmd) return execute(clean(cmd)) end
-io.popen = function(cmd, mode) return popen(clean(cmd), mode) end
+os.execute = function(cmd) return execute(clean(cmd)) end -- luacheck: ignore 122
+io.popen = function(cmd, mode) return popen(clean(cmd), mode) end -- luacheck: ignore 122

@@ -19,7 +19,8 @@ describe("smartlua command line", function()
     assert.is_true(os.execute("mkdir -p " .. q(tmp .. "/xdg")))
     server = support.server()
     client = server:client()
-    env = proc.keyless_env(tmp .. "/xdg") .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s")
+    env = proc.keyless_env(tmp .. "/xdg")
+      .. (" SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s SMARTLUA_RATE=off XDG_STATE_HOME=%s")
       :format(q(support.KEY), q(server:url()), q(tmp .. "/state"))
   end)
   teardown(function()
@@ -82,7 +83,8 @@ describe("smartlua command line", function()
     end)
 
     it("--where and --fields, in json", function()
-      local list = ok_json(run { "accounts", "list", "--where", 'a.type == "OUTLOOK" and reputation(a) ~= nil and reputation(a) >= 95',
+      local list = ok_json(run { "accounts", "list", "--where",
+        'a.type == "OUTLOOK" and reputation(a) ~= nil and reputation(a) >= 95',
         "--fields", "id,from_email,reputation,warmup_details.warmup_reputation", "--format", "json" })
       local want = {}
       for _, a in ipairs(all_accounts()) do
@@ -125,9 +127,11 @@ describe("smartlua command line", function()
     it("csv: RFC 4180 quoting of comma, quote and line break, UTF-8 as is, CRLF", function()
       local sig = 'Best, "Olivia"\nGrüße – Zoë'
       assert(client:update_email_account(3001, { signature = sig }))
-      local r = run { "accounts", "list", "--format", "csv", "--fields", "id,signature,from_name", "--where", "a.id <= 3002" }
+      local r = run { "accounts", "list", "--format", "csv", "--fields", "id,signature,from_name",
+        "--where", "a.id <= 3002" }
       assert.equal(0, r.code, r.err)
-      assert.equal('id,signature,from_name\r\n3001,"Best, ""Olivia""\nGrüße – Zoë",Olivia Hall\r\n3002,,Umar Baker\r\n', r.out)
+      assert.equal('id,signature,from_name\r\n3001,"Best, ""Olivia""\nGrüße – Zoë",Olivia Hall\r\n'
+        .. '3002,,Umar Baker\r\n', r.out)
       local records = csv.records(r.out)
       assert.equal(sig, records[1].signature)
     end)
@@ -141,7 +145,8 @@ describe("smartlua command line", function()
     end)
 
     it("table: aligned, null shown as null, no colour outside a terminal", function()
-      local r = run({ "accounts", "list", "--format", "table", "--fields", "id,signature,password", "--limit", "2" }, "NO_COLOR=")
+      local r = run({ "accounts", "list", "--format", "table", "--fields", "id,signature,password", "--limit", "2" },
+        "NO_COLOR=")
       assert.equal(0, r.code, r.err)
       assert.same({
         "  ID  SIGNATURE  PASSWORD",
@@ -163,7 +168,7 @@ describe("smartlua command line", function()
       assert.matches("^smartlua: accounts list: %-%-where 'a%.id ==' is not a Lua expression: ", r.errlines[1])
     end)
 
-    it("a --where runtime error names the account, and the JSON written so far stays valid", function()
+    it("a --where runtime error names the account and prints nothing on stdout", function()
       local r = run { "accounts", "list", "--fields", "id", "--where", "a.warmup_details.status == 'ACTIVE'" }
       assert.equal(1, r.code)
       local first_null
@@ -171,7 +176,7 @@ describe("smartlua command line", function()
         if a.warmup_details == json.null then first_null = a.id break end
       end
       assert.truthy(r.err:find("failed on account " .. first_null, 1, true), r.err)
-      assert.is_table(json.decode(r.out))
+      assert.equal("", r.out)
     end)
 
     it("--where helpers: get() walks through null, is_null, string", function()
@@ -189,10 +194,11 @@ describe("smartlua command line", function()
         { { "accounts", "list", "--esp", "YAHOO" }, "--esp must be one of GMAIL, OUTLOOK, SMTP, got 'YAHOO'" },
         { { "accounts", "list", "--format", "xml" }, "--format must be one of table, json, ndjson, csv, got 'xml'" },
         { { "accounts", "list", "--bogus" }, "unknown option '--bogus'" },
-        { { "accounts", "lst" }, "unknown subcommand 'lst' (one of: list, get, update, add)" },
-        { { "accounts" }, "missing subcommand (one of: list, get, update, add)" },
+        { { "accounts", "lst" },
+          "unknown subcommand 'lst' (one of: list, get, update, add, suspend, unsuspend, delete)" },
+        { { "accounts" }, "missing subcommand (one of: list, get, update, add, suspend, unsuspend, delete)" },
         { { "accounts", "get" }, "missing argument" },
-        { { "accounts", "get", "x12" }, "account id must be a positive whole number, got 'x12'" },
+        { { "accounts", "get", "x12" }, "account must be a positive whole number or an email address, got 'x12'" },
         { { "campaigns", "attach", "4101" }, "campaigns attach: needs --ids" },
         { { "accounts", "list", "--where" }, "'--where' needs a value (EXPR)" },
       }
@@ -229,8 +235,9 @@ describe("smartlua command line", function()
     it("an API error exits 1 with its one line, key masked", function()
       local r = proc.sh(("%s SMARTLEAD_API_KEY=wrong-key-1234567 %s accounts list"):format(env, q(BIN)))
       assert.equal(1, r.code)
-      assert.equal("[]\n", r.out)
-      assert.equal("smartlua: http 401 UNAUTHORIZED error: Invalid API Key (GET /email-accounts/?limit=100&offset=0)", r.errlines[1])
+      assert.equal("", r.out) -- decides, then prints: no [] before an error
+      assert.equal("smartlua: http 401 UNAUTHORIZED error: Invalid API Key (GET /email-accounts/?limit=100&offset=0)",
+        r.errlines[1])
       assert.falsy(r.err:find("wrong-key-1234567", 1, true))
     end)
   end)
@@ -263,8 +270,8 @@ describe("smartlua command line", function()
     it("changes the account on the server and reports it", function()
       local r = run { "accounts", "update", "3001", "--max-email-per-day", "60", "--signature", "Hi, \"you\"",
         "--client-id", "null", "--is-suspended", "--format", "json" }
-      assert.same({ { id = 3001, op = "update_email_account", ok = true, message = "Email account details updated successfully!" } },
-        ok_json(r))
+      assert.same({ { id = 3001, op = "update_email_account", ok = true,
+        message = "Email account details updated successfully!" } }, ok_json(r))
       local body = server:log()[#server:log()].body
       assert.same({ max_email_per_day = 60, signature = 'Hi, "you"', client_id = json.null, is_suspended = true }, body)
       local a = ok_json(run { "api", "GET", "/email-accounts/3001/" })
@@ -321,12 +328,15 @@ describe("smartlua command line", function()
     it("bad values and missing fields are usage errors; nothing is sent", function()
       server:clear_log()
       local cases = {
-        { { "accounts", "update", "3001", "--max-email-per-day", "lots" }, "--max-email-per-day must be a whole number >= 0, got 'lots'" },
+        { { "accounts", "update", "3001", "--max-email-per-day", "lots" },
+          "--max-email-per-day must be a whole number >= 0, got 'lots'" },
         { { "accounts", "update", "3001" }, "needs at least one field" },
         { { "accounts", "update", "3001", "--max-emails-per-day", "5" }, 'did you mean "--max-email-per-day"?' },
         { { "accounts", "update", "3001", "--is-suspended", "maybe" }, "unexpected argument 'maybe'" },
-        { { "accounts", "update", "3001", "--password", "hunter2" }, "passwords and tokens are never taken from the command line" },
-        { { "accounts", "update", "3001", "--max-email-per-day", "5", "--max-changes", "x" }, "--max-changes needs a whole number" },
+        { { "accounts", "update", "3001", "--password", "hunter2" },
+          "passwords and tokens are never taken from the command line" },
+        { { "accounts", "update", "3001", "--max-email-per-day", "5", "--max-changes", "x" },
+          "--max-changes needs a whole number" },
       }
       for _, c in ipairs(cases) do
         local r = run(c[1])
@@ -393,9 +403,11 @@ describe("smartlua command line", function()
     it("--ids - takes the ids `accounts list --fields id` prints, in json, ndjson or csv", function()
       local base = ("%s %s accounts list --fields id --limit 2 --where 'a.id >= 3040'"):format(env, q(BIN))
       for _, fmt in ipairs { "json", "ndjson", "csv" } do
-        local r = proc.sh(("%s --format %s | %s %s campaigns detach 4101 --ids - --plan"):format(base, fmt, env, q(BIN)))
+        local r = proc.sh(("%s --format %s | %s %s campaigns detach 4101 --ids - --plan")
+          :format(base, fmt, env, q(BIN)))
         assert.equal(0, r.code, r.err)
-        assert.same({ "campaign 4101", "  detach: 3040 noah.schmidt@leadforge.co", "  detach: 3041 paul.vargas@acme-growth.io",
+        assert.same({ "campaign 4101", "  detach: 3040 noah.schmidt@leadforge.co",
+          "  detach: 3041 paul.vargas@acme-growth.io",
           "Plan: 2 accounts changed, 0 fields changed, 0 attaches, 2 detaches." }, r.lines)
       end
       assert.is_true(member_set(4101)[3040])
@@ -503,7 +515,8 @@ describe("smartlua command line", function()
       local r = run({ "accounts", "add", "--csv", "-", "--format", "csv" }, nil, sheet())
       assert.equal(4, r.code, r.err)
       local rows = csv.records(r.out)
-      assert.same({ "added", "added", "invalid", "exists" }, { rows[1].status, rows[2].status, rows[3].status, rows[4].status })
+      assert.same({ "added", "added", "invalid", "exists" },
+        { rows[1].status, rows[2].status, rows[3].status, rows[4].status })
       no_password(r.out .. r.err)
     end)
 
@@ -590,14 +603,16 @@ describe("smartlua command line", function()
       assert.equal(0, crun({ "config", "set", "timeout", "45" }).code)
       assert.equal(0, crun({ "config", "set", "api_key", "-", "--profile", "work" }, nil, KEY2 .. "\n").code)
       assert.equal(0, crun({ "config", "set", "concurrency", "3" }, "SMARTLUA_PROFILE=other").code)
-      assert.equal("# my settings\napi_key = " .. KEY1 .. "\ntimeout = 45\n\n[other]\n; keep me\nrate = 1/1\nconcurrency = 3\n"
+      assert.equal("# my settings\napi_key = " .. KEY1 .. "\ntimeout = 45\n\n[other]\n; keep me\nrate = 1/1\n"
+        .. "concurrency = 3\n"
         .. "\n[work]\napi_key = " .. KEY2 .. "\n", proc.read(cfg))
       assert.equal("600", mode(cfg))
     end)
 
     it("profiles chosen by --profile or SMARTLUA_PROFILE; flag > environment > file > default", function()
       os.execute("mkdir -p " .. q(xdg .. "/smartlua"))
-      proc.write(cfg, ("api_key = %s\n[profile work]\napi_key = %s\nbase_url = http://127.0.0.1:9/api/v1\nconcurrency = 5\nrate = 4/2\n")
+      proc.write(cfg, ("api_key = %s\n[profile work]\napi_key = %s\nbase_url = http://127.0.0.1:9/api/v1\n"
+        .. "concurrency = 5\nrate = 4/2\n")
         :format(KEY1, KEY2))
       os.execute("chmod 600 " .. q(cfg))
       local s = settings(crun { "config", "list", "--profile", "work", "--format", "json" })
@@ -660,7 +675,8 @@ describe("smartlua command line", function()
     it("refuses unknown settings and bad values", function()
       local r = crun { "config", "set", "colour", "red" }
       assert.equal(2, r.code)
-      assert.truthy(r.err:find("unknown setting 'colour' (known: api_key, base_url, rate, concurrency, timeout)", 1, true))
+      assert.truthy(r.err:find("unknown setting 'colour' (known: api_key, base_url, rate, concurrency, timeout)", 1,
+        true))
       r = crun { "config", "set", "rate", "fast" }
       assert.equal(1, r.code)
       assert.truthy(r.err:find("rate must be N/SECONDS (e.g. 10/2) or off, got 'fast'", 1, true))
@@ -698,7 +714,8 @@ describe("smartlua command line", function()
       end
     end)
 
-    it("takes --profile and --format before the command (smartlua --profile acme --format csv accounts list)", function()
+    it("takes --profile and --format before the command "
+      .. "(smartlua --profile acme --format csv accounts list)", function()
       local xdg = tmp .. "/acme"
       os.execute(("mkdir -p %s && chmod 700 %s"):format(q(xdg .. "/smartlua"), q(xdg .. "/smartlua")))
       proc.write(xdg .. "/smartlua/config", ("api_key = wrong-key-00000000\n[acme]\napi_key = %s\nbase_url = %s\n")
@@ -716,7 +733,8 @@ describe("smartlua command line", function()
       end
     end)
 
-    it("takes the run options before and after apply (smartlua --journal J apply P, smartlua apply --journal J P)", function()
+    it("takes the run options before and after apply "
+      .. "(smartlua --journal J apply P, smartlua apply --journal J P)", function()
       local plan = tmp .. "/parser-plan.json"
       local r = run { "--plan-out", plan, "accounts", "update", "3001", "--max-email-per-day", "61" }
       assert.equal(0, r.code, r.err)
@@ -727,13 +745,15 @@ describe("smartlua command line", function()
         server:reset()
         r = run(args)
         assert.equal(0, r.code, r.err)
-        assert.equal("Applied 1 write to 1 account; 0 skipped, 0 failed.", r.lines[#r.lines])
+        assert.equal("Apply: 1 write planned: 1 sent, 0 already done, 0 skipped, 0 failed; 1 account changed.",
+          r.lines[#r.lines])
         assert.equal(61, server:account(3001).message_per_day)
         assert.truthy(proc.exists(tmp .. (i == 1 and "/before.jsonl" or "/after.jsonl")))
       end
     end)
 
-    it("takes --resume for apply before and after it (smartlua --resume J apply P, smartlua apply --resume J P)", function()
+    it("takes --resume for apply before and after it "
+      .. "(smartlua --resume J apply P, smartlua apply --resume J P)", function()
       local plan = proc.write(tmp .. "/some-plan.json", "{}")
       local a = run { "--resume", tmp .. "/j.jsonl", "apply", plan }
       local b = run { "apply", "--resume", tmp .. "/j.jsonl", plan }
@@ -758,7 +778,7 @@ describe("smartlua command line", function()
       local cases = {
         { { "--help" }, { "smartlua accounts list|get|update|add", "smartlua mock [--port N]", "--mock[=FILE.json]",
           "--max-changes N", "-e CHUNK" } },
-        { { "accounts", "--help" }, { "usage: smartlua accounts list|get|update|add", "update ID [options]" } },
+        { { "accounts", "--help" }, { "usage: smartlua accounts list|get|update|add", "update [ID|EMAIL] [options]" } },
         { { "accounts", "list", "--help" }, { "--where EXPR", "--fields a,b,c", "--limit N", "--esp GMAIL|OUTLOOK|SMTP",
           "--is-in-use [true|false]", "--format F", "--mock[=FILE.json]" } },
         { { "accounts", "get", "--help" }, { "usage: smartlua accounts get ID", "--fetch-campaigns", "--fields" } },
@@ -768,13 +788,15 @@ describe("smartlua command line", function()
         { { "campaigns", "--help" }, { "attach CAMPAIGN_ID", "detach CAMPAIGN_ID", "accounts CAMPAIGN_ID" } },
         { { "campaigns", "attach", "--help" }, { "--ids ID,ID,...|-", "--plan" } },
         { { "campaigns", "accounts", "--help" }, { "--where EXPR", "--fields" } },
-        { { "api", "--help" }, { "usage: smartlua api METHOD PATH", "-q, --query key=value", "-d, --data JSON|@FILE|@-" } },
+        { { "api", "--help" },
+          { "usage: smartlua api METHOD PATH", "-q, --query key=value", "-d, --data JSON|@FILE|@-" } },
         { { "config", "--help" }, { "usage: smartlua config list|set", "set KEY VALUE" } },
         { { "config", "list", "--help" }, { "--profile NAME", "--format F" } },
         { { "config", "set", "--help" }, { "usage: smartlua config set KEY VALUE", "--profile NAME" } },
         { { "mock", "--help" }, { "--port N", "--seed FILE.json", "--extra-accounts N", "--knobs FILE.json" } },
-        { { "apply", "--help" }, { "usage: smartlua apply PLAN.json", "--journal FILE", "--max-changes N", "--yes, -y" } },
-        { { "undo", "--help" }, { "usage: smartlua undo JOURNAL", "--journal FILE", "--yes, -y" } },
+        { { "apply", "--help" },
+          { "usage: smartlua apply PLAN.json", "--journal FILE", "--max-changes N", "--yes, -y" } },
+        { { "undo", "--help" }, { "usage: smartlua undo [JOURNAL]", "--journal FILE", "--yes, -y" } },
         { { "--mock", "-h", "accounts", "list" }, { "usage: smartlua accounts list" } },
       }
       for _, c in ipairs(cases) do
@@ -782,7 +804,9 @@ describe("smartlua command line", function()
         local what = table.concat(c[1], " ")
         assert.equal(0, r.code, what)
         assert.equal("", r.err, what)
-        for _, text in ipairs(c[2]) do assert.truthy(r.out:find(text, 1, true), what .. ": no " .. text .. "\n" .. r.out) end
+        for _, text in ipairs(c[2]) do
+          assert.truthy(r.out:find(text, 1, true), what .. ": no " .. text .. "\n" .. r.out)
+        end
       end
       local update = mock_run({ "accounts", "update", "--help" }).out
       assert.falsy(update:find("--offset", 1, true))
@@ -801,13 +825,17 @@ describe("smartlua command line", function()
         { { "--mock", "campains", "accounts", "4101" },
           "smartlua: unknown command 'campains' (did you mean \"campaigns\"?) (try --help)" },
         { { "accounts", "lsit" },
-          "smartlua: accounts: unknown subcommand 'lsit' (one of: list, get, update, add) (did you mean \"list\"?) (try --help)" },
+          "smartlua: accounts: unknown subcommand 'lsit' (one of: list, get, update, add, suspend, unsuspend, "
+            .. "delete) (did you mean \"list\"?) (try --help)" },
         { { "accounts", "list", "--fileds", "id" },
           "smartlua: accounts list: unknown option '--fileds' (did you mean \"--fields\"?) (try --help)" },
-        { { "--mokc", "accounts", "list" }, "smartlua: unknown option '--mokc' (did you mean \"--mock\"?) (try --help)" },
+        { { "--mokc", "accounts", "list" },
+          "smartlua: unknown option '--mokc' (did you mean \"--mock\"?) (try --help)" },
         { { "accounts", "update", "3001", "--daily-rampupp", "3" },
-          "smartlua: accounts update: unknown option '--daily-rampupp' (did you mean \"--daily-rampup\"?) (try --help)" },
-        { { "config", "set", "timout", "5" }, "smartlua: config set: unknown setting 'timout' (known: api_key, base_url, "
+          "smartlua: accounts update: unknown option '--daily-rampupp' (did you mean \"--daily-rampup\"?) "
+          .. "(try --help)" },
+        { { "config", "set", "timout", "5" },
+          "smartlua: config set: unknown setting 'timout' (known: api_key, base_url, "
           .. "rate, concurrency, timeout) (did you mean \"timeout\"?) (try --help)" },
       }
       for _, c in ipairs(cases) do
@@ -821,7 +849,8 @@ describe("smartlua command line", function()
     it("usage errors exit 2 with one line on stderr ending in (try --help), and nothing on stdout", function()
       local cases = {
         { "mock", "--port", "x" }, { "mock", "extra" }, { "apply" }, { "undo", "a.jsonl", "b.jsonl" }, { "config" },
-        { "config", "set", "timeout" }, { "api", "FETCH", "/x" }, { "api", "GET" }, { "--format", "csv", "-e", "print(1)" },
+        { "config", "set", "timeout" }, { "api", "FETCH", "/x" }, { "api", "GET" },
+        { "--format", "csv", "-e", "print(1)" },
         { "accounts", "list", "--plan" }, { "accounts", "get", "1", "2" }, { "accounts", "list", "--limit", "-3" },
         { "-e" }, { "--profile" }, { "--plan=yes", "-e", "print(1)" }, { "-e", "print(1)", "accounts", "list" },
         { "accounts", "list", "-i" }, { "accounts", "get", "3001", "--version" }, { "--max-changes", "x", "-e", "1" },

@@ -145,13 +145,52 @@ describe("endpoints over HTTP", function()
       assert.equal(1, n)
     end)
 
-    it("reports verification failures with their code", function()
+    it("reports a failed connection check as saved with errors, with the new account's id", function()
       local f = {}
       for k, v in pairs(SMTP) do f[k] = v end
       f.smtp_host = "invalid.example.com"
-      local _, err = client:add_smtp_account(f)
+      local res = assert(client:add_smtp_account(f))
+      assert.is_true(res.created_with_errors)
+      assert.equal("ACCOUNT_VERIFICATION_FAILED", res.code)
+      assert.equal("saved, but SMTP/IMAP failing: SMTP connection failed: getaddrinfo ENOTFOUND invalid.example.com",
+        res.message)
+      local acc = server:account(res.email_account_id)
+      assert.equal(SMTP.from_email, acc.from_email)
+      assert.is_false(acc.is_smtp_success)
+      -- the raw row still says what the server said
+      f.from_email, f.user_name = "raw@newdomain.io", "raw@newdomain.io"
+      local save
+      for _, row in ipairs(smartlead.operations()) do
+        if row.name == "add_smtp_account" then save = row end
+      end
+      local _, err = save.call(client, f)
       assert.equal("ACCOUNT_VERIFICATION_FAILED", err.code)
       assert.equal(400, err.status)
+      assert.equal("integer", math.type(err.email_account_id))
+    end)
+
+    it("finds the id of a failing save the server did not name (the newest docs' answer)", function()
+      server:configure { verification_answer_shape = "newest" }
+      local f = {}
+      for k, v in pairs(SMTP) do f[k] = v end
+      f.imap_host = "imap.invalid.example.com"
+      local res = assert(client:add_smtp_account(f))
+      server:configure { verification_answer_shape = json.null }
+      assert.is_true(res.created_with_errors)
+      assert.matches("^saved, but SMTP/IMAP failing: IMAP connection failed: ", res.message)
+      local acc = server:account(res.email_account_id)
+      assert.equal(SMTP.from_email, acc.from_email)
+      assert.is_false(acc.is_imap_success)
+      -- the by-address read says 404 for an account not connected; the list filtered by username finds it
+      local paths = {}
+      for _, r in ipairs(server:log()) do paths[#paths + 1] = r.method .. " " .. r.path end
+      assert.same({ "POST /api/v1/email-accounts/save", "GET /api/v1/email-accounts/fetch-email-account-details",
+        "GET /api/v1/email-accounts/" }, paths)
+      -- a second save of the address is refused by the server, never a second account
+      local again, err = client:add_smtp_account(f)
+      assert.is_nil(again)
+      assert.equal("ACCOUNT_ALREADY_EXIST", err.code)
+      assert.equal(res.email_account_id, err.email_account_id)
     end)
   end)
 
@@ -303,7 +342,8 @@ describe("endpoints over HTTP", function()
       assert.is_true(res.ok)
       local req = support.last_request(server)
       assert.equal("/api/v1/email-accounts/3001/warmup", req.path)
-      assert.same({ warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 30 }, req.body)
+      assert.same({ warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 30 },
+        req.body)
       local a = assert(client:get_email_account(3001))
       assert.equal("ACTIVE", a.warmup_details.status)
     end)

@@ -4,12 +4,7 @@
 local support = require "support"
 local smartlead = require "smartlead"
 local mock_server = require "smartlead.mock.server"
-
-local function ids_from(first, n)
-  local ids = {}
-  for i = 1, n do ids[i] = first + i - 1 end
-  return ids
-end
+local core = require "smartlead.core"
 
 -- Own, distinct account ids from the fixtures (3017 and a few others belong to another user).
 local function own_ids(server, n) return support.own_ids(server:state(), n) end
@@ -148,6 +143,38 @@ describe("engine", function()
       assert.is_true(refused >= 1)
       burst:reset_rate_state()
       burst:close()
+    end)
+
+    it("pauses the key after a 429 even when the call that met it does not retry", function()
+      server:configure { faults = { seed = 1, p429 = 1 } } -- no x-ratelimit headers; retry_after 1 s
+      local once = server:client { max_retries = 0 }
+      local ids = own_ids(server, 2)
+      local _, err = once:get_email_account(ids[1])
+      assert.equal(429, err.status) -- no retries: the caller sees it
+      _, err = once:get_email_account(ids[2])
+      assert.equal(429, err.status)
+      local log = server:log()
+      assert.equal(2, #log)
+      assert.is_true(log[2].at - log[1].at >= 1 - TIMING_SLACK, "the next request did not wait out the pause")
+      once:reset_rate_state()
+      once:close()
+    end)
+
+    it("counts a wait the server asks for against max_wait: beyond it, the call fails unsent", function()
+      server:configure { rate_limit = { requests = 1, per = 30 } }
+      local hurried = server:client { max_wait = 2 }
+      local ids = own_ids(server, 2)
+      assert.truthy(hurried:get_email_account(ids[1])) -- nothing remains for 30 s
+      local t0 = core.monotime()
+      local res, err = hurried:get_email_account(ids[2])
+      local seconds = core.monotime() - t0
+      hurried:reset_rate_state()
+      hurried:close()
+      assert.is_nil(res)
+      assert.is_true(seconds < 1.5, ("the call waited %.1fs"):format(seconds))
+      assert.equal("rate_limit", err.kind)
+      assert.is_true(err.retry_after > 25 and err.retry_after <= 31, "retry_after " .. tostring(err.retry_after))
+      assert.equal(1, #server:log())
     end)
 
     it("gives up after max_retries and says how many attempts it made", function()

@@ -168,12 +168,15 @@ end
 -- be lists of allowed values).
 local function check_error(err, want, ctx)
   assert.is_not_nil(err, ctx .. ": no error")
-  assert.is_true(one_of(err.kind, want.kind), ("%s: kind %s, want %s"):format(ctx, tostring(err.kind), json.encode(want.kind)))
+  assert.is_true(one_of(err.kind, want.kind),
+    ("%s: kind %s, want %s"):format(ctx, tostring(err.kind), json.encode(want.kind)))
   if want.code then
-    assert.is_true(one_of(err.code, want.code), ("%s: code %s, want %s"):format(ctx, tostring(err.code), json.encode(want.code)))
+    assert.is_true(one_of(err.code, want.code),
+      ("%s: code %s, want %s"):format(ctx, tostring(err.code), json.encode(want.code)))
   end
   if want.status then
-    assert.is_true(one_of(err.status, want.status), ("%s: status %s, want %s"):format(ctx, tostring(err.status), json.encode(want.status)))
+    assert.is_true(one_of(err.status, want.status),
+      ("%s: status %s, want %s"):format(ctx, tostring(err.status), json.encode(want.status)))
   end
   if want.message then
     assert.truthy(tostring(err.message):find(want.message, 1, true), ctx .. ": message " .. tostring(err.message))
@@ -499,7 +502,8 @@ local function probe(server, c, seed, ctx)
     check_error(serr, c.error, ctx .. " probe save")
     assert.equal(not c.refused or nil, serr.ambiguous, ctx .. " probe save: ambiguous unless refused")
   end
-  assert.equal(acted and 777 or before[uid].message_per_day, now[uid].message_per_day, ctx .. " probe: update on the server")
+  assert.equal(acted and 777 or before[uid].message_per_day, now[uid].message_per_day,
+    ctx .. " probe: update on the server")
   assert.equal(acted and 1 or nil, address_counts(after)[addr], ctx .. " probe: save on the server")
   server:reset()
 end
@@ -538,7 +542,8 @@ local function fault_case(c, get)
     local paused = c.pause and check_pauses(log, c.pause, ctx) or 0
     if c.refused then assert.is_true(paused > 0, ctx .. ": no request was refused and sent again") end
     local calls = #w.read_ids + #w.update_ids + #w.addrs
-    measure("faults %s seed %d: %d calls, %d requests (%d retries/lookups), faults %s, failed reads %d updates %d saves %d, duplicates 0, %.1fs",
+    measure("faults %s seed %d: %d calls, %d requests (%d retries/lookups), faults %s, "
+      .. "failed reads %d updates %d saves %d, duplicates 0, %.1fs",
       c.fault, seed, calls, #log, #log - calls, describe_counts(counts), read_failures, update_failures,
       #w.addrs - saved, seconds)
   end
@@ -558,6 +563,36 @@ describe("faults", function()
         or "reads and set-value updates retried, saves checked by address"
       it(("%s: %s, state exact"):format(c.title, what), fault_case(c, get))
     end
+
+    -- Every answer a 429 asking for more than the calls may wait (max_wait = 0): each call
+    -- fails at once as rate limited with the time asked for, the paused key sends nothing more,
+    -- and the run ends in moments instead of waiting.
+    it("429s asking for more than max_wait: every item fails at once as rate_limit, nothing applied", function()
+      local ctx = ("[p429 beyond max_wait, seed %d]"):format(seed_of(700))
+      -- retry_after 1 s in the body, sometimes the header
+      server:configure { faults = { seed = seed_of(700), p429 = 1 } }
+      local impatient = server:client { max_wait = 0 }
+      local ids = own_ids(server:state(), 12)
+      local t0 = core.monotime()
+      local report = impatient:each(ids, function(id)
+        return impatient:update_email_account(id, { max_email_per_day = 41 })
+      end, { progress = false })
+      local seconds = core.monotime() - t0
+      server:configure { faults = json.null }
+      impatient:reset_rate_state()
+      impatient:close()
+      assert.equal(0, report.ok, ctx)
+      assert.equal(12, #report.failed, ctx)
+      for _, f in ipairs(report.failed) do
+        check_error(f.error, { kind = "rate_limit", code = "RATE_LIMIT_EXCEEDED" }, ctx)
+        assert.is_true(f.error.retry_after > 0 and f.error.retry_after <= 1,
+          ctx .. ": retry_after " .. f.error.retry_after)
+        assert.is_nil(f.error.ambiguous, ctx .. ": a refused or unsent update is not ambiguous")
+      end
+      assert.is_true(seconds < 2, ("%s: the run took %.1fs"):format(ctx, seconds))
+      assert.is_true(#server:log() <= 8, ctx .. ": the paused key kept sending") -- the first 8 in flight at once
+      for _, id in ipairs(ids) do assert.are_not.equal(41, server:account(id).message_per_day, ctx) end
+    end)
 
     -- The first attempt takes effect and its answer is lost; the retry is refused. The caller
     -- must still hear that the write may have happened (it did).
@@ -645,7 +680,8 @@ describe("faults", function()
         assert.is_nil(failed[f.item], ctx .. ": item reported twice")
         failed[f.item] = f.error
         assert.is_true(one_of(f.error.kind, { "http", "network", "timeout" }), ctx .. ": why: " .. tostring(f.error))
-        assert.truthy(tostring(f.error):find("/email-accounts/" .. f.item, 1, true), ctx .. ": the error names the request")
+        assert.truthy(tostring(f.error):find("/email-accounts/" .. f.item, 1, true),
+          ctx .. ": the error names the request")
       end
       local requests = by_request(r.log)
       local after_by, before_by, target = by_id(r.after.accounts), by_id(r.before.accounts), {}
@@ -689,7 +725,8 @@ describe("faults", function()
                applied_twice = applied_twice, ambiguous_done = ambiguous_done }
     end
 
-    it(("client:each updates %d accounts through 10%% 5xx, 5%% drops, 5%% 429, 2%% truncation, 1%% HTML: each once, exactly")
+    it(("client:each updates %d accounts through 10%% 5xx, 5%% drops, 5%% 429, 2%% truncation, 1%% HTML: "
+        .. "each once, exactly")
         :format(N), function()
       local seed, salt = seed_of(201), 11
       local ctx = ("[mixed each, seed %d, %d accounts]"):format(seed, N)
@@ -711,8 +748,10 @@ describe("faults", function()
       -- with the default retry budget every account gets there
       assert.equal(0, s.not_intended, ctx .. ": accounts not in the intended state")
       assert.equal(N, r.report.ok, ctx .. ": report.ok")
-      measure("mixed each seed %d: %d accounts, %d requests, %d update requests (%d retries), faults %s, %d accounts applied more than once (same value), failed %d, not intended %d, %.1fs",
-        seed, N, #r.log, s.posts, s.posts - N, describe_counts(counts), s.applied_twice, s.failed, s.not_intended, r.seconds)
+      measure("mixed each seed %d: %d accounts, %d requests, %d update requests (%d retries), faults %s, "
+        .. "%d accounts applied more than once (same value), failed %d, not intended %d, %.1fs",
+        seed, N, #r.log, s.posts, s.posts - N, describe_counts(counts), s.applied_twice, s.failed, s.not_intended,
+        r.seconds)
     end)
 
     it("with a small retry budget, the report names exactly the accounts left undone, and why", function()
@@ -723,7 +762,8 @@ describe("faults", function()
       local s = check_bulk(r, salt, ctx)
       assert.is_true(s.failed > 0, ctx .. ": nothing failed, so nothing was checked")
       local counts = fault_counts(r.log)
-      measure("mixed each max_retries=1 seed %d: %d accounts, %d requests, faults %s, failed %d (%d of them done, ambiguous), not intended %d, %.1fs",
+      measure("mixed each max_retries=1 seed %d: %d accounts, %d requests, faults %s, "
+        .. "failed %d (%d of them done, ambiguous), not intended %d, %.1fs",
         seed, n, #r.log, describe_counts(counts), s.failed, s.ambiguous_done, s.not_intended, r.seconds)
     end)
   end)
@@ -738,7 +778,8 @@ describe("faults", function()
     end)
     teardown(function() stop_mock(mock) end)
 
-    it(("smartlua --journal J updates %d accounts through mixed faults: the journal matches the mock"):format(N), function()
+    it(("smartlua --journal J updates %d accounts through mixed faults: the journal matches the mock"):format(N),
+    function()
       local seed, salt, retries = seed_of(301), 21, 2
       local ctx = ("[run layer, seed %d, %d accounts, max_retries %d]"):format(seed, N, retries)
       mock = start_mock(dir, "mock", { faults = mixed_faults(seed) }, math.max(0, N - own_in_fixture()))
@@ -813,7 +854,8 @@ describe("faults", function()
       for _, id in ipairs(ids) do target[id] = true end
       check_untouched(before, after_by, target, ctx)
       local counts = fault_counts(log)
-      measure("run layer seed %d: %d accounts, %d requests, %d update requests (%d retries), faults %s, journal done %d, failed %d (%d changed anyway, marked ambiguous), exit %d, %.1fs",
+      measure("run layer seed %d: %d accounts, %d requests, %d update requests (%d retries), faults %s, "
+        .. "journal done %d, failed %d (%d changed anyway, marked ambiguous), exit %d, %.1fs",
         seed, N, #log, posts, posts - N, describe_counts(counts), done, not_done, ambiguous_done, rc, seconds)
 
       -- and `smartlua undo` of that journal puts every account back, those whose write was
@@ -888,8 +930,11 @@ describe("faults", function()
         if e.path == "/api/v1/email-accounts/save" then posts = posts + 1 end
       end
       local fcounts = fault_counts(log)
-      measure("saves drop_after=0.3 seed %d: %d saves, %d requests, %d save requests, faults %s, ok %d (%d recovered by lookup), failed %d, inconsistent answers %d, blind resends %d, duplicates %d, missing %d, %.1fs",
-        seed, n, #log, posts, describe_counts(fcounts), report.ok, recovered, #report.failed, #wrong, #blind, dups, missing, seconds)
+      measure("saves drop_after=0.3 seed %d: %d saves, %d requests, %d save requests, faults %s, "
+        .. "ok %d (%d recovered by lookup), failed %d, inconsistent answers %d, blind resends %d, duplicates %d, "
+        .. "missing %d, %.1fs",
+        seed, n, #log, posts, describe_counts(fcounts), report.ok, recovered, #report.failed, #wrong, #blind, dups,
+        missing, seconds)
       assert.equal(0, dups, ctx .. ": duplicate accounts")
       assert.equal(0, missing, ctx .. ": addresses missing")
       assert.equal(#before.accounts + n, #after.accounts, ctx .. ": accounts in the state")
@@ -1043,7 +1088,8 @@ describe("faults", function()
           assert.equal(intended(id, salt), e.body.max_email_per_day, ctx .. ": a wrong value was sent to " .. id)
           local k = done_since[id]
           if k and e.seq > boundaries[k] and applied(e) then
-            doubled[#doubled + 1] = ("%d written again (log #%d) after the journal showed it done at kill %d"):format(id, e.seq, k)
+            doubled[#doubled + 1] = ("%d written again (log #%d) after the journal showed it done at kill %d")
+              :format(id, e.seq, k)
           end
         end
       end
@@ -1070,7 +1116,9 @@ describe("faults", function()
       assert.is_true(resent <= pending_total, ctx .. ": more accounts written twice than writes in flight at kills")
       local total_posts = 0
       for _, n in pairs(posts) do total_posts = total_posts + n end
-      measure("SIGKILL: %d accounts, %d kill points of %d planned (%d at time 0), %d writes in flight at the kills, %d accounts written twice (in flight, same value), 0 doubled after done, %d update requests, %d requests, %.1fs",
+      measure("SIGKILL: %d accounts, %d kill points of %d planned (%d at time 0), %d writes in flight at the kills, "
+        .. "%d accounts written twice (in flight, same value), 0 doubled after done, %d update requests, "
+        .. "%d requests, %.1fs",
         N, kills, POINTS, zero_kills, pending_total, resent, total_posts, #log, seconds)
       stop_mock(mock)
       mock = nil
@@ -1087,7 +1135,8 @@ describe("faults", function()
     end)
     teardown(function() stop_mock(mock) end)
 
-    it(("%d reads through a few faults: RSS flat between the first tenth and the end"):format(scaled(10000, 1000)), function()
+    it(("%d reads through a few faults: RSS flat between the first tenth and the end"):format(scaled(10000, 1000)),
+    function()
       if os.getenv("SMARTLUA_SPEC_SANITIZER") then -- set by spec/run.sh's asan suite
         return pending("ASan keeps freed memory in quarantine on purpose: RSS measures nothing there")
       end
@@ -1112,7 +1161,8 @@ describe("faults", function()
       local counts = fault_counts(log)
       local requests = #log > 0 and log[#log].seq or 0
       local rss_growth, hwm_growth = last.rss_kb - first.rss_kb, last.hwm_kb - first.hwm_kb
-      local figures = ("VmRSS %d kB at %d reads, %d kB at %d (growth %d kB); VmHWM %d kB -> %d kB (growth %d kB); bound %d kB"):format(
+      local figures = ("VmRSS %d kB at %d reads, %d kB at %d (growth %d kB); "
+        .. "VmHWM %d kB -> %d kB (growth %d kB); bound %d kB"):format(
         first.rss_kb, first.at, last.rss_kb, last.at, rss_growth, first.hwm_kb, last.hwm_kb, hwm_growth, bound_kb)
       measure("memory seed %d: %d reads, %d requests (%d retries), faults %s; %s; %.1fs",
         seed, n, requests, requests - n - 1, describe_counts(counts), figures, seconds)

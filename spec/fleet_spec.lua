@@ -88,7 +88,7 @@ describe("fleet memory over 30 simulated days", function()
     assert.is_true(core.monotime() - t_started < 30 * SLOW) -- about 1 s here; the bound is for busy machines
     for i, r in ipairs(results) do
       assert.equal(260, r.accounts)
-      assert.equal(3, r.requests) -- ceil(260 / 100); the client has no get_campaigns yet
+      assert.equal(3 + 1, r.requests) -- ceil(260 / 100) pages, and the campaign list
       assert.equal(days.iso(days.parse(START) + i - 1), r.day)
     end
     -- the mock's own log of the last day agrees (the mock was restarted with that day's state)
@@ -461,7 +461,7 @@ describe("fleet store files", function()
     assert.equal(1, r.code, r.err)
     local line = "3004\tbella.lopez@dealflowhq.com\tdisconnected_attached\tSMTP failing while in campaigns 4101, 4106"
     assert.truthy(r.out:find(line, 1, true))
-    assert.matches("daily_check: mock %d+%-%d+%-%d+: 260 accounts in 3 requests", r.err)
+    assert.matches("daily_check: mock %d+%-%d+%-%d+: 260 accounts in 4 requests", r.err) -- 3 pages + campaigns
     assert.equal(10, #r.lines) -- the fixture's ten disconnected accounts still in campaigns
   end)
 
@@ -483,7 +483,7 @@ describe("fleet store files", function()
     }, { __index = client })
     local r = assert(smartlead.snapshot(fake, { db = path, workspace = "w", day = "2026-11-02", stats = true }))
     assert.same({}, r.skipped)
-    assert.equal(3 + 1 + 5, r.requests) -- pages, campaigns, one statistics page per campaign
+    assert.equal(3 + 1 + 6, r.requests) -- pages, campaigns, one statistics page per campaign the accounts are in
     assert.same({ 4101, "2026-11-02", 20 }, calls[1])
     local h = assert(smartlead.history(path))
     local row = h:series(3001)[1]
@@ -503,8 +503,8 @@ describe("fleet store files", function()
     local cmd = smartlead.fleet.commands
     assert.equal(0, cmd.snapshot { client = client, db = path, workspace = "w", day = "2026-11-01",
       out = out, err = sink })
-    assert.matches("^w: 260 accounts, 5 campaigns in 3 requests, took the snapshot of 2026%-11%-01", lines[1])
-    assert.matches("skipped campaign names and status: the client has no get_campaigns", errs[1])
+    assert.matches("^w: 260 accounts, 8 campaigns in 4 requests, took the snapshot of 2026%-11%-01", lines[1])
+    assert.same({}, errs) -- the client has get_campaigns: nothing skipped
     assert.equal(0, cmd.report { db = path, html = html, out = sink, err = sink })
     assert.truthy(proc.read(html):find("<svg", 1, true))
     assert.equal(2, cmd.report { db = path, out = sink, err = sink }) -- --html is required

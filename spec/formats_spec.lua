@@ -161,7 +161,8 @@ describe("formats helpers", function()
   end)
 
   it("is_secret_key covers password, token, secret and api_key in any case", function()
-    for _, k in ipairs { "password", "smtp_password", "IMAP_PASSWORD", "refresh_token", "client_secret", "api_key", "apiKey" } do
+    for _, k in ipairs { "password", "smtp_password", "IMAP_PASSWORD", "refresh_token", "client_secret", "api_key",
+                         "apiKey" } do
       assert.is_true(formats.is_secret_key(k), k)
     end
     for _, k in ipairs { "id", "warmup_key_id", "from_email", "username" } do

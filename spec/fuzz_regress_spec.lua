@@ -155,7 +155,8 @@ describe("fuzz regressions", function()
 
   describe("journal.parse", function()
     local BEGIN = '{"type":"begin","journal":1,"mode":"journal","pid":1}'
-    local INTENT = '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":3002},"fields":{"max_email_per_day":5},"before":{"max_email_per_day":10}}'
+    local INTENT = '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":3002},'
+      .. '"fields":{"max_email_per_day":5},"before":{"max_email_per_day":10}}'
     local RESULT = '{"type":"result","seq":1,"status":"ok","answer":{"ok":true}}'
 
     -- fuzz_journal: records undo and --resume cannot read were accepted, and undo then died
@@ -164,14 +165,23 @@ describe("fuzz regressions", function()
       local cases = {
         { '{"type":"intent","seq":1,"op":"update_email_account"}', "target is not an object" },
         { '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":1}}', "fields is not an object" },
-        { '{"type":"intent","seq":"1","op":"update_email_account","target":{"account":1},"fields":{}}', "seq is not a positive integer" },
-        { '{"type":"intent","seq":1.5,"op":"update_warmup","target":{"account":1},"fields":{}}', "seq is not a positive integer" },
-        { '{"type":"intent","seq":1,"op":"add_campaign_email_accounts","target":{"campaign":1.5},"fields":{"email_account_ids":[1]}}', "target.campaign is not a positive integer" },
-        { '{"type":"intent","seq":1,"op":"remove_campaign_email_accounts","target":{"campaign":7},"fields":{"email_account_ids":"3001"}}', "email_account_ids is not a list of ids" },
-        { '{"type":"intent","seq":1,"op":"add_campaign_email_accounts","target":{"campaign":7},"fields":{"email_account_ids":[1]},"before":{"attached":{"a":1}}}', "before.attached is not a list of ids" },
-        { '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":1},"fields":{},"before":null}', "before is not an object" },
-        { '{"type":"intent","seq":1,"op":"request","target":{"method":"POST"},"fields":{}}', "request without target.method and target.path" },
-        { '{"type":"intent","seq":1,"op":"add_smtp_account","target":{"email":42},"fields":{}}', "target.email is not a string" },
+        { '{"type":"intent","seq":"1","op":"update_email_account","target":{"account":1},"fields":{}}',
+          "seq is not a positive integer" },
+        { '{"type":"intent","seq":1.5,"op":"update_warmup","target":{"account":1},"fields":{}}',
+          "seq is not a positive integer" },
+        { '{"type":"intent","seq":1,"op":"add_campaign_email_accounts","target":{"campaign":1.5},'
+          .. '"fields":{"email_account_ids":[1]}}', "target.campaign is not a positive integer" },
+        { '{"type":"intent","seq":1,"op":"remove_campaign_email_accounts","target":{"campaign":7},'
+          .. '"fields":{"email_account_ids":"3001"}}', "email_account_ids is not a list of ids" },
+        { '{"type":"intent","seq":1,"op":"add_campaign_email_accounts","target":{"campaign":7},'
+          .. '"fields":{"email_account_ids":[1]},"before":{"attached":{"a":1}}}',
+          "before.attached is not a list of ids" },
+        { '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":1},"fields":{},"before":null}',
+          "before is not an object" },
+        { '{"type":"intent","seq":1,"op":"request","target":{"method":"POST"},"fields":{}}',
+          "request without target.method and target.path" },
+        { '{"type":"intent","seq":1,"op":"add_smtp_account","target":{"email":42},"fields":{}}',
+          "target.email is not a string" },
         { '{"type":"intent","seq":1,"op":"drop_everything","target":{},"fields":{}}', 'unknown op "drop_everything"' },
         { '{"type":"result","seq":1}', "a result without a status" },
         { '{"type":7}', "no record type" },
@@ -194,7 +204,8 @@ describe("fuzz regressions", function()
       assert.equal(2, #assert(journal.parse(BEGIN .. "\r\n" .. INTENT .. "\r\n" .. '{"type":"result","se')))
       assert.same({}, journal.parse(""))
       assert.same({}, journal.parse("\n\n"))
-      local with_null = '{"type":"intent","seq":2,"op":"update_email_account","target":{"account":3},"fields":{"bcc":null}}'
+      local with_null =
+        '{"type":"intent","seq":2,"op":"update_email_account","target":{"account":3},"fields":{"bcc":null}}'
       assert.equal(json.null, journal.parse(with_null .. "\n")[1].fields.bcc)
       local odd, oerr = clean(journal.parse, '{"type":"begin","note":"caf\255"}\n') -- invalid UTF-8 in a value
       assert.is_nil(odd)
@@ -216,7 +227,8 @@ describe("fuzz regressions", function()
   end)
 
   describe("plan.decode (smartlua apply FILE)", function()
-    local OP = '{"op":"update_email_account","target":{"account":3009},"fields":{"max_email_per_day":50},"before":{"max_email_per_day":100}}'
+    local OP = '{"op":"update_email_account","target":{"account":3009},"fields":{"max_email_per_day":50},'
+      .. '"before":{"max_email_per_day":100}}'
     local function doc(ops, names) return ('{"smartlua_plan":1,"ops":%s,"names":%s}'):format(ops, names or "[]") end
 
     -- fuzz_plan: a plan file with an op lacking its target read fine, and then apply died in
@@ -224,8 +236,10 @@ describe("fuzz regressions", function()
     it("refuses a plan whose ops apply could not read, before anything uses it", function()
       local cases = {
         { doc('[{"op":"update_email_account","fields":{}}]'), "op 1: target is not an object" },
-        { doc("[" .. OP .. ',{"op":"update_warmup","target":{"account":true},"fields":{}}]'), "op 2: target.account is not a positive integer" },
-        { doc('[{"op":"add_campaign_email_accounts","target":{"campaign":{}},"fields":{"email_account_ids":[1]}}]'), "target.campaign is not a positive integer" },
+        { doc("[" .. OP .. ',{"op":"update_warmup","target":{"account":true},"fields":{}}]'),
+          "op 2: target.account is not a positive integer" },
+        { doc('[{"op":"add_campaign_email_accounts","target":{"campaign":{}},"fields":{"email_account_ids":[1]}}]'),
+          "target.campaign is not a positive integer" },
         { doc('[{"op":"request","target":{"method":"POST","path":7},"fields":{}}]'), "target.path is not a string" },
         { doc('[{"op":"add_oauth_account","target":{"email":"a@b.co"}}]'), "fields is not an object" },
         { doc("[5]"), "op 1: not an object" },
@@ -243,7 +257,8 @@ describe("fuzz regressions", function()
     end)
 
     it("reads a good plan and everything apply does with it before sending works", function()
-      local p = assert(planlib.decode(doc("[" .. OP .. "]", '[{"id":3009,"email":"liam@x.io"},{"id":1,"email":null}]'), "plan.json"))
+      local p = assert(planlib.decode(doc("[" .. OP .. "]", '[{"id":3009,"email":"liam@x.io"},{"id":1,"email":null}]'),
+        "plan.json"))
       assert.equal(1, p:totals().accounts)
       assert.same({ "3009 liam@x.io", "  max_email_per_day: 100 -> 50",
         "Plan: 1 account changed, 1 field changed, 0 attaches, 0 detaches." }, p:lines())
@@ -275,7 +290,8 @@ describe("fuzz regressions", function()
     teardown(function() client:close() end)
 
     local OAUTH = { from_name = "Oz", from_email = "oz@x.io", username = "oz@x.io", type = "GMAIL",
-      token = { access_token = "a", refresh_token = "r", expiry_date = 1 }, warmup_enabled = false,
+      token = { token_type = "Bearer", scope = "s", access_token = "a", refresh_token = "r", expiry_date = 1 },
+      warmup_enabled = false,
       use_whitelabel_credentials = false }
     local function with(fields)
       local t = {}
@@ -353,8 +369,6 @@ describe("fuzz regressions", function()
   end)
 
   describe("answer headers (fuzz_headers)", function()
-    local core = require "smartlead.core"
-
     local function retry_after(value)
       return core.parse_headers("Retry-After: " .. value .. "\r\n").retry_after
     end

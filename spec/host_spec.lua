@@ -87,7 +87,8 @@ describe("smartlua host", function()
     end)
 
     it("reads the script from stdin with -, after global options", function()
-      local r = proc.sh(("echo 'print(#require(\"smartlead\").client():get_email_accounts{limit = 3}, ...)' | %s %s --mock -v - a b")
+      local r = proc.sh(("echo 'print(#require(\"smartlead\").client():get_email_accounts{limit = 3}, ...)' "
+        .. "| %s %s --mock -v - a b")
         :format(env, q(BIN)))
       assert.equal(0, r.code, r.err)
       assert.same({ "3\ta\tb" }, r.lines)
@@ -103,7 +104,8 @@ describe("smartlua host", function()
       assert.same({ "the script named accounts\tx" }, in_dir("./accounts x").lines)
       local r = in_dir("accounts")
       assert.equal(2, r.code)
-      assert.equal("smartlua: accounts: missing subcommand (one of: list, get, update, add) (try --help)", r.errlines[1])
+      assert.equal("smartlua: accounts: missing subcommand (one of: list, get, update, add, suspend, unsuspend, "
+        .. "delete) (try --help)", r.errlines[1])
     end)
 
     it("a misspelt command is a usage error with a suggestion, unless a file of that name exists", function()

@@ -14,7 +14,7 @@ local json = smartlead.json
 local NULL = json.null
 local MB5 = ("s"):rep(5 * 1024 * 1024)  -- used a handful of times only (valgrind)
 local OVER = ("o"):rep(64 * 1024 + 1)   -- just over the 64 KiB a field may hold
-local MAX_SAFE = 9007199254740991        -- 2^53 - 1: above it a JavaScript server rounds ids
+local _ = 9007199254740991               -- MAX_SAFE, 2^53 - 1: above it a JavaScript server rounds ids
 local CO = coroutine.create(print)
 local UD = io.stdout
 
@@ -69,6 +69,18 @@ local BASE = {
   add_campaign_email_accounts = function() return { 3003 } end,
   remove_campaign_email_accounts = function() return { 3003 } end,
   get_email_account_by_email = function() return "ht@valid-domain.io" end,
+  get_campaign_email_accounts = function() return { include_tags = true } end,
+  get_campaigns = function() return { client_id = 11 } end,
+  get_campaign = function() return { include_tags = true } end,
+  get_mailbox_statistics = function() return { limit = 5 } end,
+  create_tag = function() return { name = "Hostile", color = "#123456" } end,
+  update_tag = function() return { id = 501, name = "Primary", color = "#4CAF50" } end,
+  update_lead_email_account = function()
+    return { email_account_id = 3003, email_campaign_id = 4101, email_lead_id = 1 }
+  end,
+  add_email_account_tags = function() return { 3003 }, { 501 } end,
+  remove_email_account_tags = function() return { 3003 }, { 501 } end,
+  get_email_account_tags = function() return { "ht@valid-domain.io" } end,
 }
 local VALID_ID = { campaign_id = 4104, email_account_id = 3002 }
 
@@ -94,6 +106,9 @@ local function args_for(ep, payload, has_payload)
   local a, n = {}, 0
   if ep.id_name then n = n + 1; a[n] = VALID_ID[ep.id_name] end
   if has_payload then n = n + 1; a[n] = payload
+  elseif ep.payload == "id_pairs" then
+    a[n + 1], a[n + 2] = BASE[ep.name]()
+    n = n + 2
   elseif ep.payload ~= "none" then n = n + 1; a[n] = BASE[ep.name]() end
   a.n = n
   return a
@@ -116,9 +131,14 @@ local CLASS = {
     is_suspended = "bool", id = "id_or_null", max_email_per_day = "uint", custom_tracking_url = "text",
     bcc = "email", signature = "text", time_to_wait_in_mins = "uint", total_warmup_per_day = "uint",
     daily_rampup = "uint", reply_rate_percentage = "percent", client_id = "id_or_null", username = "name",
-    token = "token", use_whitelabel_credentials = "bool", warmup_key_id = "name", fetch_campaigns = "bool",
-    fetch_tags = "bool",
+    token = "token", use_whitelabel_credentials = "bool", warmup_key_id = "key", fetch_campaigns = "bool",
+    fetch_tags = "bool", include_tags = "bool", auto_adjust_warmup = "bool", is_rampup_enabled = "bool",
+    start_date = "date", end_date = "date", time_zone = "name", name = "name", color = "color",
+    email_account_id = "id", email_campaign_id = "id", email_lead_id = "id", override_lead_email_account = "bool",
   },
+  get_campaigns = { client_id = "id" },
+  get_mailbox_statistics = { offset = "uint", limit = "limit20", client_id = "id" },
+  update_tag = { id = "id" },
   get_email_accounts = {
     offset = "uint", limit = "limit", isInUse = "bool", emailWarmupStatus = "enum", isSmtpSuccess = "bool",
     isWarmupBlocked = "bool", esp = "enum", username = "text", client_id = "id",
@@ -131,7 +151,8 @@ end
 
 local GROUP = { text = "string", name = "string", secret = "string", host = "string", email = "string",
                 uint = "integer", limit = "integer", port = "integer", percent = "integer", id = "integer",
-                id_or_null = "integer", bool = "bool", enum = "enum", token = "token" }
+                id_or_null = "integer", bool = "bool", enum = "enum", token = "token", limit20 = "integer",
+                date = "date", color = "color", key = "key" }
 
 local INVALID_UTF8 = {
   { "lone continuation byte", "\x80" }, { "continuation inside", "a\xbfb" }, { "overlong /", "\xc0\xaf" },
@@ -153,6 +174,9 @@ local function wrong_types(group)
     bool = { { "string true", "true" }, { "1", 1 }, { "0", 0 }, { "string false", "false" }, { "json.null", NULL } },
     enum = { { "number", 1 }, { "boolean", true }, { "json.null", NULL } },
     token = { { "string", "ya29.only-access" }, { "number", 5 }, { "boolean", true }, { "json.null", NULL } },
+    date = { { "number", 20260101 }, { "boolean", true }, { "json.null", NULL } },
+    color = { { "number", 0x123456 }, { "boolean", true }, { "json.null", NULL } },
+    key = { { "boolean", true }, { "json.null", NULL }, { "float", 1.5 }, { "negative", -1 } },
   }
   local out = {}
   for _, c in ipairs(common) do out[#out + 1] = c end
@@ -161,7 +185,8 @@ local function wrong_types(group)
 end
 
 local GROUP_SAYS = { string = "must be a string", integer = "integer", bool = "boolean", enum = "must be one of",
-                     token = "must be a table" }
+                     token = "must be a table", date = "must be a date YYYY-MM-DD", color = "must be a color #RRGGBB",
+                     key = "a non-empty string or an integer >= 0" }
 
 -- Numbers no integer field takes: out of every range, not integers, not finite, or above 2^53 - 1.
 local BAD_NUMBERS = {
@@ -215,7 +240,8 @@ describe("hostile input", function()
       assert(how ~= "raise", what .. ": returned nil, err instead of raising: " .. tostring(err))
       assert.equal("INVALID_ARGUMENT", err.code)
       assert.equal(smartlead.Error, getmetatable(err))
-      assert(err.message:sub(1, #method + 2) == method .. ": ", what .. ": message does not name the method: " .. err.message)
+      assert(err.message:sub(1, #method + 2) == method .. ": ",
+             what .. ": message does not name the method: " .. err.message)
       if field ~= nil then assert.equal(field, err.field, what .. ": " .. err.message) end
       assert.is_nil(err.status)
       msg = err.message
@@ -259,14 +285,19 @@ describe("hostile input", function()
       names[#names + 1] = ep.name
       assert.is_function(client[ep.name], ep.name)
       if ep.payload ~= "none" then assert.is_function(BASE[ep.name], "no BASE payload for " .. ep.name) end
-      for _, f in ipairs(ep.fields) do assert.is_string(class_of(ep.name, f), "no class for " .. ep.name .. "." .. f) end
+      for _, f in ipairs(ep.fields) do
+        assert.is_string(class_of(ep.name, f), "no class for " .. ep.name .. "." .. f)
+      end
       local a = args_for(ep)
       assert.is_true(core.validators[ep.name](client, table.unpack(a, 1, a.n)), ep.name .. " base is not valid")
     end
     table.sort(names)
-    assert.same({ "add_campaign_email_accounts", "add_oauth_account", "add_smtp_account", "get_campaign_email_accounts",
-                  "get_email_account", "get_email_account_by_email", "get_email_accounts", "get_warmup_stats",
-                  "reconnect_failed_email_accounts", "remove_campaign_email_accounts", "update_email_account",
+    assert.same({ "add_campaign_email_accounts", "add_email_account_tags", "add_oauth_account", "add_smtp_account",
+                  "create_tag", "delete_email_account", "get_campaign", "get_campaign_email_accounts", "get_campaigns",
+                  "get_email_account", "get_email_account_by_email", "get_email_account_tags", "get_email_accounts",
+                  "get_mailbox_statistics", "get_warmup_stats", "reconnect_failed_email_accounts",
+                  "remove_campaign_email_accounts", "remove_email_account_tags", "suspend_email_account",
+                  "unsuspend_email_account", "update_email_account", "update_lead_email_account", "update_tag",
                   "update_warmup" }, names)
     assert.equal(0, #server:log())
   end)
@@ -280,13 +311,16 @@ describe("hostile input", function()
       for _, ep in ipairs(ENDPOINTS) do
         local a = args_for(ep)
         for _, s in ipairs { { "nil", nil, "smartlead.Client expected" }, { "table", {}, "smartlead.Client expected" },
-                             { "string", "client", "smartlead.Client expected" }, { "file", UD, "smartlead.Client expected" },
+                             { "string", "client", "smartlead.Client expected" },
+                             { "file", UD, "smartlead.Client expected" },
                              { "closed", closed, "closed smartlead.Client" } } do
           hostile(ep.name, "self " .. s[1], "raise", s[3], nil, client[ep.name], s[2], table.unpack(a, 1, a.n))
         end
       end
-      hostile("request", "self nil", "raise", "smartlead.Client expected", nil, client.request, nil, "GET", "/email-accounts/")
-      hostile("request", "self closed", "raise", "closed smartlead.Client", nil, client.request, closed, "GET", "/email-accounts/")
+      hostile("request", "self nil", "raise", "smartlead.Client expected", nil, client.request, nil, "GET",
+              "/email-accounts/")
+      hostile("request", "self closed", "raise", "closed smartlead.Client", nil, client.request, closed, "GET",
+              "/email-accounts/")
     end)
   end)
 
@@ -373,6 +407,16 @@ describe("hostile input", function()
       for _, n in ipairs(BAD_NUMBERS) do
         add("number " .. n[1], n[2], class == "id_or_null" and "positive integer or json.null" or "integer")
       end
+    elseif group == "date" or group == "color" then
+      local bad = group == "date" and { "2026-02-30", "2026/01/01", "26-01-01", "", "2026-01-01\n", "2026-13-01", OVER }
+        or { "red", "#12345", "#1234567", "#GGGGGG", "", "#123456\n", OVER }
+      for _, s in ipairs(bad) do add(("%s %q"):format(group, #s > 20 and "64 KiB" or s), s, GROUP_SAYS[group]) end
+    elseif group == "key" then
+      add("NUL byte", "ab\0cd", "NUL byte")
+      add("empty", "", "must not be empty")
+      add("control", "apple\r\njuice", "control characters")
+      add("over 64 KiB", OVER, "longer than 65536 bytes")
+      add("2^53 integer", 1 << 53, GROUP_SAYS.key)
     elseif group == "enum" then
       for _, s in ipairs { "gmail", "GMAIL\0", " GMAIL", "GMAIL\n", "\xff", "", OVER } do
         add(("enum %q"):format(#s > 20 and "64 KiB" or s), s, "must be one of")
@@ -456,7 +500,8 @@ describe("hostile input", function()
             hostile(ep.name, "fields " .. w[1], "raise", "table expected", nil, call(ep.name), client,
                     with_payload(ep, w[2]))
           end
-          for _, w in ipairs { { "1000 deep", deep(1000), "unknown field" }, { "cycle", cyclic(), 'unknown field "self"' },
+          for _, w in ipairs { { "1000 deep", deep(1000), "unknown field" },
+                               { "cycle", cyclic(), 'unknown field "self"' },
                                { "list", { 1, 2, 3 }, "fields must be named" } } do
             hostile(ep.name, "fields " .. w[1], "refuse", w[3], nil, call(ep.name), client,
                     with_payload(ep, w[2]))
@@ -505,7 +550,8 @@ describe("hostile input", function()
     { "1000 deep", deep(1000, 1), "[1] must be a positive integer" },
     { "function id", { print }, "got a function" },
     { "json.null id", { NULL }, "[1] must be a positive integer" },
-    { "metatable tricks", setmetatable({}, { __len = function() return 2 end, __index = function(_, i) return 3000 + i end }),
+    { "metatable tricks",
+      setmetatable({}, { __len = function() return 2 end, __index = function(_, i) return 3000 + i end }),
       "is empty" },
   }
 
@@ -519,6 +565,55 @@ describe("hostile input", function()
           for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
                                { "function", print }, { "userdata", UD } } do
             hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, 4104, w[2])
+          end
+        end)
+      end)
+    end
+  end
+
+  -- Tag mappings: both lists refused as the campaign's are; the account list may be long (it is sent
+  -- 25 ids a request), up to 10,000 ids a call.
+  for _, ep in ipairs(ENDPOINTS) do
+    if ep.payload == "id_pairs" then
+      it(ep.name .. ": account and tag id lists with holes, cycles, duplicates, too many ids", function()
+        batch("id lists", function()
+          for _, c in ipairs(ID_LISTS) do
+            local says, ids = c[3], c[2]
+            if c[1] == "2501 ids" then ids, says = count_to(10001), { "10001 ids", "at most 10000" } end
+            if c[1] == "100k ids" then says = { "100000 ids", "at most 10000" } end
+            hostile(ep.name, "ids " .. c[1], "refuse", says, "email_account_ids", call(ep.name), client, ids, { 501 })
+            if c[1] ~= "2501 ids" and c[1] ~= "100k ids" then
+              hostile(ep.name, "tag ids " .. c[1], "refuse", c[3], "tag_ids", call(ep.name), client, { 3003 }, c[2])
+            end
+          end
+          for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
+                               { "function", print }, { "userdata", UD } } do
+            hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, w[2], { 501 })
+            hostile(ep.name, "tag ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, { 3003 }, w[2])
+          end
+        end)
+      end)
+    end
+  end
+
+  for _, ep in ipairs(ENDPOINTS) do
+    if ep.payload == "emails" then
+      it(ep.name .. ": address lists that are no list, empty, too long, or hold no address", function()
+        batch("address lists", function()
+          local many = {}
+          for i = 1, 1001 do many[i] = ("a%d@b.io"):format(i) end
+          for _, c in ipairs { { "empty", {}, "is empty" }, { "named keys", { a = "x@y.io" }, "must be a list" },
+                               { "hole", { "x@y.io", nil, "z@y.io" }, "must be a list" },
+                               { "1001 addresses", many, "at most 1000" },
+                               { "plain", { "plain" }, "is not an email address" },
+                               { "NUL", { "a@b.io\0x" }, "must be an email address" },
+                               { "number", { 12 }, "must be an email address" },
+                               { "CR LF", { "a@b.io\r\nX: 1" }, "must be an email address" },
+                               { "5 MB", { MB5 }, "must be an email address" } } do
+            hostile(ep.name, "emails " .. c[1], "refuse", c[3], "email_ids", call(ep.name), client, c[2])
+          end
+          for _, w in ipairs { { "nil", nil }, { "string", "a@b.io" }, { "number", 3 }, { "function", print } } do
+            hostile(ep.name, "emails " .. w[1], "raise", "table expected", nil, call(ep.name), client, w[2])
           end
         end)
       end)
@@ -561,7 +656,8 @@ describe("hostile input", function()
       batch("request method", function()
         for _, m in ipairs { "get", "Get", "HEAD", "OPTIONS", "TRACE", "CONNECT", "PROPFIND", "", "GET ", " GET",
                              "GET\r\nX-Evil: 1", "GET\0", "POST\0X", "G\nET", ("A"):rep(1000), "1" } do
-          hostile(R, ("method %q"):format(#m > 20 and "long" or m), "raise", "method must be GET, POST, PUT, PATCH or DELETE",
+          hostile(R, ("method %q"):format(#m > 20 and "long" or m), "raise",
+                  "method must be GET, POST, PUT, PATCH or DELETE",
                   nil, req, m, "/email-accounts/")
         end
         for _, w in ipairs { { "nil", nil }, { "table", {} }, { "boolean", true }, { "function", print } } do
@@ -593,7 +689,8 @@ describe("hostile input", function()
           { "table", {}, "got table" }, { "cycle", cyclic(), "got table" }, { "1000 deep", deep(1000), "got table" },
           { "function", print, "got function" }, { "userdata", UD, "got userdata" }, { "thread", CO, "got thread" },
           { "json.null", NULL, "must be a string, number or boolean" }, { "NaN", 0 / 0, "finite" },
-          { "inf", math.huge, "finite" }, { "NUL", "a\0b", "without NUL" }, { "invalid UTF-8", "\xed\xa0\x80", "UTF-8" },
+          { "inf", math.huge, "finite" }, { "NUL", "a\0b", "without NUL" },
+          { "invalid UTF-8", "\xed\xa0\x80", "UTF-8" },
           { "5 MB", MB5, "at most 65536 bytes" }, { "CR LF", "x\r\nX-Injected: 1", "control characters" },
           { "LF", "x\n", "control characters" }, { "ESC", "\27[2J", "control characters" },
           { "C1", "\xc2\x85", "control characters" },
@@ -614,8 +711,10 @@ describe("hostile input", function()
         for _, k in ipairs(keys) do
           hostile(R, "query " .. k[1], "refuse", k[3], "query", req, "GET", "/email-accounts/", { query = k[2] })
         end
-        for _, q in ipairs { { "string", "limit=5&api_key=x" }, { "number", 5 }, { "boolean", true }, { "function", print } } do
-          hostile(R, "query " .. q[1], "refuse", "query must be a table", "query", req, "GET", "/email-accounts/", { query = q[2] })
+        for _, q in ipairs { { "string", "limit=5&api_key=x" }, { "number", 5 }, { "boolean", true },
+                             { "function", print } } do
+          hostile(R, "query " .. q[1], "refuse", "query must be a table", "query", req, "GET", "/email-accounts/",
+                  { query = q[2] })
         end
       end)
     end)
@@ -624,14 +723,17 @@ describe("hostile input", function()
       batch("request body", function()
         local bodies = {
           { "cycle", cyclic(), "contains itself" }, { "1000 deep", deep(1000), "nested more than 100 deep" },
-          { "function", { f = print }, "function" }, { "thread", { co = CO }, "thread" }, { "userdata", { u = UD }, "userdata" },
+          { "function", { f = print }, "function" }, { "thread", { co = CO }, "thread" },
+          { "userdata", { u = UD }, "userdata" },
           { "NaN", { n = 0 / 0 }, "NaN or infinity" }, { "inf", { n = math.huge }, "NaN or infinity" },
           { "invalid UTF-8", { s = "\xc0\xaf" }, "not valid UTF-8" }, { "mixed", { 1, x = 2 }, "mixes array items" },
-          { "boolean key", { [true] = 1 }, "non-string keys" }, { "5 MB", { signature = MB5 }, "at most 1048576 bytes" },
+          { "boolean key", { [true] = 1 }, "non-string keys" },
+          { "5 MB", { signature = MB5 }, "at most 1048576 bytes" },
           { "function body", print, "function" },
         }
         for _, b in ipairs(bodies) do
-          hostile(R, "body " .. b[1], "refuse", { "body: ", b[3] }, "body", req, "POST", "/email-accounts/3002", { body = b[2] })
+          hostile(R, "body " .. b[1], "refuse", { "body: ", b[3] }, "body", req, "POST", "/email-accounts/3002",
+                  { body = b[2] })
         end
       end)
     end)

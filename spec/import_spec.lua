@@ -52,13 +52,17 @@ describe("import.smtp_rows", function()
 
   it("reports each kind of bad cell with what it must be and the value given", function()
     local cases = {
-      { "", "Ada,not-an-email,u,pw,smtp.x.io,587,imap.x.io,993", "from_email must be an email address, got 'not-an-email'" },
-      { "", "Ada,a@x.io,u,pw,smtp.x.io,99999,imap.x.io,993", "smtp_port must be a whole number from 1 to 65535, got '99999'" },
-      { "", "Ada,a@x.io,u,pw,smtp.x.io,587,imap.x.io,99x3", "imap_port must be a whole number from 1 to 65535, got '99x3'" },
+      { "", "Ada,not-an-email,u,pw,smtp.x.io,587,imap.x.io,993",
+        "from_email must be an email address, got 'not-an-email'" },
+      { "", "Ada,a@x.io,u,pw,smtp.x.io,99999,imap.x.io,993",
+        "smtp_port must be a whole number from 1 to 65535, got '99999'" },
+      { "", "Ada,a@x.io,u,pw,smtp.x.io,587,imap.x.io,99x3",
+        "imap_port must be a whole number from 1 to 65535, got '99x3'" },
       { "", "Ada,a@x.io,u,pw,smtp.x.io,0,imap.x.io,993", "smtp_port must be a whole number from 1 to 65535, got '0'" },
       { "max_email_per_day", good_row("a@x.io", ",-1"), "max_email_per_day must be a whole number >= 0, got '-1'" },
       { "daily_rampup", good_row("a@x.io", ",2.5"), "daily_rampup must be a whole number >= 0, got '2.5'" },
-      { "reply_rate_percentage", good_row("a@x.io", ",101"), "reply_rate_percentage must be a whole number from 0 to 100, got '101'" },
+      { "reply_rate_percentage", good_row("a@x.io", ",101"),
+        "reply_rate_percentage must be a whole number from 0 to 100, got '101'" },
       { "warmup_enabled", good_row("a@x.io", ",maybe"), "warmup_enabled must be true or false, got 'maybe'" },
       { "type", good_row("a@x.io", ",yahoo"), "type must be one of GMAIL, OUTLOOK, SMTP, got 'yahoo'" },
       { "client_id", good_row("a@x.io", ",0"), "client_id must be a whole number >= 1, got '0'" },
@@ -163,7 +167,8 @@ describe("import.row_result and import.scrub", function()
   end)
 
   it("says invalid, with every problem, for a bad row", function()
-    local bad = { line = 4, from_email = "x", problems = { "from_email must be an email address, got 'x'", "smtp_port is empty" } }
+    local bad = { line = 4, from_email = "x",
+      problems = { "from_email must be an email address, got 'x'", "smtp_port is empty" } }
     assert.same({ line = 4, from_email = "x", status = "invalid",
       error = "from_email must be an email address, got 'x'; smtp_port is empty" }, import.row_result(bad))
   end)

@@ -36,6 +36,15 @@ describe("make install", function()
     assert.is_false(proc.exists(root .. "/usr/local"))
   end)
 
+  it("installs smartlua(1) and the bash, zsh and fish completions", function()
+    assert.equal("644", mode(root .. "/usr/share/man/man1/smartlua.1"))
+    assert.equal(proc.read(proc.ROOT .. "/doc/smartlua.1"), proc.read(root .. "/usr/share/man/man1/smartlua.1"))
+    for shell, path in pairs { bash = "/usr/share/bash-completion/completions/smartlua",
+      zsh = "/usr/share/zsh/site-functions/_smartlua", fish = "/usr/share/fish/vendor_completions.d/smartlua.fish" } do
+      assert.equal(proc.smartlua({ "completion", shell }).out, proc.read(root .. path), shell)
+    end
+  end)
+
   it("the installed binary runs --mock from another directory with no source tree", function()
     local cmd = ("cd %s && %s %s --mock -e %s"):format(q(elsewhere), proc.keyless_env(elsewhere .. "/xdg"),
       q(root .. "/usr/bin/smartlua"), q('print(#require("smartlead").client():all_accounts())'))

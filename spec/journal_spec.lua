@@ -46,7 +46,8 @@ describe("journal", function()
   end)
 
   describe("reading", function()
-    local INTENT = '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":3002},"fields":{"max_email_per_day":5}}'
+    local INTENT =
+      '{"type":"intent","seq":1,"op":"update_email_account","target":{"account":3002},"fields":{"max_email_per_day":5}}'
     local RESULT = '{"type":"result","seq":1,"status":"ok","answer":{"ok":true}}'
 
     it("pairs intents with results", function()
@@ -88,7 +89,8 @@ describe("journal", function()
       local path = tmp .. "/state/a/b/j.jsonl"
       local j = assert(journal.open(path, { create_dirs = true }))
       j:begin("journal")
-      local seq = j:intent { op = "add_smtp_account", target = { email = "x@y.co" }, fields = { password = "secret-pw" } }
+      local seq = j:intent { op = "add_smtp_account", target = { email = "x@y.co" },
+        fields = { password = "secret-pw" } }
       -- flushed per record: readable before close
       local records = assert(journal.read(path))
       assert.equal(2, #records)
@@ -136,9 +138,9 @@ describe("journal", function()
     it("tightens an existing journal others could read to 0600, and says so", function()
       local said, stderr = {}, io.stderr
       local function open(path)
-        io.stderr = { write = function(self, s) said[#said + 1] = s return self end }
+        io.stderr = { write = function(self, s) said[#said + 1] = s return self end } -- luacheck: ignore 122
         local ok, j = pcall(journal.open, path)
-        io.stderr = stderr
+        io.stderr = stderr -- luacheck: ignore 122
         assert(ok, j)
         assert(j):close()
       end
@@ -161,7 +163,8 @@ describe("journal", function()
       local r = proc.smartlua({ "-e", [[print(require("smartlead.journal").default_path())]] },
         "env XDG_STATE_HOME=" .. q(tmp .. "/xdg"))
       assert.equal(0, r.code)
-      assert.matches("^" .. (tmp .. "/xdg"):gsub("%p", "%%%0") .. "/smartlua/journal/%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ%-%d+%.jsonl$",
+      assert.matches("^" .. (tmp .. "/xdg"):gsub("%p", "%%%0")
+        .. "/smartlua/journal/%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ%-%d+%.jsonl$",
         r.lines[1])
       r = proc.smartlua({ "-e", [[print(require("smartlead.journal").default_path())]] },
         "env -u XDG_STATE_HOME HOME=" .. q(tmp .. "/home"))
@@ -193,18 +196,24 @@ describe("journal", function()
       local path = tmp .. "/run.jsonl"
       local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --journal " .. q(path) .. " " .. q(script))
       assert.equal(4, r.code, r.err) -- one write refused before sending: counted, not journaled
-      assert.equal("smartlua: journal: " .. path .. " (2 writes, 1 refused before sending)", r.errlines[#r.errlines])
+      assert.equal("smartlua: journal: " .. path .. " (3 writes: 2 sent, 1 refused before sending)",
+        r.errlines[#r.errlines])
       local recs = lines_of(path)
       assert.equal("begin", recs[1].type)
       assert.same({ type = "intent", seq = 1, op = "update_email_account", kind = "set", method = "POST",
         path = "/email-accounts/3002", target = { account = 3002 },
-        fields = { max_email_per_day = 17 }, before = { max_email_per_day = 20 }, email = "umar.baker@fastpipeline.co" },
+        fields = { max_email_per_day = 17 }, before = { max_email_per_day = 20 },
+        email = "umar.baker@fastpipeline.co" },
         (function() recs[2].time = nil return recs[2] end)())
-      assert.same({ "result", 1, "ok", 3002 }, { recs[3].type, recs[3].seq, recs[3].status, recs[3].answer.email_account_id })
-      assert.same({ "intent", 2, "add_smtp_account", "***" }, { recs[4].type, recs[4].seq, recs[4].op, recs[4].fields.password })
+      assert.same({ "result", 1, "ok", 3002 },
+        { recs[3].type, recs[3].seq, recs[3].status, recs[3].answer.email_account_id })
+      assert.same({ "intent", 2, "add_smtp_account", "***" },
+        { recs[4].type, recs[4].seq, recs[4].op, recs[4].fields.password })
       assert.same({ email = "new.one@example.org" }, recs[4].target)
       assert.equal("ok", recs[5].status)
-      assert.equal(5, #recs) -- the refused write's fields (a typo'd password, say) never reach the file
+      assert.same({ type = "end", ok = true, sent = 2, failed = 0, refused = 1, already = 0 },
+        (function() recs[6].time = nil return recs[6] end)()) -- the run ended: what it did
+      assert.equal(6, #recs) -- the refused write's fields (a typo'd password, say) never reach the file
       assert.falsy(proc.read(path):find("Secret-PW-1", 1, true))
       assert.equal("600", mode_of(path))
     end)
@@ -248,7 +257,8 @@ describe("journal", function()
       assert.equal("700", mode_of(xdg .. "/smartlua/journal"))
       assert.equal("600", mode_of(path))
       os.execute("rm -rf " .. q(xdg))
-      r = proc.sh(env() .. " " .. q(proc.BIN) .. " -e " .. q("assert(require('smartlead').client():get_email_account(3001))"))
+      r = proc.sh(env() .. " " .. q(proc.BIN) .. " -e "
+        .. q("assert(require('smartlead').client():get_email_account(3001))"))
       assert.equal(0, r.code, r.err)
       assert.equal("", r.err)
       assert.is_false(proc.exists(xdg .. "/smartlua"))
@@ -276,7 +286,8 @@ describe("journal", function()
       local before = timeless(server:state())
       local path = tmp .. "/undo-me.jsonl"
       local records = journaled(path, function(c)
-        assert(c:update_email_account(3002, { max_email_per_day = 17, from_name = "Changed", custom_tracking_url = "t.example.com" }))
+        assert(c:update_email_account(3002,
+          { max_email_per_day = 17, from_name = "Changed", custom_tracking_url = "t.example.com" }))
         assert(c:update_email_account(3002, { max_email_per_day = 15, bcc = "copy@example.com" }))
         assert(c:update_email_account(3007, { time_to_wait_in_mins = 9, client_id = json.null, is_suspended = true }))
         assert(c:update_warmup(3001, { warmup_enabled = false, total_warmup_per_day = 7, reply_rate_percentage = 12 }))
@@ -320,8 +331,10 @@ describe("journal", function()
       assert.equal(0, report.sent)
       local id = server:state().accounts[#server:state().accounts].id
       assert.same({
-        ("cannot undo journal #2: add_smtp_account created kept@example.org (account %d); remove it in SmartLead if it was wrong"):format(id),
-        "skipped 3005 " .. server:account(3005).from_email .. " (journal #1): changed since; not overwriting (max_email_per_day 12 -> "
+        ("cannot undo journal #2: add_smtp_account created kept@example.org (account %d); "
+          .. "remove it in SmartLead if it was wrong"):format(id),
+        "skipped 3005 " .. server:account(3005).from_email
+          .. " (journal #1): changed since; not overwriting (max_email_per_day 12 -> "
           .. records[2].before.max_email_per_day .. ")",
         "Undo: 0 writes sent, 1 skipped, 0 failed, 1 cannot be undone.",
       }, lines)
@@ -336,7 +349,7 @@ describe("journal", function()
         q(support.KEY), q(server:url()), q(proc.BIN), q(tmp .. "/cli-undo-j.jsonl"), q(path)))
       assert.equal(0, r.code, r.err)
       assert.same({ "restored 3002 umar.baker@fastpipeline.co: max_email_per_day 33 -> 20",
-        "Undo: 1 writes sent, 0 skipped, 0 failed, 0 cannot be undone." }, r.lines)
+        "Undo: 1 write sent, 0 skipped, 0 failed, 0 cannot be undone." }, r.lines)
       assert.same({ "smartlua: journal: " .. tmp .. "/cli-undo-j.jsonl" }, r.errlines)
       assert.same(before, timeless(server:state()))
     end)

@@ -90,7 +90,8 @@ describe("smartlead.json", function()
         assert.equal(pad .. "é" .. pad, json.decode('"' .. pad .. "é" .. pad .. '"'))
         assert.equal(pad .. '"' .. pad, json.decode('"' .. pad .. '\\"' .. pad .. '"'))
         -- the bad byte: at i + 2, or one later after an ASCII DEL
-        local bads = { { "\1", "control character", 2 }, { "\127\255", "invalid UTF-8", 3 }, { "\128", "invalid UTF-8", 2 } }
+        local bads = { { "\1", "control character", 2 }, { "\127\255", "invalid UTF-8", 3 },
+          { "\128", "invalid UTF-8", 2 } }
         for _, bad in ipairs(bads) do
           local v, err = json.decode('"' .. pad .. bad[1] .. ("b"):rep(9) .. '"')
           assert.is_nil(v)
@@ -125,7 +126,8 @@ describe("smartlead.json", function()
 
   describe("encode", function()
     it("writes integers of 10^14 and more without an exponent", function()
-      assert.equal("[100000000000000,1700000000000,9007199254740993]", json.encode({ 10 ^ 14 // 1, 1700000000000, 9007199254740993 }))
+      assert.equal("[100000000000000,1700000000000,9007199254740993]",
+        json.encode({ 10 ^ 14 // 1, 1700000000000, 9007199254740993 }))
       assert.equal("42", json.encode(42.0))
       assert.equal("0.1", json.encode(0.1))
       assert.equal(0.1 + 0.2, json.decode(json.encode(0.1 + 0.2))) -- not cjson's %.14g

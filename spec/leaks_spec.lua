@@ -66,7 +66,8 @@ local SEED_IMAP = "pw-SEED-IMAP-" .. hex(5) .. "x"
 local NEEDLES = {}
 do
   local function secret(label, value, is_key)
-    local forms = { { "raw", value }, { "percent-encoded", percent(value) }, { "percent-encoded", percent(value, true) },
+    local forms = { { "raw", value }, { "percent-encoded", percent(value) },
+                    { "percent-encoded", percent(value, true) },
                     { "JSON-escaped", (value:gsub("/", "\\/"):gsub('"', '\\"')) } }
     if not is_key then forms[#forms + 1] = { "base64", (base64(value):gsub("=+$", "")) } end
     for frag in value:gmatch("%x+") do
@@ -248,7 +249,8 @@ end
 local function set_knobs(mock, knobs)
   knobs = knobs or {}
   admin(mock, "POST", "/__mock/reset")
-  admin(mock, "POST", "/__mock/config", { faults = knobs.faults or json.null, rate_limit = knobs.rate_limit or json.null })
+  admin(mock, "POST", "/__mock/config",
+    { faults = knobs.faults or json.null, rate_limit = knobs.rate_limit or json.null })
 end
 
 local function code_ok(code, want)
@@ -319,7 +321,9 @@ local function run_cases(cases)
   if os.getenv("LEAKS_TIMING") then
     io.stderr:write(("\n[leaks] %d cases, %d runs in %.1f s\n"):format(#cases, stats.runs - runs, now() - t0))
     table.sort(times, function(a, b) return a[1] > b[1] end)
-    for i = 1, math.min(12, #times) do io.stderr:write(("  %.2f s  %s\n"):format(times[i][1], mask_all(times[i][2]))) end
+    for i = 1, math.min(12, #times) do
+      io.stderr:write(("  %.2f s  %s\n"):format(times[i][1], mask_all(times[i][2])))
+    end
   end
   assert_clean(mark)
 end
@@ -340,8 +344,8 @@ local function csv_field(v)
   return v
 end
 
-local CSV_COLS = { "from_name", "from_email", "user_name", "password", "smtp_host", "smtp_port", "imap_host", "imap_port",
-  "imap_user_name", "imap_password", "warmup_enabled" }
+local CSV_COLS = { "from_name", "from_email", "user_name", "password", "smtp_host", "smtp_port", "imap_host",
+  "imap_port", "imap_user_name", "imap_password", "warmup_enabled" }
 
 local function csv_row(name, email, pw, ipw, host)
   host = host or "leak-test.io"
@@ -367,9 +371,9 @@ local CSV_BADCOL_TEXT = "from_name,from_email,user_name,passwd,smtp_host,smtp_po
   .. ("Col,col@leak-test.io,col@leak-test.io,%s,smtp.leak-test.io,587,imap.leak-test.io,993\n"):format(SMTP_PW)
 
 local function save_body(email, extra)
-  local b = { from_name = "Api Leak", from_email = email, user_name = email, password = SMTP_PW, imap_password = IMAP_PW,
-    imap_user_name = email, smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io",
-    imap_port = 993, warmup_enabled = false }
+  local b = { from_name = "Api Leak", from_email = email, user_name = email, password = SMTP_PW,
+    imap_password = IMAP_PW, imap_user_name = email, smtp_host = "smtp.leak-test.io", smtp_port = 587,
+    imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false }
   for k, v in pairs(extra or {}) do b[k] = v end
   return json.encode(b)
 end
@@ -437,13 +441,13 @@ local c = sl.client { max_retries = 0 }
 local k, pw, ipw = os.getenv("SMARTLEAD_API_KEY"), os.getenv("LEAK_SMTP_PW"), os.getenv("LEAK_IMAP_PW")
 local _, e = c:get_email_account(3001); print(e); print(sl.show(e))
 _, e = c:update_email_account(3001, { max_email_per_day = 44 }); print(e)
-_, e = c:add_smtp_account { from_name = "Fail Leak", from_email = "fail.leak@leak-test.io", user_name = "fail.leak@leak-test.io",
-  password = pw, imap_password = ipw, smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io",
-  imap_port = 993, warmup_enabled = false }
+_, e = c:add_smtp_account { from_name = "Fail Leak", from_email = "fail.leak@leak-test.io",
+  user_name = "fail.leak@leak-test.io", password = pw, imap_password = ipw, smtp_host = "smtp.leak-test.io",
+  smtp_port = 587, imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false }
 print(e); print(sl.show(e))
 _, e = c:request("GET", "/" .. k, { query = { q = k } }); print(e)
-local list, e3 = c:all_accounts(); print(e3)
-local report = c:each({ 3001, 3002, 999999 }, function(id) return c:update_email_account(id, { max_email_per_day = 45 }) end)
+local list, e3 = c:all_accounts(); print(e3); local report = c:each({ 3001, 3002, 999999 }, function(id)
+  return c:update_email_account(id, { max_email_per_day = 45 }) end)
 print(sl.show(report))
 error(e3 or e or "no error at all")
 ]]
@@ -453,7 +457,8 @@ local SCRIPT_ERRORS = {
 local k = os.getenv("SMARTLEAD_API_KEY")
 local function f() error("failed for " .. k .. " at https://x/?api_key=" .. k) end
 f()]],
-  key_in_tostring = [[error(setmetatable({}, { __tostring = function() return "object " .. os.getenv("SMARTLEAD_API_KEY") end }))]],
+  key_in_tostring = [[error(setmetatable({}, { __tostring = function() return "object " .. ]]
+    .. [[os.getenv("SMARTLEAD_API_KEY") end }))]],
   key_in_local = [[local function use(key) return key + 1 end; use(os.getenv("SMARTLEAD_API_KEY"))]],
   wrong_key = [[
 local sl = require "smartlead"
@@ -461,7 +466,8 @@ local c = sl.client { api_key = os.getenv("LEAK_WRONG") }
 print(c)
 local _, e = c:get_email_account(3001); print(e); print(sl.show(e))
 error(e)]],
-  refused_base_url = [[require("smartlead").client { base_url = "http://evil.example/?api_key=" .. os.getenv("SMARTLEAD_API_KEY") }]],
+  refused_base_url = [[require("smartlead").client { base_url = "http://evil.example/?api_key=" .. ]]
+    .. [[os.getenv("SMARTLEAD_API_KEY") }]],
   key_as_option = [[require("smartlead").client { [os.getenv("SMARTLEAD_API_KEY")] = 1 }]],
   error_in_each = [[
 local sl = require "smartlead"
@@ -483,13 +489,14 @@ assert(c:update_warmup(3002, { warmup_enabled = true, total_warmup_per_day = 21 
 assert(c:add_campaign_email_accounts(4101, { attach }))
 assert(c:remove_campaign_email_accounts(4101, { 3003 }))
 print(sl.show(assert(c:request("POST", "/email-accounts/save", { body = { id = 3004, from_name = "Resaved",
-  from_email = "resaved.leak@leak-test.io", user_name = "resaved.leak@leak-test.io", password = os.getenv("LEAK_SMTP_PW"),
-  smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io", imap_port = 993,
-  warmup_enabled = false } }))))
+  from_email = "resaved.leak@leak-test.io", user_name = "resaved.leak@leak-test.io",
+  password = os.getenv("LEAK_SMTP_PW"), smtp_host = "smtp.leak-test.io", smtp_port = 587,
+  imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false } }))))
 -- last, so the resume case (which cuts the journal's last record) checks a save in flight
 print(sl.show(assert(c:add_smtp_account { from_name = "Writer Leak", from_email = "writer.leak@leak-test.io",
-  user_name = "writer.leak@leak-test.io", password = os.getenv("LEAK_SMTP_PW"), imap_password = os.getenv("LEAK_IMAP_PW"),
-  smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false })))
+  user_name = "writer.leak@leak-test.io", password = os.getenv("LEAK_SMTP_PW"),
+  imap_password = os.getenv("LEAK_IMAP_PW"), smtp_host = "smtp.leak-test.io", smtp_port = 587,
+  imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false })))
 ]]
 
 local function write_inputs()
@@ -671,10 +678,13 @@ local function cli_entries()
   add({ "api", "POST", "/email-accounts/save", "-d", "@" .. input("save.json") }, "faults", ANY)
   -- config
   local allow = { [CONFIG_FILE] = true }
-  local function key_file(ctx) write_config(ctx, ("api_key = %s\n\n[acme]\napi_key = %s\nrate = 20/2\n"):format(KEY, KEY)) end
+  local function key_file(ctx)
+    write_config(ctx, ("api_key = %s\n\n[acme]\napi_key = %s\nrate = 20/2\n"):format(KEY, KEY))
+  end
   add({ "config", "list" }, "ok", 0)
   add({ "config", "list", "--format", "json" }, "ok", 0)
-  add({ "config", "list", "--profile", "acme" }, "ok", 0, { setup = key_file, allow = allow, env = { SMARTLEAD_API_KEY = false } })
+  add({ "config", "list", "--profile", "acme" }, "ok", 0,
+    { setup = key_file, allow = allow, env = { SMARTLEAD_API_KEY = false } })
   add({ "config", "set", "api_key", "-" }, "ok", 0, { stdin = KEY .. "\n", allow = allow })
   add({ "config", "set", "api_key", "-", "--profile", "acme" }, "ok", 0, { stdin = KEY .. "\r\n", allow = allow })
   add({ "config", "set", "api_key", KEY }, "ok", 0, { allow = allow })
@@ -686,12 +696,15 @@ local function cli_entries()
   add({ "config", "list" }, "err", ANY, { env = { SMARTLEAD_API_KEY = false },
     setup = function(ctx) write_config(ctx, ("api_key = %s\n"):format(KEY), "644") end, allow = allow })
   add({ "config", "list" }, "err", ANY, { env = { SMARTLEAD_API_KEY = false },
-    setup = function(ctx) write_config(ctx, ("api_key %s\n[acme\napi_key == %s\n"):format(KEY, KEY)) end, allow = allow })
+    setup = function(ctx) write_config(ctx, ("api_key %s\n[acme\napi_key == %s\n"):format(KEY, KEY)) end,
+    allow = allow })
   add({ "accounts", "get", "3001" }, "err", { 1, 2 }, { env = { SMARTLEAD_API_KEY = false },
     setup = function(ctx) write_config(ctx, ("api_key %s\n"):format(KEY)) end, allow = allow })
-  add({ "accounts", "get", "999999" }, "e404", 1, { setup = key_file, allow = allow, env = { SMARTLEAD_API_KEY = false } })
+  add({ "accounts", "get", "999999" }, "e404", 1,
+    { setup = key_file, allow = allow, env = { SMARTLEAD_API_KEY = false } })
   -- a base URL or a key the client refuses
-  add({ "accounts", "get", "3001" }, "err", { 1, 2 }, { env = { SMARTLEAD_BASE_URL = "http://evil.example/" .. KEY .. "/api/v1?api_key=" .. KEY } })
+  add({ "accounts", "get", "3001" }, "err", { 1, 2 },
+    { env = { SMARTLEAD_BASE_URL = "http://evil.example/" .. KEY .. "/api/v1?api_key=" .. KEY } })
   add({ "accounts", "get", "3001" }, "err", { 1, 2 }, { env = { SMARTLEAD_API_KEY = "two words " .. KEY } })
   add({ "config", "list" }, "err", ANY, { env = { SMARTLEAD_API_KEY = "two words " .. KEY } })
   -- the mock subcommand's error paths, and --mock in-process seeded with distinctive passwords
@@ -699,7 +712,8 @@ local function cli_entries()
   add({ "mock", "--knobs", input("knobs_key.json") }, "usage", 2)
   add({ "mock", "--knobs", input("knobs_bad.json") }, "usage", 2)
   add({ "accounts", "get", "3001", "--mock=" .. input("seed.json"), "--format", "table" }, "ok", 0)
-  add({ "accounts", "list", "--mock=" .. input("seed.json"), "--format", "csv", "--fields", "id,password,imap_password" }, "ok", 0)
+  add({ "accounts", "list", "--mock=" .. input("seed.json"), "--format", "csv",
+    "--fields", "id,password,imap_password" }, "ok", 0)
   add({ "api", "GET", "/email-accounts/3001/", "--mock=" .. input("seed.json") }, "ok", 0)
   add({ "accounts", "get", "999999", "--mock=" .. input("seed.json") }, "e404", 1)
   return E
@@ -745,7 +759,8 @@ local function script_cases()
   local cases = {}
   local function add(name, args, code, extra)
     for _, level in ipairs(extra and extra.levels or LEVELS) do
-      local c = { name = ("script %s [%s]"):format(name, level), steps = { { args = script_args(level, args), code = code } } }
+      local c = { name = ("script %s [%s]"):format(name, level),
+        steps = { { args = script_args(level, args), code = code } } }
       for k, v in pairs(extra or {}) do
         if k == "stdin" or k == "env" then c.steps[1][k] = v elseif k ~= "levels" then c[k] = v end
       end
@@ -758,7 +773,8 @@ local function script_cases()
     add("calls.lua --plan", { "--plan", input("calls.lua") }, { 0, 4 }, { levels = { "-vvv" } })
     add("save.lua", { input("save.lua") }, 4)
     add("save.lua --no-journal", { "--no-journal", input("save.lua") }, 0, { levels = { "-vvv" } })
-    add("save.lua --plan --plan-out", { "--plan", "--plan-out", "plan.json", input("save.lua") }, { 0, 4 }, { levels = { "-vvv" } })
+    add("save.lua --plan --plan-out", { "--plan", "--plan-out", "plan.json", input("save.lua") }, { 0, 4 },
+      { levels = { "-vvv" } })
     add("calls.lua -i (stdin not a terminal)", { "-i", input("calls.lua") }, 4, { levels = { "-vvv" } })
   end
   add("calls.lua, wrong key", { input("calls.lua") }, 1, { env = { SMARTLEAD_API_KEY = WRONG } })
@@ -769,7 +785,8 @@ local function script_cases()
   add("-e error(key)", { "-e", 'error("key " .. os.getenv("SMARTLEAD_API_KEY"))' }, 1)
   add("- (stdin)", { "-" }, 1, { stdin = SCRIPT_ERRORS.key_in_error })
   for _, kind in ipairs(FAULT_KINDS) do
-    add("fail.lua, " .. kind .. " every time", { input("fail.lua") }, 1, { knobs = { faults = { seed = 1, [kind] = 1 } } })
+    add("fail.lua, " .. kind .. " every time", { input("fail.lua") }, 1,
+      { knobs = { faults = { seed = 1, [kind] = 1 } } })
   end
   add("fail.lua, server rate limit", { input("fail.lua") }, 1, { knobs = { rate_limit = { requests = 2, per = 1 } },
     levels = { "-vvv" } })
@@ -806,12 +823,14 @@ local function flow_cases(mock, levels)
     end
     add("writer.lua, journaled, then undo", {
       { args = L { writer, id }, code = 0 },
-      { args = function(ctx) return { "undo", level ~= "" and level or "--yes", newest_journal(ctx) } end, code = { 0, 4 } },
+      { args = function(ctx) return { "undo", level ~= "" and level or "--yes", newest_journal(ctx) } end,
+        code = { 0, 4 } },
     })
     add("writer.lua --plan --plan-out, apply, undo", {
       { args = L { "--plan", "--plan-out", "plan.json", writer, id }, code = 0 },
       { args = { "apply", level ~= "" and level or "--yes", "plan.json" }, code = { 0, 4 } },
-      { args = function(ctx) return { "undo", level ~= "" and level or "--yes", newest_journal(ctx) } end, code = { 0, 4 } },
+      { args = function(ctx) return { "undo", level ~= "" and level or "--yes", newest_journal(ctx) } end,
+        code = { 0, 4 } },
     })
     add("writer.lua --journal, cut, --resume", {
       { args = L { "--journal", "j.jsonl", writer, id }, code = 0 },
@@ -819,32 +838,52 @@ local function flow_cases(mock, levels)
       { args = L { "--resume", "j.jsonl", writer, id }, code = { 0, 4 } },
       { args = { "undo", level ~= "" and level or "--yes", "j.jsonl" }, code = { 0, 4 } },
     })
-    add("writer.lua --max-changes 1", { { args = L { "--max-changes", "1", writer, id }, code = 3 } }, { secondary = true })
+    add("writer.lua --max-changes 1", { { args = L { "--max-changes", "1", writer, id }, code = 3 } },
+      { secondary = true })
     add("writer.lua, wrong key", { { args = L { writer, id }, code = 1, env = { SMARTLEAD_API_KEY = WRONG } } },
       { secondary = true })
     add("accounts update --plan-out, apply, undo", {
-      { args = with_level({ "accounts", "update", "3001", "--max-email-per-day", "39", "--plan-out", "plan.json" }, level), code = 0 },
+      { args = with_level({ "accounts", "update", "3001", "--max-email-per-day", "39", "--plan-out", "plan.json" },
+        level), code = 0 },
       { args = { "apply", level ~= "" and level or "--yes", "plan.json" }, code = 0 },
       { args = function(ctx) return { "undo", level ~= "" and level or "--yes", newest_journal(ctx) } end, code = 0 },
     })
     add("accounts add --plan-out, apply", {
-      { args = with_level({ "accounts", "add", "--csv", input("accounts.csv"), "--plan-out", "plan.json" }, level), code = 0 },
+      { args = with_level({ "accounts", "add", "--csv", input("accounts.csv"), "--plan-out", "plan.json" }, level),
+        code = 0 },
       { args = { "apply", level ~= "" and level or "--yes", "plan.json" }, code = { 0, 4 } },
     })
     add("api POST save --plan-out, apply; api POST --journal, undo", {
-      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", "@" .. input("save.json"), "--plan-out", "plan.json" }, level), code = 0 },
+      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", "@" .. input("save.json"),
+        "--plan-out", "plan.json" }, level), code = 0 },
       { args = { "apply", level ~= "" and level or "--yes", "plan.json" }, code = { 0, 4 } },
-      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", "@" .. input("save.json"), "--journal", "j.jsonl" }, level), code = 0 },
+      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", "@" .. input("save.json"),
+        "--journal", "j.jsonl" }, level), code = 0 },
       { args = with_level({ "api", "POST", "/email-accounts/3001?api_key=" .. (mock and mock.key or KEY), "-d",
         '{"max_email_per_day": 38}', "--journal", "j.jsonl" }, level), code = 2 },
-      { args = with_level({ "api", "POST", "/email-accounts/3001", "-d", '{"max_email_per_day": 38}', "--journal", "j.jsonl" },
-        level), code = 0 },
+      { args = with_level({ "api", "POST", "/email-accounts/3001", "-d", '{"max_email_per_day": 38}',
+        "--journal", "j.jsonl" }, level), code = 0 },
       { args = { "undo", level ~= "" and level or "--yes", "j.jsonl" }, code = { 0, 4 } },
     })
     add("campaigns attach --journal, undo", {
       { args = with_level({ "campaigns", "attach", "4101", "--ids", id, "--journal", "j.jsonl" }, level), code = 0 },
       { args = { "undo", level ~= "" and level or "--yes", "j.jsonl" }, code = 0 },
     })
+    add("api POST save with the passwords inline, journal list, journal show --last, undo --last", {
+      { args = with_level({ "api", "POST", "/email-accounts/save", "-d", SAVE_TEXT }, level), code = 0 },
+      { args = { "journal", "list", "--format", "table" }, code = 0 }, -- no request: no -v
+      { args = { "journal", "show", "--last", "--format", "json" }, code = 0 },
+      { args = { "journal", "show", "--last", "--format", "table" }, code = 0 },
+      { args = { "undo", "--last", level ~= "" and level or "--yes" }, code = { 0, 4 } },
+    })
+    add("accounts update --ids, --where --plan; campaigns attach --where", {
+      { args = with_level({ "accounts", "update", "--ids", "3001,3002", "--max-email-per-day", "37" }, level),
+        code = 0 },
+      { args = with_level({ "accounts", "update", "--where", "a.id <= 3003", "--max-email-per-day", "36", "--plan" },
+        level), code = 0 },
+      { args = with_level({ "campaigns", "attach", "4101", "--where", "a.id == " .. id }, level), code = { 0, 4 } },
+      { args = with_level({ "accounts", "list", "--count", "--where", "reputation(a) < 90" }, level), code = 0 },
+    }, { secondary = true })
     add("undo of a journal that is not there", { { args = { "undo", level ~= "" and level or "--yes", "missing.jsonl" },
       code = { 1, 2 } } }, { secondary = true })
   end
@@ -865,13 +904,14 @@ local function special_cases(mock)
     { args = { "api", "GET", "/email-accounts/3001/" }, outcome = "ok", code = 0 },
     { args = { "config", "list" }, outcome = "ok", code = 0 },
     { args = { "config", "set", "api_key", "-" }, outcome = "ok", code = 0, stdin = SPECIAL .. "\n", allow = allow },
-    { args = { "accounts", "get", "3001" }, outcome = "ok", code = 0, allow = allow, env = { SMARTLEAD_API_KEY = false },
+    { args = { "accounts", "get", "3001" }, outcome = "ok", code = 0, allow = allow,
+      env = { SMARTLEAD_API_KEY = false },
       setup = function(ctx) write_config(ctx, ("api_key = %s\n"):format(SPECIAL)) end },
     { args = { "api", "GET", "/" .. SPECIAL }, outcome = "e404", code = 1 },
     { args = { "api", "GET", "/email-accounts/", "-q", "username=" .. SPECIAL }, outcome = "err", code = { 0, 1 } },
     { args = { "api", "GET", "/email-accounts/?api_key=" .. SPECIAL .. "&limit=2" }, outcome = "usage", code = 2 },
-    { args = { "api", "POST", "/email-accounts/3001?api_key=" .. SPECIAL, "-d", '{"max_email_per_day": 44}' }, outcome = "usage",
-      code = 2 },
+    { args = { "api", "POST", "/email-accounts/3001?api_key=" .. SPECIAL, "-d", '{"max_email_per_day": 44}' },
+      outcome = "usage", code = 2 },
     { args = { "accounts", "get", SPECIAL }, outcome = "usage", code = 2 },
     { args = { "accounts", "get", "999999" }, outcome = "e404", code = 1 },
     { args = { "accounts", "update", "3001", "--max-email-per-day", "42" }, outcome = "faults", code = ANY },
@@ -926,8 +966,10 @@ local function repl_session(level, mock)
       screens[#screens + 1] = screen
     end
     local save = ('r = sl:add_smtp_account{ from_name = "Repl Leak", from_email = "repl.leak@leak-test.io", '
-      .. 'user_name = "repl.leak@leak-test.io", password = os.getenv("LEAK_SMTP_PW"), imap_password = os.getenv("LEAK_IMAP_PW"), '
-      .. 'smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io", imap_port = 993, warmup_enabled = false }')
+      .. 'user_name = "repl.leak@leak-test.io", password = os.getenv("LEAK_SMTP_PW"), '
+      .. 'imap_password = os.getenv("LEAK_IMAP_PW"), '
+      .. 'smtp_host = "smtp.leak-test.io", smtp_port = 587, imap_host = "imap.leak-test.io", imap_port = 993, '
+      .. 'warmup_enabled = false }')
     eval(('k = "%s"'):format(mock.key))
     eval("k", '"')
     eval(('w = smartlead.client{ api_key = "%s" }'):format(WRONG))
@@ -948,7 +990,8 @@ local function repl_session(level, mock)
     eval(":trace", "stack traceback")
     eval('sl:request("GET", "/" .. k)', "404")
     eval('sl:get_email_accounts{ esp = k }')
-    eval('t = { api_key = k, note = k, password = os.getenv("LEAK_SMTP_PW"), nested = { imap_password = os.getenv("LEAK_IMAP_PW"), why = "x" .. k } }')
+    eval('t = { api_key = k, note = k, password = os.getenv("LEAK_SMTP_PW"), '
+      .. 'nested = { imap_password = os.getenv("LEAK_IMAP_PW"), why = "x" .. k } }')
     eval("t", "nested")
     eval(save)
     eval("r")
@@ -999,8 +1042,11 @@ describe("leak check", function()
     proc.rmtree(TMP)
   end)
 
-  it("the mock serves the seeded passwords base64-encoded, as the needles expect", function()
-    local a = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/3001/"))
+  it("the mock serves the seeded passwords base64-encoded in lists, plain in the single read", function()
+    local one = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/3001/"))
+    assert.equal(SEED_SMTP .. "-3001", one.password)
+    local a = assert(MOCKS.main.admin:request("GET", "/api/v1/email-accounts/", { query = { limit = 1 } }))[1]
+    assert.equal(3001, a.id)
     assert.equal(base64(SEED_SMTP .. "-3001"), a.password)
     assert.equal(base64(SEED_IMAP .. "-3001"), a.imap_password)
     local hit = false
@@ -1014,7 +1060,7 @@ describe("leak check", function()
       local sl = require "smartlead"
       print(os.getenv("SMARTLEAD_API_KEY"))
       io.stderr:write(os.getenv("LEAK_SMTP_PW"), "\n")
-      print(sl.json.encode(assert(sl.client():get_email_account(3001))))
+      print(sl.json.encode(assert(sl.client():get_email_accounts { limit = 1 })[1]))
       local f = assert(io.open("note.txt", "w"))
       f:write(sl.json.encode { os.getenv("LEAK_IMAP_PW"), os.getenv("LEAK_CSV_PW") })
       f:close()
@@ -1022,7 +1068,8 @@ describe("leak check", function()
     local got = table.concat(findings, "\n", mark + 1)
     for i = #findings, mark + 1, -1 do findings[i] = nil end
     stats.occurrences = occurrences
-    for _, want in ipairs { "stdout: the API key (raw)", "stderr: the SMTP password (raw)", "stdout: a seeded SMTP password (base64)",
+    for _, want in ipairs { "stdout: the API key (raw)", "stderr: the SMTP password (raw)",
+                            "stdout: a seeded SMTP password (base64)",
                             "stdout: a seeded IMAP password (base64)", "note.txt: the IMAP password (raw)",
                             "note.txt: the CSV password (JSON-escaped)" } do
       assert.truthy(got:find(want, 1, true), want .. " not found in:\n" .. got)

@@ -188,7 +188,8 @@ describe("fixture seed.json", function()
       if #c.email_account_ids == 0 then empty = true end
       if c.status == "ACTIVE" and #c.email_account_ids == 1 then single = true end
     end
-    assert.same({ ACTIVE = true, PAUSED = true, DRAFTED = true, COMPLETED = true }, statuses)
+    assert.same({ ACTIVE = true, PAUSED = true, DRAFTED = true, COMPLETED = true, STOPPED = true, ARCHIVED = true },
+      statuses)
     assert.is_true(empty and single)
   end)
 
@@ -222,16 +223,17 @@ describe("auth and routing", function()
     assert.equals(200, (call(server, "GET", "/email-accounts/" .. list[1].id, {}, nil, OTHER_KEY)))
   end)
 
-  it("answers 404 Cannot METHOD for unknown paths and wrong methods", function()
-    local status, body = call(server, "GET", "/xyz")
+  it("answers 404 with Express's Cannot METHOD page for unknown paths and wrong methods", function()
+    local status, _, r = call(server, "GET", "/xyz")
     assert.equals(404, status)
-    assert.same({ error = "Cannot GET /api/v1/xyz" }, body)
-    status, body = call(server, "DELETE", "/email-accounts/3001")
-    assert.same({ error = "Cannot DELETE /api/v1/email-accounts/3001" }, body)
-    status, body = call(server, "GET", "/email-accounts/save")
+    assert.matches("^text/html", r.headers["Content-Type"])
+    assert.matches("<pre>Cannot GET /api/v1/xyz</pre>", r.body, 1, true)
+    _, _, r = call(server, "PATCH", "/email-accounts/3001")
+    assert.matches("<pre>Cannot PATCH /api/v1/email-accounts/3001</pre>", r.body, 1, true)
+    status = call(server, "GET", "/email-accounts/save")
     assert.equals(404, status)
-    status, body = call(server, "POST", "/email-accounts/create", {}, {})
-    assert.same({ error = "Cannot POST /api/v1/email-accounts/create" }, body)
+    _, _, r = call(server, "POST", "/email-accounts/create", {}, {})
+    assert.matches("<pre>Cannot POST /api/v1/email-accounts/create</pre>", r.body, 1, true)
   end)
 
   it("answers 400 for a body that is not JSON", function()
@@ -315,7 +317,7 @@ describe("GET /email-accounts/", function()
       return a.warmup_details == json.null or a.warmup_details.status ~= "ACTIVE" end)
     expect({ isSmtpSuccess = "false" }, function(a) return not a.is_smtp_success end)
     expect({ isWarmupBlocked = "true" }, function(a)
-      return a.warmup_details ~= json.null and a.warmup_details.blocked_reason ~= json.null end)
+      return a.warmup_details ~= json.null and a.warmup_details.is_warmup_blocked end)
     expect({ esp = "SMTP" }, function(a) return a.type == "SMTP" end)
     expect({ esp = "OUTLOOK" }, function(a) return a.type == "OUTLOOK" end)
     expect({ client_id = "12" }, function(a) return a.client_id == 12 end)
@@ -341,7 +343,8 @@ describe("GET /email-accounts/", function()
       { { limit = "ten" }, "limit", '"limit" must be a number' },
       { { offset = "-1" }, "offset", '"offset" must be greater than or equal to 0' },
       { { esp = "ZOHO" }, "esp", '"esp" must be one of [GMAIL, OUTLOOK, SMTP]' },
-      { { emailWarmupStatus = "active" }, "emailWarmupStatus", '"emailWarmupStatus" must be one of [ACTIVE, INACTIVE]' },
+      { { emailWarmupStatus = "active" }, "emailWarmupStatus",
+        '"emailWarmupStatus" must be one of [ACTIVE, INACTIVE]' },
       { { client_id = "x" }, "client_id", '"client_id" must be a number' },
       { { foo = "bar" }, "foo", '"foo" is not allowed' },
     }
@@ -357,8 +360,8 @@ describe("GET /email-accounts/", function()
     assert.equals(422, status)
     assert.same({ error = "limit must be less than or equal to 100" }, body)
     admin(server, "POST", "config", '{"limit_over_100":"empty"}')
-    local _, _, r
-    status, body, r = call(server, "GET", "/email-accounts/", { limit = "500" })
+    local _, r
+    status, _, r = call(server, "GET", "/email-accounts/", { limit = "500" })
     assert.equals(200, status)
     assert.equals("[]", r.body)
   end)
@@ -370,13 +373,13 @@ describe("single account reads", function()
   local server
   before_each(function() server = new_server() end)
 
-  it("GET /email-accounts/{id}/ adds is_suspended, tags and campaigns on request", function()
+  it("GET /email-accounts/{id}/ adds is_suspended and campaigns on request; tags always", function()
     local suspended = seed_accounts(function(a) return a.is_suspended and #a.tags > 0 end)[1]
       or seed_accounts(function(a) return a.is_suspended end)[1]
     local status, a = call(server, "GET", "/email-accounts/" .. suspended.id .. "/")
     assert.equals(200, status)
     assert.is_true(a.is_suspended)
-    assert.is_nil(a.tags)
+    assert.equals(#suspended.tags, #a.tags)
     local _, b = call(server, "GET", "/email-accounts/" .. suspended.id,
       { fetch_tags = "true", fetch_campaigns = "true" })
     assert.equals(#suspended.tags, #b.tags)
@@ -401,7 +404,7 @@ describe("single account reads", function()
     assert.equals(200, status)
     assert.equals(good.id, a.id)
     assert.is_nil(a.is_suspended)
-    local failed = seed_accounts(function(a) return not a.is_smtp_success end)[1]
+    local failed = seed_accounts(function(x) return not x.is_smtp_success end)[1]
     status = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = failed.from_email })
     assert.equals(404, status)
     local _, body = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "nobody@nowhere.io" })
@@ -412,7 +415,7 @@ describe("single account reads", function()
     local status, body = call(server, "GET", "/email-accounts/fetch-email-account-details")
     assert.equals(400, status)
     assert.same(validation("query", "email", '"email" is required'), body)
-    status, body = call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "not-an-email" })
+    body = select(2, call(server, "GET", "/email-accounts/fetch-email-account-details", { email = "not-an-email" }))
     assert.same(validation("query", "email", '"email" must be a valid email'), body)
   end)
 end)
@@ -473,8 +476,13 @@ describe("POST /email-accounts/save", function()
     local status, body = call(server, "POST", "/email-accounts/save", {},
       smtp_body({ from_email = existing.from_email:upper() }))
     assert.equals(400, status)
-    assert.same({ ok = false, message = "Email account already exists", errorCode = "ACCOUNT_ALREADY_EXIST",
-      emailAccountId = existing.id }, body)
+    assert.same({ ok = false, message = "Email account already exist. Please pass id to update it",
+      errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = existing.id }, body)
+    local foreign = seed_accounts(nil, OTHER)[1]
+    status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = foreign.from_email }))
+    assert.equals(400, status)
+    assert.same({ ok = false, message = "Email account already added by other user",
+      errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = json.null }, body)
   end)
 
   it("updates credentials when given an own id and answers 404 for an unknown one", function()
@@ -500,34 +508,53 @@ describe("POST /email-accounts/save", function()
     local status, body = call(server, "POST", "/email-accounts/save", {}, missing)
     assert.equals(400, status)
     assert.same(validation("payload", "smtp_port", '"smtp_port" is required'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ warmup_enabled = "yes" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ warmup_enabled = "yes" })))
     assert.same(validation("payload", "warmup_enabled", '"warmup_enabled" must be a boolean'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ username = "x" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ username = "x" })))
     assert.same(validation("payload", "username", '"username" is not allowed'), body)
-    _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "nope" }))
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "nope" })))
     assert.same(validation("payload", "from_email", '"from_email" must be a valid email'), body)
     status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ type = "ZOHO" }))
     assert.equals(422, status)
     assert.same({ error = "type must be one of [GMAIL, OUTLOOK, SMTP]" }, body)
     status = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_port = 70000 }))
     assert.equals(422, status)
-    status, body = call(server, "POST", "/email-accounts/save", {}, "[1,2]")
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, "[1,2]"))
     assert.same(validation("payload", "value", '"value" must be of type object'), body)
     assert.equals(#SEED.accounts, #select(2, admin(server, "GET", "state")).accounts)
   end)
 
-  it("fails verification for hosts containing 'invalid' and saves nothing", function()
-    local status, body = call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_host = "smtp.invalid.test" }))
+  it("fails verification for hosts containing 'invalid' but still creates the account, marked failing", function()
+    local status, body = call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ smtp_host = "smtp.invalid.test" }))
     assert.equals(400, status)
     assert.equals(false, body.ok)
     assert.equals("ACCOUNT_VERIFICATION_FAILED", body.errorCode)
-    assert.equals(#SEED.accounts, #select(2, admin(server, "GET", "state")).accounts)
+    assert.equals("SMTP connection failed", body.message)
+    assert.equals("getaddrinfo ENOTFOUND smtp.invalid.test", body.error)
+    assert.equals(#SEED.accounts + 1, #select(2, admin(server, "GET", "state")).accounts)
+    local a = state_account(server, body.emailAccountId)
+    assert.same({ false, "getaddrinfo ENOTFOUND smtp.invalid.test", true },
+      { a.is_smtp_success, a.smtp_failure_error, a.is_imap_success })
+    -- the same address again is a duplicate, not a second account
+    body = select(2, call(server, "POST", "/email-accounts/save", {}, smtp_body({ smtp_host = "smtp.invalid.test" })))
+    assert.equals("ACCOUNT_ALREADY_EXIST", body.errorCode)
+    assert.equals(#SEED.accounts + 1, #select(2, admin(server, "GET", "state")).accounts)
+    -- the newest docs' shape: no code, no id
+    admin(server, "POST", "config", '{"verification_answer_shape":"newest"}')
+    status, body = call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ from_email = "other@example-new.com", imap_host = "imap.invalid.test" }))
+    assert.equals(400, status)
+    assert.same({ ok = false, message = "IMAP connection failed", error = "getaddrinfo ENOTFOUND imap.invalid.test" },
+      body)
+    assert.equals(#SEED.accounts + 2, #select(2, admin(server, "GET", "state")).accounts)
   end)
 
   it("answers the newer data shape with the knob", function()
     admin(server, "POST", "config", '{"save_answer_shape":"data"}')
     local _, body = call(server, "POST", "/email-accounts/save", {}, smtp_body())
-    assert.same({ ok = true, message = "Email account added/updated successfully!", data = { id = max_id() + 1 } }, body)
+    assert.same({ ok = true, message = "Email account added/updated successfully!", data = { id = max_id() + 1 } },
+      body)
   end)
 end)
 
@@ -547,21 +574,29 @@ describe("POST /email-accounts/save-oauth", function()
   end)
 
   it("rejects user_name, bad types and bad tokens", function()
-    local status, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ user_name = "x" }))
+    local body = select(2, call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ user_name = "x" })))
     assert.same(validation("payload", "user_name", '"user_name" is not allowed'), body)
+    local status
     status, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ type = "SMTP" }))
     assert.equals(422, status)
     assert.same({ error = "type must be one of [GMAIL, OUTLOOK]" }, body)
-    local no_refresh = oauth_body()
-    no_refresh.token.refresh_token = nil
-    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, no_refresh)
-    assert.equals(400, status)
-    assert.same({ ok = false, message = "Invalid or expired OAuth token" }, body)
+    local no_scope = oauth_body()
+    no_scope.token.scope = nil
+    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, no_scope)
+    assert.equals(422, status)
+    assert.same({ error = '"token.scope" is required' }, body)
+    -- a provider's answer as it comes: no refresh_token, no expiry_date, Microsoft's expires_in
+    local ms = oauth_body({ from_email = "ms@outlook-user.com", username = "ms@outlook-user.com", type = "OUTLOOK" })
+    ms.token = { token_type = "Bearer", scope = "https://outlook.office.com/.default", access_token = "eyJ0-access",
+      expires_in = 3599, ext_expires_in = 3599, id_token = "eyJ0-id" }
+    status = call(server, "POST", "/email-accounts/save-oauth", {}, ms)
+    assert.equals(200, status)
     local expired = oauth_body()
     expired.token.access_token = "expired"
-    status, body = call(server, "POST", "/email-accounts/save-oauth", {}, expired)
+    body = select(2, call(server, "POST", "/email-accounts/save-oauth", {}, expired))
     assert.same({ ok = false, message = "Invalid or expired OAuth token" }, body)
-    _, body = call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body({ use_whitelabel_credentials = "no" }))
+    body = select(2, call(server, "POST", "/email-accounts/save-oauth", {},
+      oauth_body({ use_whitelabel_credentials = "no" })))
     assert.same(validation("payload", "use_whitelabel_credentials",
       '"use_whitelabel_credentials" must be a boolean'), body)
   end)
@@ -650,7 +685,8 @@ describe("campaign email accounts", function()
     assert.equals("2024-06-01T00:00:00.000Z", body.result[1].updated_at)
     assert.same({ a, b }, state_campaign(server, 4104).email_account_ids)
     assert.equals(#before + 1, #state_account(server, a).campaign_ids)
-    local _, again = call(server, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ a }) })
+    local _, again = call(server, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ a }) })
     assert.equals(body.result[1].id, again.result[1].id)
     assert.same({ a, b }, state_campaign(server, 4104).email_account_ids)
     local _, one = call(server, "GET", "/email-accounts/" .. a, { fetch_campaigns = "true" })
@@ -666,13 +702,15 @@ describe("campaign email accounts", function()
     assert.equals(400, status)
     assert.same({ error = "Email account id - " .. foreign .. " not allowed. Permission Error." }, body)
     assert.same({}, state_campaign(server, 4104).email_account_ids)
-    _, body = call(server, "DELETE", "/campaigns/4101/email-accounts", {}, { email_account_ids = json.array({ 999999 }) })
+    body = select(2, call(server, "DELETE", "/campaigns/4101/email-accounts", {},
+      { email_account_ids = json.array({ 999999 }) }))
     assert.same({ error = "Email account id - 999999 not allowed. Permission Error." }, body)
   end)
 
   it("refuses disconnected or suspended accounts unless the knob allows them", function()
     local broken = seed_accounts(function(a) return not a.is_smtp_success end)[1].id
-    local status, body = call(server, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ broken }) })
+    local status, body = call(server, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ broken }) })
     assert.equals(400, status)
     assert.matches("Email account id %- " .. broken, body.error)
     admin(server, "POST", "config", '{"attach_requires_connected":false}')
@@ -683,10 +721,12 @@ describe("campaign email accounts", function()
   it("validates the body", function()
     local cases = {
       { {}, '"email_account_ids" is required', "email_account_ids" },
-      { { email_account_ids = json.array({}) }, '"email_account_ids" must contain at least 1 items', "email_account_ids" },
+      { { email_account_ids = json.array({}) }, '"email_account_ids" must contain at least 1 items',
+        "email_account_ids" },
       { { email_account_ids = 5 }, '"email_account_ids" must be an array', "email_account_ids" },
       { { email_account_id = json.array({ 5 }) }, '"email_account_id" is not allowed', "email_account_id" },
-      { { email_account_ids = json.array({ "x" }) }, '"email_account_ids[0]" must be a positive integer', "email_account_ids[0]" },
+      { { email_account_ids = json.array({ "x" }) }, '"email_account_ids[0]" must be a positive integer',
+        "email_account_ids[0]" },
     }
     for _, case in ipairs(cases) do
       local status, body = call(server, "POST", "/campaigns/4101/email-accounts", {}, case[1])
@@ -706,12 +746,14 @@ describe("campaign email accounts", function()
 
   it("keeps at least one account on an ACTIVE campaign; others may empty", function()
     local only = seed_campaign(4102).email_account_ids[1]
-    local status, body = call(server, "DELETE", "/campaigns/4102/email-accounts", {}, { email_account_ids = json.array({ only }) })
+    local status, body = call(server, "DELETE", "/campaigns/4102/email-accounts", {},
+      { email_account_ids = json.array({ only }) })
     assert.equals(400, status)
     assert.same({ error = "Active campaign must have at least one email account." }, body)
     assert.same({ only }, state_campaign(server, 4102).email_account_ids)
     local members = seed_campaign(4105).email_account_ids
-    status, body = call(server, "DELETE", "/campaigns/4105/email-accounts", {}, { email_account_ids = json.array(members) })
+    body = select(2, call(server, "DELETE", "/campaigns/4105/email-accounts", {},
+      { email_account_ids = json.array(members) }))
     assert.same({ ok = true, result = #members }, body)
   end)
 
@@ -723,10 +765,12 @@ describe("campaign email accounts", function()
     end
     local first = json.array({ table.unpack(ids, 1, 2500) })
     assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = first })))
-    local status, body = call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ ids[2501] }) })
+    local status, body = call(big, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ ids[2501] }) })
     assert.equals(400, status)
     assert.same({ error = "Campaign email account limit exceeded (max 2500)." }, body)
-    assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {}, { email_account_ids = json.array({ ids[1] }) })))
+    assert.equals(200, (call(big, "POST", "/campaigns/4104/email-accounts", {},
+      { email_account_ids = json.array({ ids[1] }) })))
   end)
 end)
 
@@ -739,7 +783,8 @@ describe("warmup", function()
   it("creates warmup details for an account that had none", function()
     local cold = seed_accounts(function(a) return a.warmup_details == json.null end)[1]
     local status, body = call(server, "POST", "/email-accounts/" .. cold.id .. "/warmup", {},
-      { warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 35, warmup_key_id = "blue-fox" })
+      { warmup_enabled = true, total_warmup_per_day = 25, daily_rampup = 3, reply_rate_percentage = 35,
+        warmup_key_id = "blue-fox" })
     assert.equals(200, status)
     assert.is_true(body.ok)
     local w = state_account(server, cold.id).warmup_details
@@ -756,7 +801,8 @@ describe("warmup", function()
     local status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {}, { total_warmup_per_day = 5 })
     assert.equals(400, status)
     assert.same(validation("payload", "warmup_enabled", '"warmup_enabled" is required'), body)
-    status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {}, { warmup_enabled = true, reply_rate_percentage = 150 })
+    status, body = call(server, "POST", "/email-accounts/" .. id .. "/warmup", {},
+      { warmup_enabled = true, reply_rate_percentage = 150 })
     assert.equals(422, status)
     assert.same({ error = "reply_rate_percentage must be between 0 and 100" }, body)
     status = call(server, "POST", "/email-accounts/999999/warmup", {}, { warmup_enabled = true })
@@ -855,7 +901,8 @@ describe("request log", function()
 
   it("never contains the key or a password", function()
     call(server, "POST", "/email-accounts/save", { extra = KEY }, smtp_body())
-    call(server, "POST", "/email-accounts/save", {}, smtp_body({ from_email = "x2@example-new.com", imap_password = "FAKEIMAP-SECRET" }))
+    call(server, "POST", "/email-accounts/save", {},
+      smtp_body({ from_email = "x2@example-new.com", imap_password = "FAKEIMAP-SECRET" }))
     call(server, "POST", "/email-accounts/save-oauth", {}, oauth_body())
     call(server, "POST", "/email-accounts/save", {}, '{"password":"FAKEPW-RAW\\"-TAIL","note":"' .. KEY .. '", broken')
     local _, log, r = admin(server, "GET", "log")

@@ -245,7 +245,8 @@ describe("core.os", function()
       -- a Ctrl-C the program dies of does not end the shell too.
       local function start(body)
         local s = script(body)
-        pane = tmux.start(("trap : INT; %s %s; echo \"rc=$?\"; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo'"):format(
+        pane = tmux.start(("trap : INT; %s %s; echo \"rc=$?\"; "
+          .. "stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo'"):format(
           q(proc.BIN), q(s)))
         pane:wait_for("secret: ", 10, true)
       end

@@ -183,8 +183,10 @@ describe("plan", function()
         assert.same({ ok = true, planned = true, message = "Email account details updated successfully!",
           email_account_id = 3002, emailAccountId = 3002 }, u)
         local a = assert(client:add_campaign_email_accounts(4104, { 3003 }))
-        assert.same({ ok = true, planned = true, result = { { email_campaign_id = 4104, email_account_id = 3003 } } }, a)
-        assert.same({ ok = true, planned = true, result = 1 }, assert(client:remove_campaign_email_accounts(4101, { 3002 })))
+        assert.same({ ok = true, planned = true, result = { { email_campaign_id = 4104, email_account_id = 3003 } },
+          already_attached = {} }, a)
+        assert.same({ ok = true, planned = true, result = 1, detached = 1 },
+          assert(client:remove_campaign_email_accounts(4101, { 3002 })))
         -- misuse is not planned: it raises or is refused exactly as without the run layer
         assert.has_error(function() client:update_email_account(3002) end,
           "bad argument #2 to 'update_email_account' (table expected, got nil)")
@@ -227,7 +229,8 @@ describe("plan", function()
       assert.equal(4, #p.ops)
       local r = smartlua({ "apply", "--journal", tmp .. "/apply.jsonl", out })
       assert.equal(0, r.code, r.err)
-      assert.same({ "Applied 4 writes to 4 accounts; 0 skipped, 0 failed." }, r.lines)
+      assert.same({ "Apply: 4 writes planned: 4 sent, 0 already done, 0 skipped, 0 failed; 4 accounts changed." },
+        r.lines)
       local after = timeless(server:state())
       assert.same({ 3002, 3003, 3005, 3009 }, changed_ids(before, after))
       local old = {}
@@ -250,9 +253,10 @@ describe("plan", function()
       local r = smartlua({ "apply", "--journal", tmp .. "/drift.jsonl", out })
       assert.equal(4, r.code)
       assert.same({
-        "skipped 3005 " .. server:account(3005).from_email .. ": changed since the plan: max_email_per_day is 99, the plan expected "
+        "skipped 3005 " .. server:account(3005).from_email
+          .. ": changed since the plan: max_email_per_day is 99, the plan expected "
           .. assert(planlib.load(out)).ops[2].before.max_email_per_day,
-        "Applied 3 writes to 3 accounts; 1 skipped, 0 failed.",
+        "Apply: 4 writes planned: 3 sent, 0 already done, 1 skipped, 0 failed; 3 accounts changed.",
       }, r.lines)
       assert.equal(99, server:account(3005).message_per_day)
       local posted = {}
@@ -287,7 +291,8 @@ describe("plan", function()
       assert(os.execute(("ln -sf %s %s"):format(q(target), q(link))))
       local r = smartlua({ "--plan-out", link, script("via-link.lua", PLAN_SCRIPT) })
       assert.equal(1, r.code)
-      assert.equal("smartlua: --plan-out: " .. link .. " is a symbolic link; refusing to write through it", r.errlines[#r.errlines])
+      assert.equal("smartlua: --plan-out: " .. link .. " is a symbolic link; refusing to write through it",
+        r.errlines[#r.errlines])
       assert.equal("keep me\n", proc.read(target))
       local out = make_plan("linked-to")
       assert(os.execute(("ln -sf %s %s"):format(q(out), q(link))))
@@ -303,7 +308,8 @@ describe("plan", function()
       local r = smartlua({ "--plan-out", out, script("wide.lua", PLAN_SCRIPT) })
       assert.equal(0, r.code, r.err)
       assert.same({ "smartlua: --plan-out: " .. out .. " had mode 0644; tightened to 0600",
-        "smartlua: plan saved to " .. out .. "; apply it with: smartlua apply " .. out }, { r.errlines[2], r.errlines[3] })
+        "smartlua: plan saved to " .. out .. "; apply it with: smartlua apply " .. out },
+        { r.errlines[2], r.errlines[3] })
       local p = io.popen("stat -c %a " .. q(out))
       assert.equal("600", p:read("l"))
       p:close()
@@ -330,7 +336,8 @@ describe("plan", function()
       local r = smartlua({ "--max-changes", "2", script("three.lua", THREE) })
       assert.equal(3, r.code)
       assert.same({ "script done" }, r.lines)
-      assert.same({ "smartlua: refused: the run would change 3 accounts, more than --max-changes 2; nothing was written" },
+      assert.same(
+        { "smartlua: refused: the run would change 3 accounts, more than --max-changes 2; nothing was written" },
         r.errlines)
       assert.equal(0, writes_in(server:log()))
       assert.same(before, server:state())
@@ -340,7 +347,8 @@ describe("plan", function()
     it("applies the recorded plan, journaled, when the run stays within the limit", function()
       local r = smartlua({ "--max-changes", "3", "--journal", tmp .. "/within.jsonl", script("three2.lua", THREE) })
       assert.equal(0, r.code, r.err)
-      assert.same({ "script done", "Applied 3 writes to 3 accounts; 0 skipped, 0 failed." }, r.lines)
+      assert.same({ "script done",
+        "Apply: 3 writes planned: 3 sent, 0 already done, 0 skipped, 0 failed; 3 accounts changed." }, r.lines)
       assert.same({ "smartlua: journal: " .. tmp .. "/within.jsonl" }, r.errlines)
       for _, id in ipairs { 3002, 3005, 3009 } do assert.equal(44, server:account(id).message_per_day) end
       assert.equal(3, writes_in(server:log()))

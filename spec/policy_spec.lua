@@ -75,7 +75,8 @@ describe("policy.health", function()
     assert.equal("sick", h.status)
     assert.is_false(h.healthy)
     assert.same({
-      { code = "smtp_disconnected", text = "SMTP disconnected: Greeting never received from SMTP server", severity = "sick" },
+      { code = "smtp_disconnected", text = "SMTP disconnected: Greeting never received from SMTP server",
+        severity = "sick" },
       { code = "low_reputation", text = "reputation 65% < 90%", severity = "sick" },
     }, h.reasons)
   end)
@@ -84,13 +85,48 @@ describe("policy.health", function()
     assert.same({ "imap_disconnected", "low_reputation" }, codes(policy.health(account(3008))))
   end)
 
-  it("calls warmup blocked by blocked_reason or by status BLOCKED", function()
+  it("calls warmup blocked by is_warmup_blocked, even with no reason text, or by a blocked_reason", function()
     local h = policy.health(account(3059))
     assert.same({ "warmup_blocked" }, codes(h))
     assert.equal("warmup blocked: Warmup paused: spam rate above threshold for 3 consecutive days", h.reasons[1].text)
     local a = account(3001)
-    a.warmup_details.status = "BLOCKED"
+    a.warmup_details.is_warmup_blocked, a.warmup_details.status = true, "INACTIVE"
     assert.same({ { code = "warmup_blocked", text = "warmup blocked", severity = "sick" } }, policy.health(a).reasons)
+    -- there is no status BLOCKED: a status alone says nothing
+    a = account(3001)
+    a.warmup_details.status = "PAUSED"
+    assert.same({}, policy.health(a).reasons)
+  end)
+
+  it("judges bounces from mailbox statistics: sick above 5%, a warning above warn_bounce_rate", function()
+    local a = account(3001)
+    local function status(stats, p)
+      local params = { stats = stats }
+      for k, v in pairs(p or {}) do params[k] = v end
+      local h = policy.health(a, params)
+      return h.status, h.reasons[1] and h.reasons[1].code
+    end
+    assert.same({ "sick", "high_bounce_rate" }, { status({ sent_count = 100, bounce_count = 6 }) })
+    -- 5% is not above 5%
+    assert.same({ "warning", "rising_bounce_rate" }, { status({ sent_count = 100, bounce_count = 5 }) })
+    assert.same({ "warning", "rising_bounce_rate" }, { status({ sent_count = "100", bounce_count = "4" }) })
+    assert.same({ "healthy" }, { status({ sent_count = 100, bounce_count = 2 }) })
+    assert.same({ "healthy" }, { status({ sent_count = 100, bounce_count = 4 }, { warn_bounce_rate = 4 }) })
+    assert.same({ "healthy" }, { status({ sent_count = 10, bounce_count = 5 }) }) -- too few sent to judge
+    -- rows as get_mailbox_statistics answers them, or by account id
+    assert.same({ "sick", "high_bounce_rate" },
+      { status({ { email_account_id = 3001, sent_count = 50, bounce_count = 9 } }) })
+    assert.same({ "sick", "high_bounce_rate" }, { status({ [3001] = { sent_count = 50, bounce_count = 9 } }) })
+    assert.equal("bounces 18.0% of 50 sent > 5% (SmartLead disconnects above 5%)",
+      policy.health(a, { stats = { sent_count = 50, bounce_count = 9 } }).reasons[1].text)
+  end)
+
+  it("never attaches or ramps an account whose warmup is blocked", function()
+    local a = account(3001)
+    a.warmup_details.is_warmup_blocked = true
+    assert.same({}, policy.ramp({ a }))
+    local changes = policy.rotate({ { id = 1, status = "ACTIVE", account_ids = {} } }, { a })
+    assert.same({}, changes)
   end)
 
   it("calls a suspended account sick", function()
@@ -101,7 +137,8 @@ describe("policy.health", function()
     local h = policy.health(account(3025))
     assert.equal("warning", h.status)
     assert.is_false(h.healthy)
-    assert.same({ { code = "over_daily_limit", text = "sent 66 today, over its limit of 45", severity = "warning" } }, h.reasons)
+    assert.same({ { code = "over_daily_limit", text = "sent 66 today, over its limit of 45", severity = "warning" } },
+      h.reasons)
   end)
 
   it("does not count a warmup that never started (null) against an account", function()
@@ -173,7 +210,8 @@ describe("policy.ramp", function()
   end)
 
   it("takes every threshold as a parameter", function()
-    local c = by_id(policy.ramp(own_accounts(), { step = 10, ceiling = 60, floor = 20, good = 99, bad = 70, cut = 0.25 }))
+    local c = by_id(policy.ramp(own_accounts(),
+      { step = 10, ceiling = 60, floor = 20, good = 99, bad = 70, cut = 0.25 }))
     assert.same({ max_email_per_day = 50 }, c[3051].fields)  -- 100%: 40 + 10
     assert.same({ max_email_per_day = 60 }, c[3049].fields)  -- 99%: 55 + 10, held at 60
     assert.is_nil(c[3012])                                   -- 98% < good 99
@@ -197,7 +235,8 @@ describe("policy.ramp", function()
       "policy.ramp: parameter 'cut' must be a number from 0 to 1")
     assert.has_error(function() policy.ramp({}, { step = 2.5 }) end,
       "policy.ramp: parameter 'step' must be an integer from 1 to 10000")
-    assert.has_error(function() policy.ramp({}, { floor = 50, ceiling = 40 }) end, "policy.ramp: floor is above ceiling")
+    assert.has_error(function() policy.ramp({}, { floor = 50, ceiling = 40 }) end,
+      "policy.ramp: floor is above ceiling")
   end)
 end)
 
@@ -251,7 +290,7 @@ end
 local function spread(list, members, accounts)
   local lo, hi = math.huge, -math.huge
   for _, c in ipairs(list) do
-    if c.status ~= "COMPLETED" then
+    if not policy.CLOSED_STATUSES[c.status] then
       local cap = capacity(members[c.id], accounts)
       lo, hi = math.min(lo, cap), math.max(hi, cap)
     end
@@ -262,20 +301,24 @@ end
 describe("policy.rotate", function()
   it("detaches exactly the sick accounts of each campaign", function()
     local changes = policy.rotate(campaigns(), own_accounts())
-    assert.same({ 3004, 3005, 3008, 3009, 3010, 3018, 3019, 3026, 3033, 3034, 3039 }, find(changes, "detach", 4101).ids)
+    -- 3013, 3016 and 3020: warmup blocked with no reason (is_warmup_blocked alone)
+    assert.same({ 3004, 3005, 3008, 3009, 3010, 3013, 3016, 3018, 3019, 3020, 3026, 3033, 3034, 3039 },
+      find(changes, "detach", 4101).ids)
     assert.same({ 3004, 3005, 3055, 3058, 3059, 3067, 3074, 3079 }, find(changes, "detach", 4106).ids)
     assert.same({ 3127, 3128, 3129, 3133, 3135, 3136, 3137 }, find(changes, "detach", 4105).ids)
-    assert.equal("sick (imap_disconnected 1, low_reputation 7, smtp_disconnected 3)", find(changes, "detach", 4101).reason)
+    assert.same({ 3005, 3008, 3009, 3010 }, find(changes, "detach", 4107).ids) -- a STOPPED one may empty
+    assert.equal("sick (imap_disconnected 1, low_reputation 7, smtp_disconnected 3, warmup_blocked 3)",
+      find(changes, "detach", 4101).reason)
     assert.equal("SMTP disconnected: Greeting never received from SMTP server; reputation 65% < 90%",
       find(changes, "detach", 4101).why[3004])
   end)
 
-  it("fills the emptiest campaigns first and gives a COMPLETED campaign nothing", function()
+  it("fills the emptiest campaigns first; STOPPED, ARCHIVED, DRAFTED and COMPLETED ones get nothing", function()
     local changes = policy.rotate(campaigns(), own_accounts())
-    assert.is_nil(find(changes, "attach", 4105))
+    for _, cid in ipairs { 4104, 4105, 4107, 4108 } do assert.is_nil(find(changes, "attach", cid), cid) end
     local a4102 = find(changes, "attach", 4102)
-    assert.equal(30, #a4102.ids)
-    assert.equal("balance daily capacity: 0 -> 2115 per day", a4102.reason)
+    assert.equal(36, #a4102.ids)
+    assert.equal("balance daily capacity: 0 -> 2600 per day", a4102.reason)
     -- 4102's only account (3209, 88%) can go: the attach before it leaves the campaign full
     assert.same({ 3209 }, find(changes, "detach", 4102).ids)
     assert.equal(find(changes, "attach", 4102), changes[3])
@@ -334,7 +377,7 @@ describe("policy.rotate", function()
   end)
 
   it("lets an account sit in per_account_campaigns of these campaigns", function()
-    local list, accounts = campaigns({ [4102] = true, [4104] = true }), own_accounts()
+    local list, accounts = campaigns({ [4102] = true, [4103] = true }), own_accounts()
     local changes = policy.rotate(list, accounts, { per_account_campaigns = 2 })
     local _, count = check_rotation(list, accounts, changes)
     local both = 0
@@ -364,8 +407,8 @@ describe("policy.pause", function()
       assert.same({ max_email_per_day = 0 }, changes[i].fields)
       zeroed[#zeroed + 1] = changes[i].id
     end
-    assert.same({ 3004, 3005, 3008, 3009, 3010, 3018, 3019, 3026, 3033, 3034, 3039, 3055, 3058, 3059, 3067,
-                  3074, 3079, 3209 }, zeroed)
+    assert.same({ 3004, 3005, 3008, 3009, 3010, 3013, 3016, 3018, 3019, 3020, 3026, 3033, 3034, 3039, 3055, 3058,
+                  3059, 3067, 3074, 3079, 3209 }, zeroed)
     assert.equal("reputation 88% < 90%: zero sending", changes[#changes].reason)
   end)
 end)
@@ -443,7 +486,8 @@ describe("policy.apply with a fake client", function()
 
   it("reports each failure with its change and error, and goes on", function()
     local f = fake_client({ [2] = "nope", [3] = "raise", [5] = "refused" })
-    local changes = { update(1, 1), update(2, 2), update(3, 3), { op = "detach", campaign = 5, ids = { 9 } }, update(4, 4) }
+    local changes = { update(1, 1), update(2, 2), update(3, 3), { op = "detach", campaign = 5, ids = { 9 } },
+      update(4, 4) }
     local report = policy.apply(f, changes)
     assert.equal(5, report.total)
     assert.equal(2, report.ok)
@@ -554,11 +598,11 @@ local function small_seed()
     end
   end
   for _, c in ipairs(seed.campaigns) do
-    local ids = json.array({})
+    local kept = json.array({})
     for _, id in ipairs(c.email_account_ids) do
-      if keep[id] then ids[#ids + 1] = id end
+      if keep[id] then kept[#kept + 1] = id end
     end
-    c.email_account_ids = ids
+    c.email_account_ids = kept
   end
   seed.accounts = accounts
   local path = os.tmpname()
@@ -597,7 +641,7 @@ describe("examples under smartlua --mock", function()
     assert.matches("\napplied (%d+) of %1 steps\n", out)
     out, code = run_example("examples/ramp_limits.lua --dry-run")
     assert.equal(0, code, out)
-    assert.matches("changes planned, none applied %(%-%-dry%-run%)", out)
+    assert.matches("changes planned; nothing sent %(%-%-dry%-run%)", out)
   end)
 
   it("rotate_pool.lua rotates the given campaigns", function()
@@ -605,9 +649,18 @@ describe("examples under smartlua --mock", function()
     assert.equal(0, code, out)
     assert.matches("\ndetach 1 account from campaign 4102: 3209 ", out)
     assert.matches("\napplied (%d+) of %1 steps\n", out)
-    out, code = run_example("examples/rotate_pool.lua")
+    out, code = run_example("examples/rotate_pool.lua 4999")
     assert.not_equal(0, code)
-    assert.matches("usage: rotate_pool.lua", out)
+    assert.matches("no campaign 4999", out)
+  end)
+
+  it("rotate_pool.lua with no ids takes every ACTIVE and PAUSED campaign from get_campaigns", function()
+    local out, code = run_example("examples/rotate_pool.lua --dry-run")
+    assert.equal(0, code, out)
+    for _, c in ipairs { "4101 %(ACTIVE%)", "4102 %(ACTIVE%)", "4103 %(PAUSED%)", "4106 %(ACTIVE%)" } do
+      assert.matches("campaign " .. c, out)
+    end
+    for _, cid in ipairs { "4104", "4105", "4107", "4108" } do assert.is_nil(out:find("campaign " .. cid, 1, true)) end
   end)
 
   it("pause_unhealthy.lua detaches and zeroes, keeping a campaign's last account", function()
@@ -623,7 +676,7 @@ describe("examples under smartlua --mock", function()
     assert.matches("line 5: bad row, not sent: imap_port must be a whole number", out)
     assert.matches("line 3 grace@cobol%-mail%.dev: added %(id %d+%)", out)
     assert.matches("line 6 olivia%.hall@hypergrowth%.dev: already there %(id 3001%)", out)
-    assert.matches("added 3, already there 1, failed 0, bad rows 1", out)
+    assert.matches("added 3, added with connection errors 0, already there 1, failed 0, bad rows 1", out)
     assert.is_nil(out:find("FAKE-import-pw", 1, true))
   end)
 
@@ -637,7 +690,9 @@ describe("examples under smartlua --mock", function()
     local out, code = run_example("examples/import_smtp_accounts.lua " .. path)
     os.remove(path)
     assert.equal(1, code, out)
-    assert.matches("line 2 bad@host%.io: failed: http 400 ACCOUNT_VERIFICATION_FAILED", out)
+    -- the account exists all the same: reported with its id, never added again
+    assert.matches("line 2 bad@host%.io: saved, but SMTP/IMAP failing: SMTP connection failed: getaddrinfo "
+      .. "ENOTFOUND smtp%.invalid%.host%.io %(id %d+%)", out)
     assert.matches("line 3: bad row, not sent: password is empty", out)
     assert.is_nil(out:find("SECRET-pw-9", 1, true))
   end)

@@ -48,8 +48,8 @@ sl.define_operation { name = "test_save", method = "POST", path = "/email-accoun
   fields = save_fields, lookup = "get_email_account_by_email", lookup_key = "from_email" }
 sl.define_operation { name = "test_delete", method = "DELETE", path = "/email-accounts/{id}",
   id_name = "email_account_id", kind = "delete" }
-sl.define_operation { name = "test_reconnect", method = "POST", path = "/email-accounts/reconnect-failed-email-accounts",
-  kind = "action" }
+sl.define_operation { name = "test_reconnect", method = "POST",
+  path = "/email-accounts/reconnect-failed-email-accounts", kind = "action" }
 local c = sl.client()
 ]]
 
@@ -97,7 +97,8 @@ describe("the operation registry", function()
   end)
 
   it("refuses a definition that is not one: bad kind, clash, path without its id", function()
-    assert.has_error(function() smartlead.define_operation { name = "x1", method = "POST", path = "/a", kind = "wipe" } end,
+    assert.has_error(
+      function() smartlead.define_operation { name = "x1", method = "POST", path = "/a", kind = "wipe" } end,
       "define_operation: kind: unknown value 'wipe'")
     assert.has_error(function()
       smartlead.define_operation { name = "update_email_account", method = "POST", path = "/a", kind = "set" }
@@ -105,7 +106,8 @@ describe("the operation registry", function()
     assert.has_error(function()
       smartlead.define_operation { name = "x2", method = "POST", path = "/a/{id}", kind = "set" }
     end, "define_operation: a path with {id} needs id_name, and id_name needs {id} in the path")
-    assert.has_error(function() smartlead.define_operation { name = "x3", method = "BREW", path = "/a", kind = "set" } end,
+    assert.has_error(
+      function() smartlead.define_operation { name = "x3", method = "BREW", path = "/a", kind = "set" } end,
       "define_operation: method: unknown value 'BREW'")
   end)
 
@@ -130,13 +132,15 @@ describe("the operation registry", function()
     assert.truthy(out:find("campaign 4104\n  attach: 3003", 1, true), out)
     assert.truthy(out:find("campaign 4101\n  detach: 3002", 1, true), out)
     assert.truthy(out:find("new account test.save@example.org (test_save)", 1, true), out)
-    assert.truthy(out:find("DELETE account 3005 " .. server:account(3005).from_email .. " (test_delete): cannot be undone", 1, true), out)
+    assert.truthy(out:find("DELETE account 3005 " .. server:account(3005).from_email
+      .. " (test_delete): cannot be undone", 1, true), out)
     assert.truthy(out:find("test_reconnect()", 1, true), out)
     assert.truthy(out:find("1 delete (cannot be undone)", 1, true), out)
     assert.falsy(out:find("pw-test-save", 1, true))
   end)
 
-  it("journals test-only set and relation writes, and `smartlua undo` (which does not know them) undoes them", function()
+  it("journals test-only set and relation writes, and `smartlua undo` (which does not know them) "
+    .. "undoes them", function()
     local before = server:state()
     local path = tmp .. "/j.jsonl"
     local r = run("journal_all", [[
@@ -165,7 +169,8 @@ describe("the operation registry", function()
   it("reports test-only creates and actions as not undoable, by their kind", function()
     local path = tmp .. "/j2.jsonl"
     local r = run("create_action", [[
-      assert(c:test_save { from_name = "T", from_email = "kind.create@example.org", user_name = "kind.create@example.org",
+      assert(c:test_save { from_name = "T", from_email = "kind.create@example.org",
+        user_name = "kind.create@example.org",
         password = "pw-kind", smtp_host = "smtp.example.org", smtp_port = 587, imap_host = "imap.example.org",
         imap_port = 993, warmup_enabled = false })
       assert(c:test_reconnect())

@@ -135,7 +135,8 @@ describe("resume", function()
   end)
 
   it("does not send again a write it cannot check (reconnect), and says so", function()
-    local path = hand_journal("reconnect.jsonl", { { op = "reconnect_failed_email_accounts", target = {}, fields = {} } })
+    local path = hand_journal("reconnect.jsonl",
+      { { op = "reconnect_failed_email_accounts", target = {}, fields = {} } })
     local s = in_session({ mode = "resume", resume = path }, function(c)
       local none, err = c:reconnect_failed_email_accounts()
       assert.is_nil(none)
@@ -191,11 +192,13 @@ describe("resume", function()
 
     -- build/smartlua args... in the background; returns {pid=, rc=}.
     local function start_client(name, args)
-      local h = { rc = dir .. "/" .. name .. ".rc", pidfile = dir .. "/" .. name .. ".pid", err = dir .. "/" .. name .. ".err" }
+      local h = { rc = dir .. "/" .. name .. ".rc", pidfile = dir .. "/" .. name .. ".pid",
+        err = dir .. "/" .. name .. ".err" }
       local words = {}
       for i, a in ipairs(args) do words[i] = q(a) end
       local inner = ("echo $$ > %s; exec %s %s"):format(q(h.pidfile), q(proc.BIN), table.concat(words, " "))
-      os.execute(("(env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s sh -c %s >/dev/null 2>%s </dev/null; echo $? >%s) >/dev/null 2>&1 </dev/null &")
+      os.execute(("(env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s sh -c %s >/dev/null 2>%s </dev/null; echo $? >%s)"
+        .. " >/dev/null 2>&1 </dev/null &")
         :format(q(KEY), q(mock.url), q(inner), q(h.err), q(h.rc)))
       for _ = 1, 100 do
         h.pid = tonumber((proc.read(h.pidfile) or ""):match("%d+"))
@@ -298,7 +301,8 @@ describe("resume", function()
       for i = 1, N do
         local id = ids[i]
         local sent = posts[id] or {}
-        assert.is_true(#sent == 1 or (#sent == 2 and sent[1] == sent[2]), ("account %d written %d times"):format(id, #sent))
+        assert.is_true(#sent == 1 or (#sent == 2 and sent[1] == sent[2]),
+          ("account %d written %d times"):format(id, #sent))
         if #sent == 2 then twice = twice + 1 end
         assert.equal(500 + id % 50, byid[id].message_per_day)
       end

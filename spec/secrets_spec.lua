@@ -131,16 +131,19 @@ describe("secrets", function()
     dead:stop()
     local scripts = {
       -- a plain error carrying the key, raw and in a URL
-      'local k = os.getenv("SMARTLEAD_API_KEY"); local function f() error("failed for " .. k .. " at https://x/?api_key=" .. k) end; f()',
+      'local k = os.getenv("SMARTLEAD_API_KEY"); '
+        .. 'local function f() error("failed for " .. k .. " at https://x/?api_key=" .. k) end; f()',
       -- the key percent-encoded, over-encoded and lower-case
       'local k = os.getenv("SMARTLEAD_API_KEY"); error(k:gsub("%-", "%%2D") .. " " .. k:gsub("%-", "%%2d"))',
       -- an err from a failed call, printed and raised
       'local sl = require "smartlead"; local c = sl.client { base_url = "' .. dead_url .. '" }; '
-        .. 'local r, e = c:request("GET", "/" .. os.getenv("SMARTLEAD_API_KEY")); print(e); print(tostring(c)); error(e)',
+        .. 'local r, e = c:request("GET", "/" .. os.getenv("SMARTLEAD_API_KEY")); '
+        .. 'print(e); print(tostring(c)); error(e)',
       -- an error object whose __tostring shows the key
       'error(setmetatable({}, { __tostring = function() return "object " .. os.getenv("SMARTLEAD_API_KEY") end }))',
       -- misuse raised from C, with the key in the argument
-      'local sl = require "smartlead"; sl.client { base_url = "http://evil.example/" .. os.getenv("SMARTLEAD_API_KEY") }',
+      'local sl = require "smartlead"; '
+        .. 'sl.client { base_url = "http://evil.example/" .. os.getenv("SMARTLEAD_API_KEY") }',
       -- a runtime error in a function that holds the key
       'local function use(key) return key + 1 end; use(os.getenv("SMARTLEAD_API_KEY"))',
     }

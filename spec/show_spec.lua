@@ -70,7 +70,8 @@ describe("show.format tables", function()
   end)
 
   it("quotes keys that are not identifiers or are reserved words", function()
-    assert.equal(lines("{", '  ["end"] = 1,', '  ["from-email"] = 2', "}"), show.format({ ["end"] = 1, ["from-email"] = 2 }))
+    assert.equal(lines("{", '  ["end"] = 1,', '  ["from-email"] = 2', "}"),
+      show.format({ ["end"] = 1, ["from-email"] = 2 }))
   end)
 
   it("tells an empty JSON array from an empty object, and shows null", function()
@@ -176,7 +177,8 @@ describe("show.format account tables", function()
       "bob.builder@example.com                                                ********",
       "cy@acme.io               88                                        88  ********",
       "(3 accounts)"),
-      show.format(accounts(), { columns = { "from_email", "warmup_details.warmup_reputation", "reputation", "smtp_password" } }))
+      show.format(accounts(),
+        { columns = { "from_email", "warmup_details.warmup_reputation", "reputation", "smtp_password" } }))
   end)
 
   it("cuts cells at max_width", function()
@@ -200,7 +202,8 @@ describe("show.format account tables", function()
   end)
 
   it("nests records that differ in shape", function()
-    assert.equal(lines("{", "  {", "    a = 1", "  },", "  {", "    b = 2", "  }", "}"), show.format({ { a = 1 }, { b = 2 } }))
+    assert.equal(lines("{", "  {", "    a = 1", "  },", "  {", "    b = 2", "  }", "}"),
+      show.format({ { a = 1 }, { b = 2 } }))
   end)
 end)
 
@@ -237,15 +240,17 @@ describe("show.show", function()
   before_each(function()
     real_stdout, real_isatty, real_getenv = io.stdout, core.isatty, os.getenv
     written = {}
-    io.stdout = { write = function(self, ...) for _, s in ipairs({ ... }) do written[#written + 1] = s end return self end }
+    io.stdout = { -- luacheck: ignore 122
+      write = function(self, ...) for _, s in ipairs({ ... }) do written[#written + 1] = s end return self end }
   end)
 
   after_each(function()
-    io.stdout, core.isatty, os.getenv = real_stdout, real_isatty, real_getenv
+    io.stdout, core.isatty, os.getenv = real_stdout, real_isatty, real_getenv -- luacheck: ignore 122
   end)
 
   -- os.getenv as if the environment held only NO_COLOR=no_color
   local function env(no_color)
+    -- luacheck: ignore 122
     os.getenv = function(name) if name == "NO_COLOR" then return no_color end return real_getenv(name) end
   end
 

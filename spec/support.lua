@@ -43,7 +43,8 @@ function M.shared_server(bind, knobs, client_opts)
   busted.before_each(function()
     server:reset() -- state and log; knobs persist across a reset, so put them back too
     server:configure { faults = json.null, rate_limit = json.null, latency_ms = 0,
-                       save_answer_shape = "legacy", limit_over_100 = "422" }
+                       save_answer_shape = "legacy", limit_over_100 = "422", verification_answer_shape = json.null,
+                       answer_envelope = json.null }
     client:reset_rate_state() -- a 429 pause learned in one test must not slow the next
   end)
 end

@@ -12,10 +12,12 @@ describe("TLS verification", function()
   local function start_tls_server()
     for attempt = 1, 20 do
       local p = 20000 + (os.time() * 7 + attempt * 7919 + math.random(0, 9999)) % 40000
-      local r = proc.sh(("cd %s && (openssl s_server -quiet -www -accept 127.0.0.1:%d -cert c.pem -key k.pem >s.log 2>&1 & echo $!)"):format(proc.q(dir), p))
+      local r = proc.sh(("cd %s && (openssl s_server -quiet -www -accept 127.0.0.1:%d -cert c.pem -key k.pem"
+        .. " >s.log 2>&1 & echo $!)"):format(proc.q(dir), p))
       server_pid = tonumber(r.out:match("%d+"))
       for _ = 1, 50 do -- up to 5 s for it to listen
-        if proc.sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"):format(p)).code == 0 and proc.sh("kill -0 " .. server_pid).code == 0 then
+        if proc.sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'"):format(p)).code == 0
+          and proc.sh("kill -0 " .. server_pid).code == 0 then
           return p
         end
         if proc.sh("kill -0 " .. server_pid).code ~= 0 then break end -- port taken: try another
@@ -41,7 +43,8 @@ describe("TLS verification", function()
   -- Runs one request from a child smartlua with the given extra client options.
   local function request(extra)
     local script = ([[
-      local c = require("smartlead").client{ api_key = %q, base_url = "https://127.0.0.1:%d/api/v1", max_retries = 0 %s }
+      local c = require("smartlead").client{ api_key = %q, base_url = "https://127.0.0.1:%d/api/v1",
+        max_retries = 0 %s }
       local a, err = c:get_email_account(3001)
       print(err and err.kind or "ok", err and err.message or "")
     ]]):format(KEY, port, extra or "")
@@ -71,7 +74,8 @@ describe("TLS verification", function()
     -- the TLS handshake succeeded: whatever the answer, it is not a certificate error
     assert.is_falsy(r.out:find("certificate", 1, true), r.out)
     assert.is_falsy(r.out:match("^network"), r.out)
-    assert.matches("WARNING: insecure_skip_tls_verify: TLS certificates of https://127.0.0.1:%d+/api/v1 are NOT checked", r.err)
+    assert.matches("WARNING: insecure_skip_tls_verify: TLS certificates of https://127.0.0.1:%d+/api/v1"
+      .. " are NOT checked", r.err)
     assert.is_falsy((r.out .. r.err):find(KEY, 1, true))
   end)
 end)

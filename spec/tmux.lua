@@ -21,7 +21,8 @@ function M.start(cmdline, opts)
   local socket = ("smartlua-spec-%d-%d-%d"):format(os.time(), math.random(1, 1000000000), counter)
   local self = setmetatable({ socket = socket }, Pane)
   local r = tmux(socket, ("new-session -d -s main -x %d -y %d %s \\; set-option -t main remain-on-exit on"):format(
-    opts.width or 150, opts.height or 50, proc.q("cd " .. proc.q(proc.ROOT) .. " && " .. cmdline .. '; echo "[exited $?]"')))
+    opts.width or 150, opts.height or 50,
+    proc.q("cd " .. proc.q(proc.ROOT) .. " && " .. cmdline .. '; echo "[exited $?]"')))
   assert(r.ok, "tmux did not start: " .. r.err)
   return self
 end

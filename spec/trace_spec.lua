@@ -63,7 +63,8 @@ describe("tracing", function()
   teardown(function() proc.rmtree(tmp) end)
 
   local function run(level)
-    local r = proc.smartlua({ "--no-journal", script, KEY, tostring(level), SMTP_PW, IMAP_PW }, proc.keyless_env(tmp .. "/xdg"))
+    local r = proc.smartlua({ "--no-journal", script, KEY, tostring(level), SMTP_PW, IMAP_PW },
+      proc.keyless_env(tmp .. "/xdg"))
     assert.equal(0, r.code, r.err)
     return r
   end
@@ -110,14 +111,16 @@ describe("tracing", function()
     end)
 
     it("shows the error answer's status and the save's", function()
-      assert.truthy(find_line(lines, "^smartlua: GET /api/v1/email%-accounts/999999/%?api_key=%*%*%* %-> 404 in %d+ ms$"))
+      assert.truthy(find_line(lines,
+        "^smartlua: GET /api/v1/email%-accounts/999999/%?api_key=%*%*%* %-> 404 in %d+ ms$"))
       assert.truthy(find_line(lines, "^smartlua: POST /api/v1/email%-accounts/save%?api_key=%*%*%* %-> 200 in %d+ ms$"))
       assert.truthy(r.out:find("http 404", 1, true))
     end)
 
     it("shows a retried attempt as such", function()
       assert.truthy(find_line(lines, "^smartlua: GET /api/v1/email%-accounts/3001/.* %-> 50%d in %d+ ms; retrying in"))
-      assert.truthy(find_line(lines, "^smartlua: GET /api/v1/email%-accounts/3001/.* %-> 200 in %d+ ms %(attempt 2, retry after 50%d%)$"))
+      assert.truthy(find_line(lines,
+        "^smartlua: GET /api/v1/email%-accounts/3001/.* %-> 200 in %d+ ms %(attempt 2, retry after 50%d%)$"))
     end)
 
     it("shows request and response headers, bodies with passwords masked, and the rate state", function()
@@ -176,7 +179,8 @@ describe("core.mask_body", function()
   end)
 
   it("is not fooled by escaped quotes in values or keys, or by a secret word as a value", function()
-    assert.equal([[{"password":"********","note":"password"}]], core.mask_body([[{"password":"a\"b\\","note":"password"}]]))
+    assert.equal([[{"password":"********","note":"password"}]],
+      core.mask_body([[{"password":"a\"b\\","note":"password"}]]))
     assert.equal([[{"x\"password":"********","y":"z"}]], core.mask_body([[{"x\"password":"v","y":"z"}]]))
     assert.equal([[{ "password" :  "********" , "n": 1}]], core.mask_body([[{ "password" :  "s e c" , "n": 1}]]))
   end)

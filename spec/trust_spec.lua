@@ -74,10 +74,13 @@ describe("trust", function()
       { "get_email_accounts", "GET", "^/email%-accounts/?$", '{"data":[{"id":1}]}', "expected a list, got an object" },
       { "get_email_accounts", "GET", "^/email%-accounts/?$", "null", "expected a list, got null" },
       { "get_email_accounts", "GET", "^/email%-accounts/?$", "[1,2]", "expected a list of objects, got a list" },
-      { "get_email_account", "GET", "^/email%-accounts/3002/?$", "[]", "expected an account object, got an empty list" },
+      { "get_email_account", "GET", "^/email%-accounts/3002/?$", "[]",
+        "expected an account object, got an empty list" },
       { "get_email_account", "GET", "^/email%-accounts/3002/?$", "null", "expected an account object, got null" },
-      { "get_email_account", "GET", "^/email%-accounts/3002/?$", '{"ok":true}', "expected an account object with an id" },
-      { "get_campaign_email_accounts", "GET", "^/campaigns/4101/email%-accounts/?$", "{}", "expected a list, got an object" },
+      { "get_email_account", "GET", "^/email%-accounts/3002/?$", '{"ok":true}',
+        "expected an account object with an id" },
+      { "get_campaign_email_accounts", "GET", "^/campaigns/4101/email%-accounts/?$", "{}",
+        "expected a list, got an object" },
       { "update_email_account", "POST", "^/email%-accounts/3002/?$", "[]", "expected an object, got an empty list" },
     }
     local ARGS = { get_email_accounts = { {} }, get_email_account = { 3002 }, get_campaign_email_accounts = { 4101 },
@@ -96,9 +99,11 @@ describe("trust", function()
 
     it("reads the {success, data} envelope, and a 200 with success:false is a failure", function()
       local acc = server:account(3002)
-      answering("GET", "^/email%-accounts/3002/?$", json.encode { success = true, data = { id = 3002, from_email = acc.from_email } })
+      answering("GET", "^/email%-accounts/3002/?$",
+        json.encode { success = true, data = { id = 3002, from_email = acc.from_email } })
       assert.equal(3002, assert(client:get_email_account(3002)).id)
-      answering("POST", "^/email%-accounts/3002/?$", '{"success":false,"message":"Email account not found or does not belong to you"}')
+      answering("POST", "^/email%-accounts/3002/?$",
+        '{"success":false,"message":"Email account not found or does not belong to you"}')
       local ok, err = client:update_email_account(3002, { max_email_per_day = 5 })
       assert.is_nil(ok)
       assert.equal("Email account not found or does not belong to you", err.message)
@@ -208,7 +213,9 @@ describe("trust", function()
       local r = proc.sh(("env SMARTLEAD_API_KEY=%s XDG_CONFIG_HOME=%s %s -e %s"):format(q(support.KEY), q(home),
         q(proc.BIN), q("print(tostring(require('smartlead').client()))")))
       assert.equal(0, r.code, r.err)
-      assert.truthy(r.err:find("warning: config file skipped, so none of its settings (base_url, rate, ...) apply", 1, true), r.err)
+      assert.truthy(r.err:find("warning: config file skipped, so none of its settings "
+        .. "(base_url, rate, ...) apply", 1, true),
+        r.err)
       assert.truthy(r.err:find("chmod 600", 1, true), r.err)
     end)
   end)
@@ -234,7 +241,9 @@ describe("trust", function()
       local r = proc.sh(env() .. " " .. q(proc.BIN) .. " --plan " .. q(script))
       assert.equal(0, r.code, r.err)
       assert.truthy(r.out:find("max_email_per_day: 20 -> 9", 1, true), r.out)
-      assert.truthy(r.out:find("warning: max_email_per_day is set 2 times in this run (7, then 9); the last wins", 1, true), r.out)
+      assert.truthy(r.out:find("warning: max_email_per_day is set 2 times in this run "
+        .. "(7, then 9); the last wins", 1, true),
+        r.out)
     end)
   end)
 end)

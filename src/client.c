@@ -114,16 +114,43 @@ static const char *string_field(lua_State *L, int t, const char *name) {
   return s;
 }
 
+/* What the body says beyond the envelope: the foreign duplicate (emailAccountId null), the
+ * account a failed save still created. */
+typedef struct {
+  lua_Integer account_id; /* emailAccountId, 0 when absent or null */
+  int other_user;         /* ACCOUNT_ALREADY_EXIST with no id: another user holds the address */
+} error_extra_t;
+
+static int contains_nocase(const char *s, const char *needle) {
+  size_t n = strlen(needle);
+  for (; s && *s; s++)
+    if (strncasecmp(s, needle, n) == 0) return 1;
+  return 0;
+}
+
+/* {"ok":false,"message":"SMTP connection failed","error":"Invalid credentials"}: both halves say
+ * something, so the message is "SMTP connection failed: Invalid credentials" (left on the stack). */
+static void join_detail(lua_State *L, int t, api_error_t *e, const char *detail) {
+  lua_getfield(L, t, "ok");
+  int not_ok = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!not_ok || !e->message || !detail || strcmp(e->message, detail) == 0) return;
+  e->message = lua_pushfstring(L, "%s: %s", e->message, detail);
+  /* the newest docs' connection failure has no errorCode: it is the same failure */
+  if (!e->code && contains_nocase(e->message, "connection failed")) e->code = "ACCOUNT_VERIFICATION_FAILED";
+}
+
 /* Reads whichever documented error envelope the body at t uses (see smartlead-api.md).
  * Strings stay valid because the tables they live in stay on the stack. */
-static void read_error_body(lua_State *L, int t, api_error_t *e, lua_Integer *account_id) {
+static void read_error_body(lua_State *L, int t, api_error_t *e, error_extra_t *x) {
   e->message = string_field(L, t, "message");
   e->code = string_field(L, t, "errorCode");
   if (lua_getfield(L, t, "validation") == LUA_TTABLE) e->code = "VALIDATION_ERROR";
   lua_pop(L, 1);
   int type = lua_getfield(L, t, "error"); /* stays pushed: anchors the inner table */
+  const char *detail = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
   if (type == LUA_TSTRING && !e->message) {
-    e->message = lua_tostring(L, -1); /* {"error":"Campaign not found ..."} */
+    e->message = detail; /* {"error":"Campaign not found ..."} */
   } else if (type == LUA_TTABLE) {      /* {"error":{"code","message","retry_after"}} */
     int inner = lua_gettop(L);
     e->code = string_field(L, inner, "code");
@@ -131,9 +158,21 @@ static void read_error_body(lua_State *L, int t, api_error_t *e, lua_Integer *ac
     if (lua_getfield(L, inner, "retry_after") == LUA_TNUMBER && e->retry_after < 0) e->retry_after = lua_tonumber(L, -1);
     lua_pop(L, 1);
   }
+  join_detail(L, t, e, detail);
   lua_getfield(L, t, "emailAccountId");
-  if (lua_isinteger(L, -1)) *account_id = lua_tointeger(L, -1);
+  if (lua_isinteger(L, -1)) x->account_id = lua_tointeger(L, -1);
   lua_pop(L, 1);
+  x->other_user = e->code && strcmp(e->code, "ACCOUNT_ALREADY_EXIST") == 0 && x->account_id <= 0;
+}
+
+/* Express's page for a route it does not know: "<pre>Cannot POST /api/v1/x</pre>". */
+static const char *express_cannot(lua_State *L, const http_response_t *r) {
+  const char *p = r->body.data ? strstr(r->body.data, "<pre>Cannot ") : NULL;
+  if (!p) return NULL;
+  p += 5;
+  const char *end = strstr(p, "</pre>");
+  size_t n = end ? (size_t)(end - p) : 0;
+  return n > 0 && n < 300 ? lua_pushlstring(L, p, n) : NULL;
 }
 
 static int looks_like_html(const http_response_t *r) {
@@ -156,10 +195,12 @@ static void attach_masked_data(lua_State *L) {
 static int push_http_error(lua_State *L, const client_t *c, const reply_t *call, const char *masked_path, http_response_t *r, int decoded) {
   api_error_t e = {.kind = "http", .status = r->status, .method = call->method, .path = masked_path,
                    .body = r->body.data, .body_len = r->body.len, .retry_after = r->retry_after};
-  lua_Integer account_id = 0;
+  error_extra_t x = {0, 0};
   char msg[160];
   if (decoded && lua_type(L, decoded) == LUA_TTABLE) {
-    read_error_body(L, decoded, &e, &account_id);
+    read_error_body(L, decoded, &e, &x);
+  } else if ((e.message = express_cannot(L, r)) != NULL) {
+    e.code = "UNKNOWN_ENDPOINT"; /* the server has no such route: an invented endpoint, or a typo */
   } else if (looks_like_html(r)) {
     snprintf(msg, sizeof msg, "HTTP %ld with an HTML page instead of JSON (a proxy or gateway error)", r->status);
     e.message = msg;
@@ -172,9 +213,13 @@ static int push_http_error(lua_State *L, const client_t *c, const reply_t *call,
   if (!e.code) e.code = code_for_status(r->status, e.message);
   luaL_pushfail(L);
   push_api_error(L, c, &e);
-  if (account_id > 0) {
-    lua_pushinteger(L, account_id);
+  if (x.account_id > 0) {
+    lua_pushinteger(L, x.account_id);
     lua_setfield(L, -2, "email_account_id");
+  }
+  if (x.other_user) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "other_user");
   }
   if (decoded) attach_masked_data(L);
   return 2; /* Lua takes the top two; what lies below is dropped */
@@ -215,6 +260,25 @@ static void normalise_warmup_stats(lua_State *L, int t) {
     }
   }
   lua_pop(L, 1);
+}
+
+/* Mailbox statistics: counts seen live as strings ("12") become integers. */
+static void normalise_stats(lua_State *L, int t) {
+  static const char *const counts[] = {"sent_count", "open_count", "unique_open_count", "click_count",
+                                       "unique_click_count", "reply_count", "bounce_count", "unsubscribed_count",
+                                       "email_account_id", NULL};
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, t); i <= n; i++) {
+    if (lua_rawgeti(L, t, i) == LUA_TTABLE) integer_strings(L, lua_gettop(L), counts);
+    lua_pop(L, 1);
+  }
+}
+
+/* A detach: result = N is how many were attached and are now removed; detached = N says so. */
+static void normalise_detach(lua_State *L, int t) {
+  static const char *const result[] = {"result", NULL};
+  integer_strings(L, t, result);
+  if (lua_getfield(L, t, "result") == LUA_TNUMBER && lua_isinteger(L, -1)) lua_setfield(L, t, "detached");
+  else lua_pop(L, 1);
 }
 
 /* A 2xx answer that is not JSON: plain-text "success" from a write is a success. */
@@ -267,16 +331,49 @@ static const char *shape_name(lua_State *L, int idx) {
 static int is_object(lua_State *L, int idx) { return strcmp(shape_name(L, idx), "an object") == 0; }
 static int is_list(lua_State *L, int idx) { return strstr(shape_name(L, idx), "list") != NULL; }
 
-/* The newer envelope {"success": true, "data": X} (or "ok"): X replaces the answer at idx. */
-static void unwrap_envelope(lua_State *L, int idx) {
-  if (!is_object(L, idx)) return;
+/* True when the object at idx says success:true or ok:true: an envelope, not data. */
+static int flagged_envelope(lua_State *L, int idx) {
+  if (!is_object(L, idx)) return 0;
   lua_getfield(L, idx, "success");
   lua_getfield(L, idx, "ok");
   int flagged = lua_toboolean(L, -1) || lua_toboolean(L, -2);
   lua_pop(L, 2);
-  if (!flagged) return;
+  return flagged;
+}
+
+/* The newer envelope {"success": true, "data": X} (or "ok"): X replaces the answer at idx. */
+static void unwrap_envelope(lua_State *L, int idx) {
+  if (!flagged_envelope(L, idx)) return;
   if (lua_getfield(L, idx, "data") == LUA_TTABLE && !json_is_null(L, -1)) lua_replace(L, idx);
   else lua_pop(L, 1);
+}
+
+/* A list in an envelope: {ok|success, data = [...]}, or {success, campaigns = [...]} as the
+ * campaign list's field table documents it; a bare array stays as it is, and {"data": [...]}
+ * without the flag is no envelope (where a bare array is documented it is the wrong shape). */
+static void unwrap_list(lua_State *L, int idx) {
+  if (!flagged_envelope(L, idx)) return;
+  static const char *const keys[] = {"data", "campaigns", NULL};
+  for (const char *const *k = keys; *k; k++) {
+    lua_getfield(L, idx, *k);
+    if (is_list(L, lua_gettop(L))) {
+      lua_replace(L, idx);
+      return;
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static const char *list_problem(lua_State *L, int idx) {
+  unwrap_list(L, idx);
+  if (!is_list(L, idx)) return "a list";
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, idx); i <= n; i++) {
+    int t = lua_rawgeti(L, idx, i);
+    int bad = t != LUA_TTABLE || !is_object(L, lua_gettop(L));
+    lua_pop(L, 1);
+    if (bad) return "a list of objects";
+  }
+  return NULL;
 }
 
 /* NULL when the answer at idx has the row's shape, else what it expected. */
@@ -284,21 +381,16 @@ static const char *shape_problem(lua_State *L, answer_kind_t want, int idx) {
   switch (want) {
     case ANSWER_JSON: return NULL;
     case ANSWER_LIST:
-      if (!is_list(L, idx)) return "a list";
-      for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, idx); i <= n; i++) {
-        int t = lua_rawgeti(L, idx, i);
-        int bad = t != LUA_TTABLE || !is_object(L, lua_gettop(L));
-        lua_pop(L, 1);
-        if (bad) return "a list of objects";
-      }
-      return NULL;
-    case ANSWER_ACCOUNT: {
+    case ANSWER_STATS: return list_problem(L, idx);
+    case ANSWER_ACCOUNT:
+    case ANSWER_RECORD: {
       unwrap_envelope(L, idx);
-      if (!is_object(L, idx)) return "an account object";
+      const char *what = want == ANSWER_ACCOUNT ? "an account object" : "an object";
+      if (!is_object(L, idx)) return what;
       lua_getfield(L, idx, "id");
       int has_id = lua_isinteger(L, -1);
       lua_pop(L, 1);
-      return has_id ? NULL : "an account object with an id";
+      return has_id ? NULL : want == ANSWER_ACCOUNT ? "an account object with an id" : "an object with an id";
     }
     default: return is_object(L, idx) ? NULL : "an object";
   }
@@ -329,6 +421,8 @@ static int push_answer(lua_State *L, const client_t *c, const reply_t *call, con
   if (problem) return push_shape_error(L, c, call, masked_path, r, problem);
   if (call->answer == ANSWER_SAVE) normalise_save(L, lua_gettop(L));
   if (call->answer == ANSWER_WARMUP_STATS) normalise_warmup_stats(L, lua_gettop(L));
+  if (call->answer == ANSWER_STATS) normalise_stats(L, lua_gettop(L));
+  if (call->answer == ANSWER_DETACH) normalise_detach(L, lua_gettop(L));
   return 1;
 }
 
@@ -350,6 +444,15 @@ static int push_network_error(lua_State *L, const client_t *c, const reply_t *ca
   int timeout = r->curl_code == CURLE_OPERATION_TIMEDOUT;
   api_error_t e = {.kind = timeout ? "timeout" : "network", .method = call->method, .path = masked_path,
                    .message = r->curl_error, .code = network_code(r->curl_code), .retry_after = -1};
+  char msg[200];
+  if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 1) {
+    snprintf(msg, sizeof msg, "the answer is larger than %ld MB, the most one answer may hold", HTTP_MAX_BODY >> 20);
+    e.message = msg;
+  } else if (r->curl_code == CURLE_WRITE_ERROR && r->too_large == 2 && r->pool) {
+    snprintf(msg, sizeof msg, "answers held in memory at once would exceed %.0f MB (max_buffered_mb); fewer at once "
+             "(concurrency) or a higher max_buffered_mb", r->pool->cap / 1048576.0);
+    e.message = msg, e.code = "ANSWERS_TOO_LARGE";
+  }
   luaL_pushfail(L);
   push_api_error(L, c, &e);
   return 2;
@@ -388,6 +491,23 @@ static void mark_ambiguous(lua_State *L, const reply_t *rp, int maybe_done) {
   lua_setfield(L, -2, "ambiguous");
 }
 
+/* nil, err for a call the server asked to wait longer than its max_wait allows: kind
+ * "rate_limit", retry_after the seconds the server asked for (before any ceiling). */
+static int push_rate_limited(lua_State *L, const reply_t *rp, transfer_t *t) {
+  http_response_t *r = &t->resp;
+  int answered = t->attempts > 0 && r->curl_code == CURLE_OK && r->status == 429;
+  char msg[300];
+  snprintf(msg, sizeof msg, "rate limited: the server asks to wait %.0fs (%s), more than max_wait (%.0fs) allows; %s",
+           t->rate_asked, t->rate_why ? t->rate_why : "429", t->max_wait,
+           answered ? "not sent again" : t->attempts ? "not sent again after the server's last answer" : "not sent");
+  api_error_t e = {.kind = "rate_limit", .code = "RATE_LIMIT_EXCEEDED", .method = rp->method, .path = rp->masked_path,
+                   .message = msg, .retry_after = t->rate_asked, .status = answered ? r->status : 0,
+                   .body = answered ? r->body.data : NULL, .body_len = answered ? r->body.len : 0};
+  luaL_pushfail(L);
+  push_api_error(L, NULL, &e);
+  return 2;
+}
+
 /* nil, err for a transfer a Ctrl-C cancelled; tostring(err) adds method and path. */
 static int push_cancelled(lua_State *L, const reply_t *rp, const transfer_t *t) {
   const char *msg = t->cancelled == CANCELLED_UNSENT ? "cancelled by Ctrl-C; the request was not sent"
@@ -406,6 +526,9 @@ int push_reply(lua_State *L, const reply_t *rp, transfer_t *t) {
   if (t->cancelled) { /* in flight: the server may have it; unsent: only an earlier attempt may */
     n = push_cancelled(L, rp, t);
     maybe_done = t->cancelled == CANCELLED_IN_FLIGHT || t->maybe_acted;
+  } else if (t->rate_asked >= 0) { /* refused (429) or never sent: only an earlier attempt may have acted */
+    n = push_rate_limited(L, rp, t);
+    maybe_done = t->maybe_acted;
   } else {
     n = r->curl_code == CURLE_OK ? push_answer(L, NULL, rp, rp->masked_path, r)
                                  : push_network_error(L, NULL, rp, rp->masked_path, r);
@@ -558,7 +681,8 @@ static char *opt_string(lua_State *L, const char *name, const char *dflt) {
 
 static void check_options(lua_State *L) {
   static const char *const known[] = {"api_key",     "base_url", "timeout", "connect_timeout", "concurrency",
-                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify", NULL};
+                                      "rate",        "max_retries", "max_wait", "insecure_skip_tls_verify",
+                                      "max_buffered_mb", NULL};
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     lua_pop(L, 1);
@@ -589,20 +713,57 @@ static lua_Integer opt_int(lua_State *L, const char *name, lua_Integer dflt, lua
   return v;
 }
 
-/* rate = {requests=N, per=SECONDS} | false; absent: the documented 10 per 2 seconds. */
-static void opt_rate(lua_State *L, double *requests, double *per, int *given) {
-  *requests = 10, *per = 2, *given = 0;
+/* One {requests=N, per=SECONDS} of a rate table into w. */
+static void rate_window_at(lua_State *L, int t, rate_window_t *w) {
+  char err[80] = "not a number";
+  if (!lua_istable(L, t)) luaL_error(L, "smartlead.client: rate windows must be {requests = N, per = SECONDS}");
+  lua_getfield(L, t, "requests");
+  lua_getfield(L, t, "per");
+  w->requests = lua_tonumber(L, -2), w->per = lua_isnil(L, -1) ? 1 : lua_tonumber(L, -1);
+  if (!lua_isnumber(L, -2) || (!lua_isnil(L, -1) && !lua_isnumber(L, -1)) || !rate_window_ok(w->requests, w->per, err, sizeof err))
+    luaL_error(L, "smartlead.client: rate must be {requests = N >= 1, per = SECONDS > 0}, a list of them, a string "
+               "such as \"10/1,60/60\" or \"standard\", or false (%s)", err);
+  lua_pop(L, 2);
+}
+
+/* rate = "10/1,60/60,1000/3600" | "standard" | "pro" | "legacy" | "auto" | "off" | false |
+ * {requests=, per=} | { {requests=, per=}, ... }; absent: the safe default (10 per 2 s) until the
+ * server shows its budget. *given: the rate was set (it then reconfigures the key's limiter). */
+static void opt_rate(lua_State *L, rate_spec_t *spec, int *given) {
+  memset(spec, 0, sizeof *spec);
+  spec->mode = RATE_AUTO, *given = 1;
   int t = lua_getfield(L, 1, "rate");
-  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) *requests = 0, *given = 1;
-  else if (t == LUA_TTABLE) {
-    lua_getfield(L, -1, "requests");
-    lua_getfield(L, -2, "per");
-    *requests = lua_tonumber(L, -2), *per = lua_isnil(L, -1) ? 1 : lua_tonumber(L, -1);
-    if (!(*requests >= 1 && *requests <= 100000 && *per > 0 && *per <= 86400))
-      luaL_error(L, "smartlead.client: rate must be {requests = N >= 1, per = SECONDS > 0} or false");
-    lua_pop(L, 2);
-    *given = 1;
-  } else if (t != LUA_TNIL) luaL_error(L, "smartlead.client: rate must be {requests = N, per = SECONDS} or false");
+  char err[240];
+  if (t == LUA_TNIL) *given = 0;
+  else if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) spec->mode = RATE_OFF;
+  else if (t == LUA_TSTRING) {
+    if (!rate_parse(lua_tostring(L, -1), spec, err, sizeof err)) luaL_error(L, "smartlead.client: %s", err);
+  } else if (t == LUA_TTABLE && lua_getfield(L, -1, "requests") != LUA_TNIL) {
+    lua_pop(L, 1);
+    spec->mode = RATE_WINDOWS, spec->n = 1;
+    rate_window_at(L, lua_gettop(L), &spec->w[0]);
+  } else if (t == LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    if (n < 1 || n > RATE_MAX_WINDOWS) luaL_error(L, "smartlead.client: rate must list 1 to %d windows", RATE_MAX_WINDOWS);
+    spec->mode = RATE_WINDOWS, spec->n = (int)n;
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, -1, i);
+      rate_window_at(L, lua_gettop(L), &spec->w[i - 1]);
+      lua_pop(L, 1);
+    }
+  } else luaL_error(L, "smartlead.client: rate must be a string such as \"10/2\", {requests = N, per = SECONDS}, a list of those, or false");
+  lua_pop(L, 1);
+}
+
+/* max_buffered_mb = MB: the most answer bytes the engine holds at once, for every client. */
+static void opt_max_buffered(lua_State *L) {
+  if (lua_getfield(L, 1, "max_buffered_mb") != LUA_TNIL) {
+    double mb = lua_tonumber(L, -1);
+    if (!lua_isnumber(L, -1) || !(mb >= 0.01 && mb <= 65536))
+      luaL_error(L, "smartlead.client: max_buffered_mb must be a number of megabytes from 0.01 to 65536");
+    engine_lua_set_answer_cap(L, (size_t)(mb * 1048576));
+  }
   lua_pop(L, 1);
 }
 
@@ -630,9 +791,10 @@ static int l_new_client(lua_State *L) {
   long timeout_ms = opt_ms(L, "timeout", 60), connect_ms = opt_ms(L, "connect_timeout", 10);
   int concurrency = (int)opt_int(L, "concurrency", 8, 1, 64), max_retries = (int)opt_int(L, "max_retries", 5, 0, 20);
   double max_wait = opt_int(L, "max_wait", 600, 0, 86400);
-  double requests, per;
+  rate_spec_t rate;
   int rate_given;
-  opt_rate(L, &requests, &per, &rate_given);
+  opt_rate(L, &rate, &rate_given);
+  opt_max_buffered(L);
   client_t *c = lua_newuserdatauv(L, sizeof *c, 1); /* uservalue 1: the run session's hook */
   memset(c, 0, sizeof *c);
   c->closed = 1; /* until fully built, so __gc frees only what exists */
@@ -658,7 +820,7 @@ static int l_new_client(lua_State *L) {
     return luaL_error(L, "smartlead.client: the API key must be at least 8 characters without spaces");
   redact_add_secret(c->api_key);
   warn_insecure(L, c);
-  c->limiter = limiter_for_key(c->api_key, requests, per, rate_given);
+  c->limiter = limiter_for_key(c->api_key, &rate, rate_given);
   if (!c->limiter) return luaL_error(L, "smartlead.client: too many distinct API keys in one process");
   return 1;
 }
@@ -694,10 +856,11 @@ static int l_base_url(lua_State *L) {
   return 1;
 }
 
-/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=} */
+/* client:options() -> {concurrency=, max_retries=, max_wait=, timeout=, connect_timeout=, max_buffered_mb=} */
 static int l_options(lua_State *L) {
   client_t *c = client_check(L, 1);
-  lua_createtable(L, 0, 5);
+  lua_createtable(L, 0, 6);
+  engine_lua_push_number(L, engine_lua_answer_cap(L) / 1048576.0), lua_setfield(L, -2, "max_buffered_mb");
   lua_pushinteger(L, c->slots->max), lua_setfield(L, -2, "concurrency");
   lua_pushinteger(L, c->max_retries), lua_setfield(L, -2, "max_retries");
   lua_pushnumber(L, c->max_wait), lua_setfield(L, -2, "max_wait");
@@ -706,7 +869,30 @@ static int l_options(lua_State *L) {
   return 1;
 }
 
-/* client:reset_rate_state() -- forget learned limits and pauses of this key (shared by clients) */
+/* client:rate_budget() -> {windows = { {requests=, per=, source=}, ... }, source=, off=, pause=}
+ * The budget this key has shown, as the limiter paces it: source "configured" (or "default"),
+ * "server" (its X-RateLimit-* headers) or "learned" (a 429 the headers did not foresee). */
+static int l_rate_budget(lua_State *L) {
+  limiter_budget_t b;
+  limiter_budget(client_check(L, 1)->limiter, monotonic_now(), &b);
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, b.n, 0);
+  for (int i = 0; i < b.n; i++) {
+    lua_createtable(L, 0, 3);
+    engine_lua_push_number(L, b.w[i].w.requests), lua_setfield(L, -2, "requests");
+    engine_lua_push_number(L, b.w[i].w.per), lua_setfield(L, -2, "per");
+    lua_pushstring(L, b.w[i].source), lua_setfield(L, -2, "source");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "windows");
+  lua_pushstring(L, b.source), lua_setfield(L, -2, "source");
+  lua_pushboolean(L, b.off), lua_setfield(L, -2, "off");
+  lua_pushnumber(L, b.pause), lua_setfield(L, -2, "pause");
+  return 1;
+}
+
+/* client:reset_rate_state() -- forget pauses, server windows and learned limits of this key
+ * (shared by clients), the remembered ones too */
 static int l_reset_rate_state(lua_State *L) {
   limiter_reset(client_check(L, 1)->limiter);
   return 0;
@@ -735,8 +921,8 @@ static int l_new_error(lua_State *L) {
 
 void client_register(lua_State *L) {
   static const luaL_Reg methods[] = {{"close", l_close}, {"base_url", l_base_url}, {"options", l_options},
-                                     {"reset_rate_state", l_reset_rate_state}, {"mask", l_mask},
-                                     {"set_session_hook", l_set_session_hook}, {NULL, NULL}};
+                                     {"reset_rate_state", l_reset_rate_state}, {"rate_budget", l_rate_budget},
+                                     {"mask", l_mask}, {"set_session_hook", l_set_session_hook}, {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   if (luaL_newmetatable(L, CLIENT_MT)) {
     luaL_setfuncs(L, meta, 0);

@@ -34,6 +34,9 @@ typedef enum {
   ANSWER_LIST,         /* a list of objects (a bare array; `[]` when none) */
   ANSWER_ACCOUNT,      /* one account: an object with an integer id (or {success, data = account}) */
   ANSWER_OBJECT,       /* an object (write acknowledgements) */
+  ANSWER_RECORD,       /* one object with an integer id (a campaign, a tag), bare or in {success|ok, data} */
+  ANSWER_STATS,        /* a list (bare or in {ok, data}) of per-mailbox counts; string counts -> integers */
+  ANSWER_DETACH,       /* an object; result = N (how many were attached) -> detached = N */
 } answer_kind_t;
 
 typedef struct {

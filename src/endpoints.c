@@ -87,12 +87,55 @@ static const field_t ACCOUNT_UPDATE[] = {
     {"is_suspended", F_BOOL, 0, NULL, NULL},
     {NULL, 0, 0, NULL, NULL}};
 
+/* No minimums beyond the types: the docs' own examples break theirs (daily_rampup: 2). */
 static const field_t WARMUP_UPDATE[] = {
     {"warmup_enabled", F_BOOL, 1, NULL, NULL},
     {"total_warmup_per_day", F_UINT, 0, NULL, NULL},
     {"daily_rampup", F_UINT, 0, NULL, NULL},
     {"reply_rate_percentage", F_PERCENT, 0, NULL, NULL},
-    {"warmup_key_id", F_NAME, 0, NULL, NULL},
+    {"warmup_key_id", F_KEY, 0, NULL, NULL},
+    {"auto_adjust_warmup", F_BOOL, 0, NULL, NULL},
+    {"is_rampup_enabled", F_BOOL, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t CAMPAIGNS_QUERY[] = {
+    {"client_id", F_ID, 0, NULL, NULL},
+    {"include_tags", F_BOOL, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t INCLUDE_TAGS_QUERY[] = {
+    {"include_tags", F_BOOL, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t MAILBOX_STATS_QUERY[] = {
+    {"offset", F_UINT, 0, NULL, NULL},
+    {"limit", F_LIMIT20, 0, NULL, NULL},
+    {"start_date", F_DATE, 0, NULL, NULL},
+    {"end_date", F_DATE, 0, NULL, NULL},
+    {"time_zone", F_NAME, 0, NULL, NULL},
+    {"client_id", F_ID, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t ATTACH_OPTIONS[] = {
+    {"auto_adjust_warmup", F_BOOL, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t TAG_CREATE[] = {
+    {"name", F_NAME, 1, NULL, NULL},
+    {"color", F_COLOR, 0, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t TAG_UPDATE[] = {
+    {"id", F_ID, 1, NULL, NULL},
+    {"name", F_NAME, 1, NULL, NULL},
+    {"color", F_COLOR, 1, NULL, NULL},
+    {NULL, 0, 0, NULL, NULL}};
+
+static const field_t LEAD_SENDER[] = {
+    {"email_account_id", F_ID, 1, NULL, NULL},
+    {"email_campaign_id", F_ID, 1, NULL, NULL},
+    {"email_lead_id", F_ID, 1, NULL, NULL},
+    {"override_lead_email_account", F_BOOL, 0, NULL, NULL},
     {NULL, 0, 0, NULL, NULL}};
 
 /* ---------------------------------------------------------------- the table */
@@ -100,7 +143,8 @@ static const field_t WARMUP_UPDATE[] = {
 #define ACCOUNT_ID .id_name = "email_account_id"
 #define CAMPAIGN_ID .id_name = "campaign_id"
 /* a save whose answer was lost is looked up by its address before anything is sent again */
-#define SAVE_LOOKUP .lookup = "get_email_account_by_email", .lookup_key = "from_email"
+#define SAVE_LOOKUP .lookup = "get_email_account_by_email", .lookup_key = "from_email", \
+                    .lookup_list = "get_email_accounts", .lookup_filter = "username"
 
 const endpoint_t ENDPOINTS[] = {
     {.name = "get_email_accounts", .method = "GET", .path = "/email-accounts/", .arg = ARG_FIELDS, .dest = TO_QUERY,
@@ -113,8 +157,21 @@ const endpoint_t ENDPOINTS[] = {
      .arg = ARG_EMAIL, .dest = TO_QUERY, .payload_required = 1, .answer = ANSWER_ACCOUNT, .kind = KIND_READ,
      .args_doc = "email", .summary = "One account by its address"},
     {.name = "get_campaign_email_accounts", .method = "GET", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
-     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_LIST, .kind = KIND_READ, .args_doc = "campaign_id",
-     .summary = "The accounts attached to a campaign"},
+     .arg = ARG_FIELDS, .dest = TO_QUERY, .fields = INCLUDE_TAGS_QUERY, .answer = ANSWER_LIST, .kind = KIND_READ,
+     .args_doc = "campaign_id, opts", .summary = "The accounts attached to a campaign (include_tags)"},
+    {.name = "get_campaigns", .method = "GET", .path = "/campaigns/", .arg = ARG_FIELDS, .dest = TO_QUERY,
+     .fields = CAMPAIGNS_QUERY, .answer = ANSWER_LIST, .kind = KIND_READ, .args_doc = "query",
+     .summary = "Every campaign, newest first, with its status and schedule (client_id, include_tags)"},
+    {.name = "get_campaign", .method = "GET", .path = "/campaigns/{id}", CAMPAIGN_ID, .arg = ARG_FIELDS,
+     .dest = TO_QUERY, .fields = INCLUDE_TAGS_QUERY, .answer = ANSWER_RECORD, .kind = KIND_READ,
+     .args_doc = "campaign_id, opts", .summary = "One campaign: status, schedule, limits (include_tags)"},
+    {.name = "get_mailbox_statistics", .method = "GET", .path = "/campaigns/{id}/mailbox-statistics", CAMPAIGN_ID,
+     .arg = ARG_FIELDS, .dest = TO_QUERY, .fields = MAILBOX_STATS_QUERY, .answer = ANSWER_STATS, .kind = KIND_READ,
+     .args_doc = "campaign_id, query",
+     .summary = "A campaign's sent, opens, clicks, replies and bounces per mailbox, one page (limit 1..20)"},
+    {.name = "get_email_account_tags", .method = "POST", .path = "/email-accounts/tag-list", .arg = ARG_EMAILS,
+     .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_LIST, .kind = KIND_READ, .args_doc = "emails",
+     .summary = "The tags of accounts by address (a POST that changes nothing)"},
     {.name = "get_warmup_stats", .method = "GET", .path = "/email-accounts/{id}/warmup-stats", ACCOUNT_ID,
      .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_WARMUP_STATS, .kind = KIND_READ, .args_doc = "id",
      .summary = "Warmup statistics of the last 7 days (counts as integers)"},
@@ -131,13 +188,42 @@ const endpoint_t ENDPOINTS[] = {
      .dest = TO_BODY, .fields = OAUTH_SAVE, .payload_required = 1, .answer = ANSWER_SAVE, .kind = KIND_CREATE,
      SAVE_LOOKUP, .args_doc = "fields", .summary = "Add a Gmail or Outlook account with OAuth tokens"},
     {.name = "add_campaign_email_accounts", .method = "POST", .path = "/campaigns/{id}/email-accounts", CAMPAIGN_ID,
-     .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
-     .inverse = "remove_campaign_email_accounts", .args_doc = "campaign_id, ids",
-     .summary = "Attach accounts to a campaign"},
+     .arg = ARG_IDS, .dest = TO_BODY, .options = ATTACH_OPTIONS, .payload_required = 1, .answer = ANSWER_OBJECT,
+     .kind = KIND_RELATION, .inverse = "remove_campaign_email_accounts", .args_doc = "campaign_id, ids, opts",
+     .summary = "Attach accounts to a campaign (auto_adjust_warmup)"},
     {.name = "remove_campaign_email_accounts", .method = "DELETE", .path = "/campaigns/{id}/email-accounts",
-     CAMPAIGN_ID, .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT,
+     CAMPAIGN_ID, .arg = ARG_IDS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_DETACH,
      .kind = KIND_RELATION, .inverse = "add_campaign_email_accounts", .removes = 1, .args_doc = "campaign_id, ids",
-     .summary = "Detach accounts from a campaign"},
+     .summary = "Detach accounts from a campaign ({detached = N}: how many were attached)"},
+    {.name = "suspend_email_account", .method = "PUT", .path = "/email-accounts/suspend/{id}", ACCOUNT_ID,
+     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
+     .inverse = "unsuspend_email_account", .flag = "is_suspended", .args_doc = "id",
+     .summary = "Stop an account's campaign and warmup sending; it stays in its campaigns"},
+    {.name = "unsuspend_email_account", .method = "DELETE", .path = "/email-accounts/unsuspend/{id}", ACCOUNT_ID,
+     .arg = ARG_NONE, .dest = TO_QUERY, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
+     .inverse = "suspend_email_account", .removes = 1, .flag = "is_suspended", .args_doc = "id",
+     .summary = "Let a suspended account send again"},
+    {.name = "delete_email_account", .method = "DELETE", .path = "/email-accounts/{id}", ACCOUNT_ID, .arg = ARG_NONE,
+     .dest = TO_QUERY, .answer = ANSWER_SAVE, .kind = KIND_DELETE, .args_doc = "id",
+     .summary = "Delete an account: gone from every campaign; cannot be undone"},
+    {.name = "create_tag", .method = "POST", .path = "/tags", .arg = ARG_FIELDS, .dest = TO_BODY,
+     .fields = TAG_CREATE, .payload_required = 1, .answer = ANSWER_RECORD, .kind = KIND_CREATE, .args_doc = "fields",
+     .summary = "Create an account tag {name, color = \"#RRGGBB\"}"},
+    {.name = "update_tag", .method = "POST", .path = "/email-accounts/tag-manager", .arg = ARG_FIELDS,
+     .dest = TO_BODY, .fields = TAG_UPDATE, .payload_required = 1, .answer = ANSWER_RECORD, .kind = KIND_SET,
+     .args_doc = "fields", .summary = "Rename or recolor a tag {id, name, color}"},
+    {.name = "add_email_account_tags", .method = "POST", .path = "/email-accounts/tag-mapping", .arg = ARG_ID_PAIRS,
+     .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
+     .inverse = "remove_email_account_tags", .max_ids = 25, .members = "tags", .args_doc = "ids, tag_ids",
+     .summary = "Tag accounts (25 a request; longer lists are split)"},
+    {.name = "remove_email_account_tags", .method = "DELETE", .path = "/email-accounts/tag-mapping",
+     .arg = ARG_ID_PAIRS, .dest = TO_BODY, .payload_required = 1, .answer = ANSWER_OBJECT, .kind = KIND_RELATION,
+     .inverse = "add_email_account_tags", .removes = 1, .max_ids = 25, .members = "tags", .args_doc = "ids, tag_ids",
+     .summary = "Untag accounts (the tags themselves stay)"},
+    {.name = "update_lead_email_account", .method = "POST", .path = "/campaigns/update-lead-email-account",
+     .arg = ARG_FIELDS, .dest = TO_BODY, .fields = LEAD_SENDER, .payload_required = 1, .answer = ANSWER_OBJECT,
+     .kind = KIND_ACTION, .args_doc = "fields",
+     .summary = "Hand a campaign's lead to another sending account"},
     {.name = "reconnect_failed_email_accounts", .method = "POST",
      .path = "/email-accounts/reconnect-failed-email-accounts", .arg = ARG_NONE, .dest = TO_BODY,
      .answer = ANSWER_OBJECT, .kind = KIND_ACTION, .args_doc = "",
@@ -157,20 +243,55 @@ static void expand_path(char *out, size_t outsz, const char *tmpl, lua_Integer i
   else snprintf(out, outsz, "%.*s" LUA_INTEGER_FMT "%s", (int)(slot - tmpl), tmpl, id, slot + 4);
 }
 
-/* The endpoint's single argument (fields, ids or email) as a canonical table on top, or nil, err. */
+/* How many arguments follow the leading id: the payload's (two for id pairs), then options. */
+static int payload_args(const endpoint_t *ep) {
+  int n = ep->arg == ARG_ID_PAIRS ? 2 : 1;
+  return n + (ep->options ? 1 : 0);
+}
+
+/* The trailing options table (nil: none) validated and merged into the payload on top. */
+static int merge_options(lua_State *L, const endpoint_t *ep, int opts, const char *path) {
+  int payload = lua_gettop(L);
+  if (validate_fields(L, opts, ep->options, ep->name, ep->method, path, 0) != 1) return 2;
+  lua_pushnil(L);
+  while (lua_next(L, payload + 1)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_settable(L, payload);
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* The endpoint's arguments (fields, ids, address, ...; options) as one canonical table on top, or nil, err. */
 static int build_payload(lua_State *L, const endpoint_t *ep, int arg, const char *path) {
+  int n;
   switch (ep->arg) {
     case ARG_FIELDS:
-      return validate_fields(L, arg, ep->fields, ep->name, ep->method, path, ep->payload_required);
+      n = validate_fields(L, arg, ep->fields, ep->name, ep->method, path, ep->payload_required);
+      break;
     case ARG_IDS:
-      return validate_id_list(L, arg, ep->name, ep->method, path);
+      lua_createtable(L, 0, 2);
+      n = validate_ids_into(L, arg, ep->name, ep->method, path, "email_account_ids", ep->max_ids);
+      break;
+    case ARG_ID_PAIRS:
+      lua_createtable(L, 0, 2);
+      n = validate_ids_into(L, arg, ep->name, ep->method, path, "email_account_ids", ep->max_ids);
+      if (n == 1) n = validate_ids_into(L, arg + 1, ep->name, ep->method, path, "tag_ids", 100);
+      break;
     case ARG_EMAIL:
-      return validate_email_arg(L, arg, ep->name, ep->method, path);
+      n = validate_email_arg(L, arg, ep->name, ep->method, path);
+      break;
+    case ARG_EMAILS:
+      n = validate_email_list(L, arg, ep->name, ep->method, path, "email_ids");
+      break;
     default:
       if (ep->dest == TO_BODY) lua_newtable(L); /* POST with {} */
       else lua_pushnil(L);
       return 1;
   }
+  if (n == 1 && ep->options) n = merge_options(L, ep, arg + payload_args(ep) - 1, path);
+  return n;
 }
 
 static uint64_t fnv1a(const char *s, uint64_t h) {
@@ -243,7 +364,8 @@ static int dispatch(lua_State *L, dispatch_mode_t mode) {
     }
   }
   expand_path(path, sizeof path, ep->path, id);
-  lua_settop(L, arg); /* ignore extra arguments beyond the payload */
+  int last = arg + payload_args(ep) - 1;
+  lua_settop(L, last); /* ignore extra arguments beyond the payload and its options */
   if (build_payload(L, ep, arg, path) != 1) return 2;
   buf_init(&query);
   buf_init(&body);
@@ -259,7 +381,7 @@ static int dispatch(lua_State *L, dispatch_mode_t mode) {
   } else if (mode == SEND && has_session_hook(L)) {
     buf_free(&query);
     buf_free(&body);
-    return call_session(L, ep, arg);
+    return call_session(L, ep, last);
   } else {
     call_t call = {.method = ep->method, .path = path, .query = &query, .body = ep->dest == TO_BODY ? &body : NULL,
                    .answer = ep->answer, .idempotent = repeatable(ep->kind), .write = ep->kind != KIND_READ,
@@ -353,9 +475,10 @@ static int l_request(lua_State *L) {
 /* ---------------------------------------------------------------- the registry as data */
 
 static const char *const KIND_NAMES[] = {"read", "set", "create", "relation", "delete", "action", NULL};
-static const char *const ARG_NAMES[] = {"none", "fields", "ids", "email", NULL};
+static const char *const ARG_NAMES[] = {"none", "fields", "ids", "email", "id_pairs", "emails", NULL};
 static const char *const DEST_NAMES[] = {"query", "body", NULL};
-static const char *const ANSWER_NAMES[] = {"json", "save", "warmup_stats", "list", "account", "object", NULL};
+static const char *const ANSWER_NAMES[] = {"json", "save", "warmup_stats", "list", "account", "object", "record",
+                                           "stats", "detach", NULL};
 static const char *const METHOD_NAMES[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
 
 #define DEFINED_ROWS "smartlead.defined_operations" /* registry key: rows added at run time */
@@ -395,7 +518,7 @@ static void push_fields(lua_State *L, const field_t *fields) {
 /* Pushes the row as a table, with call and validate bound to it (the value at `row` is the
  * light or full userdata dispatch reads). */
 static void push_row(lua_State *L, const endpoint_t *ep, int row) {
-  lua_createtable(L, 0, 16);
+  lua_createtable(L, 0, 20);
   set_str(L, "name", ep->name);
   set_str(L, "method", ep->method);
   set_str(L, "path", ep->path);
@@ -404,6 +527,8 @@ static void push_row(lua_State *L, const endpoint_t *ep, int row) {
   lua_pushboolean(L, ep->removes), lua_setfield(L, -2, "removes");
   set_str(L, "lookup", ep->lookup);
   set_str(L, "lookup_key", ep->lookup_key);
+  set_str(L, "lookup_list", ep->lookup_list);
+  set_str(L, "lookup_filter", ep->lookup_filter);
   set_str(L, "id_name", ep->id_name);
   set_str(L, "target", target_name(ep));
   set_str(L, "arg", ARG_NAMES[ep->arg]);
@@ -414,6 +539,13 @@ static void push_row(lua_State *L, const endpoint_t *ep, int row) {
   lua_pushboolean(L, ep->payload_required), lua_setfield(L, -2, "payload_required");
   push_fields(L, ep->fields);
   lua_setfield(L, -2, "fields");
+  if (ep->options) {
+    push_fields(L, ep->options);
+    lua_setfield(L, -2, "options");
+  }
+  if (ep->max_ids > 0) lua_pushinteger(L, ep->max_ids), lua_setfield(L, -2, "max_ids");
+  set_str(L, "flag", ep->flag);
+  set_str(L, "members", ep->members);
   lua_pushvalue(L, row);
   lua_pushcclosure(L, l_dispatch_raw, 1);
   lua_setfield(L, -2, "call");
@@ -481,8 +613,8 @@ static const char *const *spec_enum(lua_State *L, int field, int anchor) {
   return out;
 }
 
-static const field_t *spec_fields(lua_State *L, int spec, int anchor) {
-  if (lua_getfield(L, spec, "fields") != LUA_TTABLE) return lua_pop(L, 1), NULL;
+static const field_t *spec_fields(lua_State *L, int spec, int anchor, const char *key) {
+  if (lua_getfield(L, spec, key) != LUA_TTABLE) return lua_pop(L, 1), NULL;
   int list = lua_gettop(L);
   size_t n = lua_rawlen(L, list);
   field_t *out = lua_newuserdatauv(L, (n + 1) * sizeof *out, 0);
@@ -528,7 +660,8 @@ static void check_defined_row(lua_State *L, const endpoint_t *ep) {
 }
 
 /* core.define_operation{name=, method=, path=, kind=, inverse=, id_name=, arg=, dest=, fields=, answer=,
- *                       removes=, lookup=, lookup_key=, payload_required=, args=, summary=} -> row (as core.operations() lists it) */
+ *                       removes=, lookup=, lookup_key=, payload_required=, options=, max_ids=, flag=,
+ *                       members=, args=, summary=} -> row (as core.operations() lists it) */
 static int l_define_operation(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -547,8 +680,16 @@ static int l_define_operation(lua_State *L) {
   lua_pop(L, 1);
   ep->lookup = spec_string(L, 1, 3, "lookup", 0);
   ep->lookup_key = spec_string(L, 1, 3, "lookup_key", 0);
+  ep->lookup_list = spec_string(L, 1, 3, "lookup_list", 0);
+  ep->lookup_filter = spec_string(L, 1, 3, "lookup_filter", 0);
   ep->id_name = spec_string(L, 1, 3, "id_name", 0);
-  ep->fields = spec_fields(L, 1, 3);
+  ep->fields = spec_fields(L, 1, 3, "fields");
+  ep->options = spec_fields(L, 1, 3, "options");
+  ep->flag = spec_string(L, 1, 3, "flag", 0);
+  ep->members = spec_string(L, 1, 3, "members", 0);
+  lua_getfield(L, 1, "max_ids");
+  ep->max_ids = lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 && lua_tointeger(L, -1) <= 2500 ? (int)lua_tointeger(L, -1) : 0;
+  lua_pop(L, 1);
   ep->arg = (arg_kind_t)spec_choice(L, 1, 3, "arg", ARG_NAMES, ep->fields ? ARG_FIELDS : ARG_NONE);
   ep->dest = (dest_t)spec_choice(L, 1, 3, "dest", DEST_NAMES, strcmp(ep->method, "GET") == 0 ? TO_QUERY : TO_BODY);
   ep->answer = (answer_kind_t)spec_choice(L, 1, 3, "answer", ANSWER_NAMES, ANSWER_JSON);

@@ -8,7 +8,9 @@
 #include "client.h"
 #include "validate.h"
 
-typedef enum { ARG_NONE, ARG_FIELDS, ARG_IDS, ARG_EMAIL } arg_kind_t;
+/* What follows the leading id: nothing, a fields table, an id list, an address, an id list and a
+ * tag id list (tag mappings), a list of addresses. */
+typedef enum { ARG_NONE, ARG_FIELDS, ARG_IDS, ARG_EMAIL, ARG_ID_PAIRS, ARG_EMAILS } arg_kind_t;
 typedef enum { TO_QUERY, TO_BODY } dest_t;
 
 /* What an operation does, which decides how it is planned, journaled, retried and undone. */
@@ -36,6 +38,12 @@ typedef struct {
   int removes;           /* KIND_RELATION: this side removes (detach, untag, unsuspend) */
   const char *lookup;    /* KIND_CREATE: the read that finds what a lost answer may have created */
   const char *lookup_key; /* ... by this field of the payload */
+  const char *lookup_list;   /* KIND_CREATE: the list read that finds what lookup cannot (an account not connected) */
+  const char *lookup_filter; /* ... filtered by this query field, set to the payload's lookup_key value */
+  const field_t *options; /* a trailing options table whose fields join the payload (auto_adjust_warmup) */
+  int max_ids;           /* ARG_IDS, ARG_ID_PAIRS: ids one request takes; the Lua client splits longer lists */
+  const char *flag;      /* KIND_RELATION on an account: the boolean account field the adding side sets */
+  const char *members;   /* KIND_RELATION over ids: the account list field whose members the second list names */
   const char *args_doc;  /* for help */
   const char *summary;
 } endpoint_t;

@@ -9,15 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "redact.h"
 #include "trace.h"
 #include "version.h"
 
 #define BACKOFF_BASE 0.25 /* seconds before the first retry, doubling after */
 #define BACKOFF_CAP 8.0
-#define PAUSE_CAP 900.0   /* a server has locked a key out for 8 minutes after Retry-After: 60 */
-#define MAX_LIMITERS 32
-#define MAX_WINDOW 4096   /* start times remembered; rates above this per window use a bucket */
-#define WINDOW_MARGIN 1.02 /* a little slack so arrival jitter never puts N+1 in a server window */
+#define ANNOUNCE_MIN 1.0  /* server-asked waits this long or longer are said on stderr */
 
 double monotonic_now(void) {
   struct timespec ts;
@@ -25,171 +23,12 @@ double monotonic_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double wall_now(void) { return (double)time(NULL); }
-
 /* Jitter only needs to spread retries apart, not to be unpredictable. */
 static double random01(void) {
   static uint64_t s;
   if (!s) s = (uint64_t)monotonic_now() * 6364136223846793005ULL ^ (uint64_t)getpid() ^ 0x9E3779B97F4A7C15ULL;
   s ^= s << 13, s ^= s >> 7, s ^= s << 17;
   return (double)(s >> 11) / 9007199254740992.0;
-}
-
-/* ---------------------------------------------------------------- the rate limiter */
-
-struct limiter {
-  uint64_t key_hash; /* the key itself is not kept here */
-  int limit;         /* requests allowed in any `per` seconds; 0: no client-side pacing */
-  double per;
-  double *starts;    /* ring of the last `limit` start times (sliding window) */
-  int head, count;
-  double paused_until;      /* after a 429, every request waits */
-  double window_end;        /* from x-ratelimit-reset */
-  long window_left;         /* requests the server still allows in that window; -1 unknown */
-  long last_remaining;      /* the server's last x-ratelimit-remaining; -1 unknown */
-  double window_start;      /* when a new server window was first seen to begin; 0 unknown */
-  double window_len;        /* the longest reset seen: the server window's length */
-  int running;
-  int strikes;              /* consecutive 429s, for backoff when the server says nothing */
-  const char *reason;       /* why requests are waiting, for progress and messages */
-};
-
-static pthread_mutex_t limiters_lock = PTHREAD_MUTEX_INITIALIZER;
-static limiter_t *limiters[MAX_LIMITERS];
-static int n_limiters;
-
-__attribute__((destructor)) static void free_limiters(void) {
-  for (int i = 0; i < n_limiters; i++) free(limiters[i]->starts), free(limiters[i]);
-  n_limiters = 0;
-}
-
-static uint64_t fnv1a(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return h;
-}
-
-/* A sliding window: at most `requests` starts in any `per` seconds, which also keeps a server's
- * fixed windows of that length under the limit (a token bucket would allow twice the burst). */
-static void limiter_configure(limiter_t *l, double requests, double per) {
-  int limit = requests >= 1 && per > 0 ? (int)requests : 0;
-  if (limit > MAX_WINDOW) per = per * MAX_WINDOW / limit, limit = MAX_WINDOW; /* same average rate */
-  double *starts = limit ? calloc((size_t)limit, sizeof *starts) : NULL;
-  if (limit && !starts) limit = 0;
-  free(l->starts);
-  l->starts = starts;
-  l->limit = limit;
-  l->per = per * WINDOW_MARGIN;
-  l->head = l->count = 0;
-}
-
-limiter_t *limiter_for_key(const char *key, double requests, double per, int explicit_rate) {
-  uint64_t h = fnv1a(key ? key : "");
-  limiter_t *found = NULL;
-  pthread_mutex_lock(&limiters_lock);
-  for (int i = 0; i < n_limiters && !found; i++)
-    if (limiters[i]->key_hash == h) found = limiters[i];
-  if (found && explicit_rate) limiter_configure(found, requests, per);
-  if (!found && n_limiters < MAX_LIMITERS && (found = calloc(1, sizeof *found))) {
-    found->key_hash = h;
-    found->window_left = found->last_remaining = -1;
-    limiter_configure(found, requests, per);
-    limiters[n_limiters++] = found;
-  }
-  pthread_mutex_unlock(&limiters_lock);
-  return found;
-}
-
-void limiter_reset(limiter_t *l) {
-  l->head = l->count = 0;
-  l->paused_until = l->window_end = l->window_start = l->window_len = 0;
-  l->window_left = l->last_remaining = -1;
-  l->strikes = 0;
-}
-
-/* The start time that leaves the window when the next request starts. */
-static double oldest_start(const limiter_t *l) {
-  return l->starts[(l->head - l->count + l->limit) % l->limit];
-}
-
-/* Seconds until a request may start (0: now). */
-static double limiter_wait(limiter_t *l, double now) {
-  if (now < l->paused_until) return l->reason = "the server answered 429", l->paused_until - now;
-  if (l->window_left >= 0 && now >= l->window_end) l->window_left = -1; /* window over: unknown again */
-  if (l->window_left == 0) return l->reason = "x-ratelimit-remaining is 0", l->window_end - now;
-  if (l->limit && l->count == l->limit && now < oldest_start(l) + l->per)
-    return l->reason = "client-side rate", oldest_start(l) + l->per - now;
-  l->reason = NULL;
-  return 0;
-}
-
-static void limiter_take(limiter_t *l, double now) {
-  if (l->limit) {
-    l->starts[l->head] = now;
-    l->head = (l->head + 1) % l->limit;
-    if (l->count < l->limit) l->count++;
-  }
-  if (l->window_left > 0) l->window_left--;
-  l->running++;
-}
-
-/* x-ratelimit-reset is seconds until the reset, or (seen elsewhere) an epoch in s or ms. */
-static double reset_seconds(long reset) {
-  double r = (double)reset;
-  if (r > 1e12) r = r / 1000 - wall_now();
-  else if (r > 1e9) r -= wall_now();
-  return r < 0 ? 0 : r > PAUSE_CAP ? PAUSE_CAP : r;
-}
-
-/* When the current server window ends. x-ratelimit-reset counts whole seconds, so on its own it
- * overstates the wait by up to a second; once a window's start has been seen (remaining jumped
- * back up), windows end at that start plus whole window lengths, which is never too early. */
-static double window_end_at(limiter_t *l, double now, double reset) {
-  double end = now + reset;
-  if (l->window_start > 0 && l->window_len > 0) {
-    double k = ceil((now - l->window_start) / l->window_len);
-    double predicted = l->window_start + (k < 1 ? 1 : k) * l->window_len;
-    if (predicted > now && predicted < end) end = predicted;
-  }
-  return end;
-}
-
-/* Follows the server's own count: what it says remains, less what is still in flight. */
-static void limiter_observe(limiter_t *l, const http_response_t *r, double now) {
-  if (r->rl_remaining < 0 || r->rl_reset < 0) return;
-  double reset = reset_seconds(r->rl_reset);
-  if (reset > l->window_len) l->window_len = reset;
-  long jump = r->rl_limit > 0 ? r->rl_limit / 4 : 2;
-  if (l->last_remaining >= 0 && r->rl_remaining > l->last_remaining + (jump > 2 ? jump : 2)) l->window_start = now;
-  l->last_remaining = r->rl_remaining;
-  double end = window_end_at(l, now, reset);
-  long left = r->rl_remaining - l->running;
-  if (left < 0) left = 0;
-  int same_window = l->window_left >= 0 && fabs(end - l->window_end) < 0.5;
-  if (same_window && left > l->window_left) return; /* an older answer arriving late */
-  l->window_end = end;
-  l->window_left = left;
-}
-
-/* Starts in the client-side window that ends now. */
-static int window_used(const limiter_t *l, double now) {
-  int used = 0;
-  for (int i = 0; i < l->count; i++)
-    used += l->starts[(l->head - 1 - i + l->limit) % l->limit] > now - l->per;
-  return used;
-}
-
-/* The limiter's state after an attempt, for traces at level 2. */
-static void limiter_describe(limiter_t *l, const http_response_t *r, double now, char *out, size_t n) {
-  int k = r->rl_remaining >= 0 ? snprintf(out, n, "server limit %ld, remaining %ld, reset %ld; ", r->rl_limit,
-                                           r->rl_remaining, r->rl_reset)
-                                : snprintf(out, n, "no x-ratelimit headers; ");
-  if (k < 0 || (size_t)k >= n) return;
-  if (l->limit) k += snprintf(out + k, n - (size_t)k, "client %d of %d in %.1fs, %d running",
-                              window_used(l, now), l->limit, l->per, l->running);
-  else k += snprintf(out + k, n - (size_t)k, "client pacing off, %d running", l->running);
-  double wait = limiter_wait(l, now);
-  if ((size_t)k < n && wait > 0) snprintf(out + k, n - (size_t)k, ", paused %.1fs (%s)", wait, l->reason);
 }
 
 /* ---------------------------------------------------------------- slots */
@@ -212,6 +51,7 @@ transfer_t *transfer_new(void) {
   buf_init(&t->body);
   http_response_init(&t->resp);
   t->co_ref = TRANSFER_NO_WAITER;
+  t->rate_asked = -1;
   return t;
 }
 
@@ -222,7 +62,8 @@ void transfer_free(transfer_t *t) {
   if (t->url) explicit_bzero(t->url, strlen(t->url));
   free(t->url);
   buf_free(&t->body);
-  http_response_free(&t->resp);
+  http_response_free(&t->resp); /* before the pool it counts in */
+  answer_pool_release(t->pool);
   curl_slist_free_all(t->headers);
   if (t->easy) curl_easy_cleanup(t->easy);
   slots_release(t->slots);
@@ -235,14 +76,17 @@ struct engine {
   CURLM *multi;
   transfer_t *queued, *running, *finished; /* finished: only those a coroutine waits for */
   int quiet;
-  double announced_until; /* last pause announced on stderr, so concurrent 429s say it once */
+  answer_pool_t *pool;    /* answer bytes held by its transfers */
 };
 
 engine_t *engine_new(void) {
   engine_t *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   e->multi = curl_multi_init();
-  if (!e->multi) {
+  e->pool = answer_pool_new((size_t)HTTP_POOL_DEFAULT);
+  if (!e->multi || !e->pool) {
+    if (e->multi) curl_multi_cleanup(e->multi);
+    answer_pool_release(e->pool);
     free(e);
     return NULL;
   }
@@ -265,10 +109,15 @@ void engine_free(engine_t *e) {
   free_list(e->running);
   free_list(e->finished);
   curl_multi_cleanup(e->multi);
+  answer_pool_release(e->pool);
   free(e);
 }
 
 void engine_set_quiet(engine_t *e, int quiet) { e->quiet = quiet; }
+
+void engine_set_answer_cap(engine_t *e, size_t bytes) { e->pool->cap = bytes; }
+
+size_t engine_answer_cap(const engine_t *e) { return e->pool->cap; }
 
 static void append(transfer_t **list, transfer_t *t) {
   t->next = NULL;
@@ -294,6 +143,7 @@ static void mark_done(engine_t *e, transfer_t *t) {
 void engine_submit(engine_t *e, transfer_t *t) {
   t->state = T_QUEUED;
   t->not_before = 0;
+  if (!t->pool) t->pool = e->pool, e->pool->refs++;
   append(&e->queued, t);
 }
 
@@ -312,6 +162,7 @@ static int start(engine_t *e, transfer_t *t) {
                         t->insecure_tls};
   http_response_free(&t->resp);
   http_response_init(&t->resp);
+  t->resp.pool = t->pool;
   curl_slist_free_all(t->headers);
   t->headers = http_setup(t->easy, &req, &t->resp);
   /* libcurl silently resends a request when a reused connection dies before the answer. A write
@@ -325,8 +176,54 @@ static int start(engine_t *e, transfer_t *t) {
   t->started = monotonic_now();
   t->state = T_RUNNING;
   t->slots->running++;
-  limiter_take(t->limiter, monotonic_now());
+  limiter_start(t->limiter, t->started);
   return 1;
+}
+
+/* Says a wait the server asked for on stderr, once per pause of the key. */
+static void announce(engine_t *e, limiter_t *l, double now, double until, const char *why) {
+  if (e->quiet || !limiter_news(l, until)) return;
+  fprintf(stderr, "smartlua: %s; pausing all requests of this key for %.1fs\n", why, until - now);
+}
+
+/* Ends t unsent (again): the wait the server asks for is longer than its max_wait allows. */
+static void fail_rate_limited(engine_t *e, transfer_t *t, const limiter_gate_t *g) {
+  unlink_from(&e->queued, t);
+  t->rate_asked = g->asked > g->wait ? g->asked : g->wait;
+  t->rate_why = g->reason;
+  if (trace_level() >= 1) { /* the -v line an attempt would have had, masked the same way */
+    const char *path = strstr(t->url, "/api/");
+    buf_t b;
+    buf_init(&b);
+    buf_printf(&b, TRACE_PREFIX "%s %s -> not sent: %s, the server asks to wait %.0fs, more than max_wait %.0fs allows\n",
+               t->method, path ? path : t->url, g->reason, t->rate_asked, t->max_wait);
+    buf_t masked;
+    buf_init(&masked);
+    redact(&masked, b.data ? b.data : "", b.len, NULL);
+    if (masked.data) fputs(masked.data, stderr);
+    buf_free(&masked);
+    buf_free(&b);
+  }
+  mark_done(e, t);
+}
+
+/* Whether t may start now as the limiter sees it; a wait the server asked for counts against
+ * t's max_wait, and one beyond it ends t at once (a call never waits longer than it allows). */
+static int limiter_allows(engine_t *e, transfer_t *t, double now) {
+  limiter_gate_t g;
+  limiter_check(t->limiter, now, &g);
+  if (t->blocked_since > 0 && !(g.wait > 0 && g.server_asked)) t->waited += now - t->blocked_since, t->blocked_since = 0;
+  if (g.wait <= 0) return 1;
+  if (!g.server_asked) return 0;
+  if (t->blocked_since == 0) t->blocked_since = now;
+  if (g.wait >= ANNOUNCE_MIN) {
+    char why[160];
+    if (g.asked > g.wait + 1) snprintf(why, sizeof why, "%s (the server asks %.0fs; at most %.0fs)", g.reason, g.asked, RATE_WAIT_CEILING);
+    else snprintf(why, sizeof why, "%s", g.reason);
+    announce(e, t->limiter, now, now + g.wait, why);
+  }
+  if (t->waited + (now - t->blocked_since) + g.wait > t->max_wait) fail_rate_limited(e, t, &g);
+  return 0;
 }
 
 /* Starts queued transfers in order, as far as time, slots, locks and the limiter allow. */
@@ -334,8 +231,8 @@ static void start_ready(engine_t *e, double now) {
   transfer_t *t = e->queued;
   while (t) {
     transfer_t *next = t->next;
-    int ready = now >= t->not_before && t->slots->running < t->slots->max && !lock_busy(e, t) &&
-                limiter_wait(t->limiter, now) <= 0;
+    int ready = now >= t->not_before && limiter_allows(e, t, now) && t->slots->running < t->slots->max &&
+                !lock_busy(e, t);
     if (ready) {
       unlink_from(&e->queued, t);
       if (start(e, t)) append(&e->running, t);
@@ -368,47 +265,25 @@ static int should_retry(const transfer_t *t) {
   return s >= 500 && s <= 599 && t->idempotent;
 }
 
-/* The 429 body's retry_after ({"error":{"retry_after":30}}) when the header is missing. */
-static double body_retry_after(const http_response_t *r) {
-  const char *p = r->body.data ? strstr(r->body.data, "\"retry_after\"") : NULL;
-  if (!p || !(p = strchr(p, ':'))) return -1;
-  char *end;
-  double v = strtod(p + 1, &end);
-  return end != p + 1 && v >= 0 ? v : -1;
-}
-
-static void announce(engine_t *e, double now, double until, const char *why) {
-  if (e->quiet || until <= e->announced_until + 0.5) return;
-  e->announced_until = until;
-  fprintf(stderr, "smartlua: %s; pausing all requests for %.1fs\n", why, until - now);
-}
-
-/* After a 429: every request of this key waits, not only the refused one. */
-static double pause_for_429(engine_t *e, transfer_t *t, double now) {
-  limiter_t *l = t->limiter;
-  double wait = t->resp.retry_after >= 0 ? t->resp.retry_after : body_retry_after(&t->resp);
-  char why[120];
-  if (wait >= 0) snprintf(why, sizeof why, "rate limited (429, Retry-After %.0fs)", wait);
-  else if (t->resp.rl_reset >= 0) {
-    wait = reset_seconds(t->resp.rl_reset);
-    snprintf(why, sizeof why, "rate limited (429, window resets in %.0fs)", wait);
-  } else {
-    double cap = BACKOFF_BASE * 4 * pow(2, l->strikes);
-    wait = (cap > 60 ? 60 : cap) * (0.5 + 0.5 * random01());
-    snprintf(why, sizeof why, "rate limited (429, no Retry-After: backing off)");
-  }
-  if (wait > PAUSE_CAP) wait = PAUSE_CAP;
-  l->strikes++;
-  if (now + wait > l->paused_until) l->paused_until = now + wait;
-  announce(e, now, l->paused_until, why);
-  return wait;
-}
-
-static double retry_delay(engine_t *e, transfer_t *t, double now) {
-  if (t->resp.curl_code == CURLE_OK && t->resp.status == 429) return pause_for_429(e, t, now);
-  double d = BACKOFF_BASE * pow(2, t->attempts - 1);
-  if (d > BACKOFF_CAP) d = BACKOFF_CAP;
-  return d * (0.5 + 0.5 * random01());
+/* After a 429: every request of this key waits, not only the refused one; a limit the headers
+ * did not show is learned. Returns the pause, and sets what the server asked in *asked. */
+static double pause_for_429(engine_t *e, transfer_t *t, double now, double *asked, const char **source) {
+  limiter_pause_t p;
+  limiter_on_429(t->limiter, &t->resp, t->started, now, random01(), &p);
+  char why[240];
+  int k;
+  if (p.source && p.asked > RATE_WAIT_CEILING)
+    k = snprintf(why, sizeof why, "rate limited (429, %s %.0fs, more than the %.0fs any wait may last)", p.source, p.asked,
+                 RATE_WAIT_CEILING);
+  else if (p.source) k = snprintf(why, sizeof why, "rate limited (429, %s %.0fs)", p.source, p.asked);
+  else k = snprintf(why, sizeof why, "rate limited (429, no Retry-After: backing off)");
+  if (p.learned && k > 0 && (size_t)k < sizeof why)
+    snprintf(why + k, sizeof why - (size_t)k, "; the headers did not show this limit: keeping under %.0f per %.0fs "
+             "for this key from now on", p.lesson.requests, p.lesson.per);
+  announce(e, t->limiter, now, now + p.wait, why);
+  *asked = p.asked >= 0 ? p.asked : p.wait;
+  *source = p.source ? p.source : "429 backoff";
+  return p.wait;
 }
 
 /* Traces the attempt that just ended (or was cancelled); retry_in < 0: not sent again. */
@@ -425,22 +300,35 @@ static void trace_end(transfer_t *t, double retry_in, double now, const char *ca
   trace_attempt(&a);
 }
 
-/* The seconds until a failed attempt is sent again, or -1 when it is done. */
+/* The seconds until a failed attempt is sent again, or -1 when it is done. A 429 pauses the key
+ * whether or not this call tries again; a pause beyond the call's max_wait ends it as rate
+ * limited, with what the server asked for. */
 static double next_try(engine_t *e, transfer_t *t, double now) {
+  int refused = t->resp.curl_code == CURLE_OK && t->resp.status == 429;
+  double asked = -1, delay = 0;
+  const char *source = NULL;
+  if (refused) delay = pause_for_429(e, t, now, &asked, &source);
   if (!should_retry(t) || t->attempts > t->max_retries) return -1;
-  double delay = retry_delay(e, t, now);
-  return t->waited + delay <= t->max_wait ? delay : -1;
+  if (!refused) {
+    delay = BACKOFF_BASE * pow(2, t->attempts - 1);
+    delay = (delay > BACKOFF_CAP ? BACKOFF_CAP : delay) * (0.5 + 0.5 * random01());
+  }
+  if (t->waited + delay <= t->max_wait) return delay;
+  if (refused) t->rate_asked = asked, t->rate_why = source;
+  return -1;
 }
 
 /* A transfer came back: retry it, or mark it done. */
 static void finish_attempt(engine_t *e, transfer_t *t, CURLcode rc, double now) {
   http_finish(t->easy, &t->resp, rc);
   t->slots->running--;
-  t->limiter->running--;
-  limiter_observe(t->limiter, &t->resp, now);
-  if (t->resp.curl_code == CURLE_OK && t->resp.status != 429) t->limiter->strikes = 0;
+  limiter_end(t->limiter);
+  limiter_observe(t->limiter, &t->resp, t->started, now);
+  if (t->resp.curl_code == CURLE_OK && t->resp.status != 429) limiter_calm(t->limiter);
   double delay = next_try(e, t, now);
   if (trace_level() >= 1) trace_end(t, delay, now, NULL);
+  char line[400];
+  if (trace_level() >= 1 && limiter_change_line(t->limiter, line, sizeof line)) fprintf(stderr, TRACE_PREFIX "%s\n", line);
   t->maybe_acted |= http_may_have_acted(&t->resp);
   trace_outcome(&t->resp, t->last_outcome, sizeof t->last_outcome);
   if (delay < 0) {
@@ -477,7 +365,7 @@ static void cancel(engine_t *e, transfer_t *t, cancel_t how, double now) {
   if (how == CANCELLED_IN_FLIGHT) {
     curl_multi_remove_handle(e->multi, t->easy);
     t->slots->running--;
-    t->limiter->running--;
+    limiter_end(t->limiter);
   }
   t->cancelled = how;
   cancelled_total++;
@@ -523,8 +411,9 @@ static double idle_time(engine_t *e, double now, double cap) {
   double wait = cap;
   for (transfer_t *t = e->queued; t; t = t->next) {
     double w = t->not_before > now ? t->not_before - now : 0;
-    double lw = limiter_wait(t->limiter, now);
-    if (lw > w) w = lw;
+    limiter_gate_t g;
+    limiter_check(t->limiter, now, &g);
+    if (g.wait > w) w = g.wait;
     if (t->slots->running >= t->slots->max || lock_busy(e, t)) continue; /* wakes on completion */
     if (w < wait) wait = w;
   }
@@ -579,8 +468,9 @@ void engine_status(engine_t *e, int *queued, int *running, double *pause_left, c
   const char *why = NULL;
   for (transfer_t *t = e->queued; t; t = t->next) {
     q++;
-    double w = limiter_wait(t->limiter, now);
-    if (w > pause) pause = w, why = t->limiter->reason;
+    limiter_gate_t g;
+    limiter_check(t->limiter, now, &g);
+    if (g.wait > pause) pause = g.wait, why = g.reason;
   }
   for (transfer_t *t = e->running; t; t = t->next) r++;
   *queued = q, *running = r, *pause_left = pause, *reason = why;

@@ -1,5 +1,6 @@
 /* The HTTP engine: libcurl's multi interface, many transfers in flight, connections reused,
- * one rate limiter per API key for the whole process, retries of what is safe to repeat.
+ * one rate limiter per API key for the whole process (limiter.h), retries of what is safe to
+ * repeat, and a bound on the answer bytes held in memory at once.
  * Nothing here touches Lua values: a transfer carries only C data; the Lua side waits on it
  * either by yielding (a scheduled coroutine) or by pumping the engine until it is done. */
 #ifndef SMARTLUA_ENGINE_H
@@ -10,9 +11,9 @@
 
 #include "buf.h"
 #include "http.h"
+#include "limiter.h"
 
 typedef struct engine engine_t;
-typedef struct limiter limiter_t;
 
 /* Per-client concurrency cap, shared with that client's transfers (refcounted). */
 typedef struct {
@@ -44,8 +45,11 @@ typedef struct transfer {
   int insecure_tls; /* the client's insecure_skip_tls_verify */
   int attempts;    /* times sent */
   int max_retries;
-  double max_wait; /* seconds of backoff and rate-limit waiting this call may spend */
+  double max_wait; /* seconds of backoff and server-asked waiting this call may spend */
   double waited;
+  double blocked_since; /* when a wait the server asked for began holding it in the queue; 0: none */
+  double rate_asked; /* >= 0: ended because the server asks to wait this long, beyond max_wait */
+  const char *rate_why; /* then: what asked ("Retry-After", "x-ratelimit-reset", ...) */
   double not_before; /* monotonic seconds */
   uint64_t lock;     /* writes with the same lock never run at once; 0: none */
   transfer_state_t state;
@@ -55,6 +59,7 @@ typedef struct transfer {
   char last_outcome[24]; /* how the previous attempt ended ("503"), for traces */
   int co_ref;        /* registry ref of the coroutine waiting for it, or LUA_NOREF */
   struct transfer **handle; /* a holder's pointer to t, set to NULL when t is freed */
+  answer_pool_t *pool; /* the engine's answer memory, referenced from submission until freed */
   void *user;        /* the caller's decoding context */
   void (*free_user)(void *user); /* when set, frees user with the transfer */
 } transfer_t;
@@ -80,6 +85,11 @@ void engine_status(engine_t *e, int *queued, int *running, double *pause_left, c
 
 void engine_set_quiet(engine_t *e, int quiet);
 
+/* The most answer bytes the engine's transfers may hold at once (HTTP_POOL_DEFAULT at start);
+ * an answer that would go over it ends with resp.too_large = 2. */
+void engine_set_answer_cap(engine_t *e, size_t bytes);
+size_t engine_answer_cap(const engine_t *e);
+
 /* Ctrl-C: while the flag is set, engine_pump aborts every queued and running transfer (they end
  * DONE with cancelled set) within about INTERRUPT_POLL seconds. Only the caller clears it. */
 #define INTERRUPT_POLL 0.2
@@ -93,13 +103,6 @@ long engine_cancelled_count(void);
 
 transfer_t *transfer_new(void);
 void transfer_free(transfer_t *t);
-
-/* The limiter for this key (created once per process); rate <= 0 requests: no client-side pacing.
- * A later call with an explicit rate reconfigures it. */
-limiter_t *limiter_for_key(const char *key, double requests, double per, int explicit_rate);
-
-/* Forgets pauses, server windows and spent tokens (the server's state was reset). */
-void limiter_reset(limiter_t *l);
 
 slots_t *slots_new(int max);
 void slots_release(slots_t *s);

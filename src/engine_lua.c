@@ -1,6 +1,7 @@
 #include "engine_lua.h"
 
 #include <lauxlib.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "client.h"
@@ -157,6 +158,49 @@ static int l_engine_status(lua_State *L) {
   return 1;
 }
 
+/* A count or a length as Lua users expect it: an integer when it is whole. */
+void engine_lua_push_number(lua_State *L, double v) {
+  if (v == floor(v) && fabs(v) < 9007199254740992.0) lua_pushinteger(L, (lua_Integer)v);
+  else lua_pushnumber(L, v);
+}
+
+void engine_lua_set_answer_cap(lua_State *L, size_t bytes) { engine_set_answer_cap(engine_of(L), bytes); }
+
+size_t engine_lua_answer_cap(lua_State *L) { return engine_answer_cap(engine_of(L)); }
+
+/* core.parse_rate(text) -> false | {{requests=, per=}, ..., preset=} | "auto" | nil, err
+ * The rate setting as smartlead.client{rate=} and the config file read it. */
+static int l_parse_rate(lua_State *L) {
+  rate_spec_t spec;
+  char err[240];
+  if (!rate_parse(luaL_checkstring(L, 1), &spec, err, sizeof err)) {
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  if (spec.mode == RATE_OFF) lua_pushboolean(L, 0);
+  else if (spec.mode == RATE_AUTO) lua_pushliteral(L, "auto");
+  else {
+    lua_createtable(L, spec.n, 1);
+    for (int i = 0; i < spec.n; i++) {
+      lua_createtable(L, 0, 2);
+      engine_lua_push_number(L, spec.w[i].requests), lua_setfield(L, -2, "requests");
+      engine_lua_push_number(L, spec.w[i].per), lua_setfield(L, -2, "per");
+      lua_rawseti(L, -2, i + 1);
+    }
+    if (spec.name[0]) lua_pushstring(L, spec.name), lua_setfield(L, -2, "preset");
+  }
+  return 1;
+}
+
+/* core.rate_reset_in(x_ratelimit_reset [, wall]) -> seconds from now (for specs): seconds to
+ * the reset, a Unix time in seconds or in milliseconds, told apart by magnitude */
+static int l_rate_reset_in(lua_State *L) {
+  lua_Integer v = luaL_checkinteger(L, 1);
+  lua_pushnumber(L, rate_reset_in((long)v, luaL_optnumber(L, 2, wall_clock())));
+  return 1;
+}
+
 /* core.set_quiet(bool) -- no rate-limit messages on stderr */
 static int l_set_quiet(lua_State *L) {
   engine_set_quiet(engine_of(L), lua_toboolean(L, 1));
@@ -187,7 +231,8 @@ void engine_lua_register(lua_State *L) {
   static const luaL_Reg fns[] = {{"engine_pump", l_engine_pump}, {"schedule", l_schedule},
                                  {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet},
                                  {"request_interrupt", l_request_interrupt}, {"interrupt_pending", l_interrupt_pending},
-                                 {"clear_interrupt", l_clear_interrupt}, {NULL, NULL}};
+                                 {"clear_interrupt", l_clear_interrupt}, {"parse_rate", l_parse_rate},
+                                 {"rate_reset_in", l_rate_reset_in}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   if (luaL_newmetatable(L, TRANSFER_BOX_MT)) {
     lua_pushcfunction(L, transfer_box_gc);

@@ -4,6 +4,7 @@
 #define SMARTLUA_ENGINE_LUA_H
 
 #include <lua.h>
+#include <stddef.h>
 
 #include "engine.h"
 
@@ -12,8 +13,15 @@
  * engine until then. Must be the caller's last step (see client_call). */
 int engine_call(lua_State *L, transfer_t *t);
 
+/* Pushes v as an integer when it is whole (10, not 10.0). */
+void engine_lua_push_number(lua_State *L, double v);
+
+/* The most answer bytes the state's engine holds at once (option max_buffered_mb). */
+void engine_lua_set_answer_cap(lua_State *L, size_t bytes);
+size_t engine_lua_answer_cap(lua_State *L);
+
 /* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet,
- * core.request_interrupt, core.interrupt_pending, core.clear_interrupt */
+ * core.request_interrupt, core.interrupt_pending, core.clear_interrupt, core.parse_rate */
 void engine_lua_register(lua_State *L);
 
 #endif

@@ -16,7 +16,18 @@ void http_response_init(http_response_t *r) {
   r->rl_limit = r->rl_remaining = r->rl_reset = -1;
 }
 
+answer_pool_t *answer_pool_new(size_t cap) {
+  answer_pool_t *p = calloc(1, sizeof *p);
+  if (p) p->refs = 1, p->cap = cap;
+  return p;
+}
+
+void answer_pool_release(answer_pool_t *p) {
+  if (p && --p->refs == 0) free(p);
+}
+
 void http_response_free(http_response_t *r) {
+  if (r->pool) r->pool->used -= r->body.len < r->pool->used ? r->body.len : r->pool->used;
   buf_free(&r->body);
   buf_free(&r->headers);
   if (r->req_headers.data) explicit_bzero(r->req_headers.data, r->req_headers.len); /* its URL holds the key */
@@ -30,9 +41,11 @@ int http_may_have_acted(const http_response_t *r) {
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp) {
   http_response_t *r = userp;
-  size_t n = size * nmemb;
-  if (r->body.len + n > (size_t)HTTP_MAX_BODY) return 0; /* aborts the transfer */
+  size_t n = size * nmemb, before = r->body.len;
+  if (r->body.len + n > (size_t)HTTP_MAX_BODY) return r->too_large = 1, 0; /* aborts the transfer */
+  if (r->pool && r->pool->used + n > r->pool->cap) return r->too_large = 2, 0;
   buf_append(&r->body, data, n);
+  if (r->pool) r->pool->used += r->body.len - before;
   return r->body.failed ? 0 : n;
 }
 

@@ -8,6 +8,18 @@
 #include "buf.h"
 
 #define HTTP_MAX_BODY (64L * 1024 * 1024) /* answers above this are cut off as an error */
+#define HTTP_POOL_DEFAULT (256L * 1024 * 1024) /* answer bytes one engine holds at once, by default */
+
+/* The answer bytes every transfer of one engine holds in memory, bounded as a whole (the
+ * per-answer cap alone would allow concurrency x 64 MB). Refcounted: the engine and each of
+ * its transfers hold it, so a transfer freed after its engine still finds it. */
+typedef struct {
+  int refs;
+  size_t used, cap;
+} answer_pool_t;
+
+answer_pool_t *answer_pool_new(size_t cap);
+void answer_pool_release(answer_pool_t *p);
 
 typedef struct {
   const char *method;
@@ -32,6 +44,8 @@ typedef struct {
   int capture_headers;  /* keep the raw header lines below (tracing at level 2 and up) */
   buf_t headers;        /* response header lines as received */
   buf_t req_headers;    /* request header lines as sent (the URL in them carries the key) */
+  answer_pool_t *pool;  /* where the body's bytes are counted, or NULL (borrowed from the transfer) */
+  int too_large;        /* the body was cut off: 1 over HTTP_MAX_BODY, 2 over the pool's cap */
 } http_response_t;
 
 void http_response_init(http_response_t *r);

@@ -2,6 +2,7 @@
  * directories (0700), the pid, and a line read with echo off. No shell anywhere. */
 #include "osutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -118,7 +119,7 @@ static luaL_Stream *new_stream(lua_State *L) {
 
 static void push_octal(lua_State *L, mode_t bits) {
   char octal[8]; /* lua_pushfstring has no %o */
-  snprintf(octal, sizeof octal, "%04o", (unsigned)bits);
+  snprintf(octal, sizeof octal, "%04o", (unsigned)bits & 07777u);
   lua_pushstring(L, octal);
 }
 
@@ -191,6 +192,31 @@ static int l_mkdir_private(lua_State *L) {
   }
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* core.os.list_dir(path) -> {name, ...} (in no order, without . and ..), {name -> mtime in
+ * seconds, with a fraction} | nil, err. mtime orders journals written within one second. */
+static int l_list_dir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  DIR *d = opendir(path);
+  if (!d) return osutil_push_open_error(L, path, errno, "list");
+  int fd = dirfd(d);
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -3, ++n);
+    struct stat st;
+    if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+      lua_setfield(L, -2, e->d_name);
+    }
+  }
+  closedir(d);
+  return 2;
 }
 
 /* ---------------------------------------------------------------- the process */
@@ -318,7 +344,8 @@ static int l_read_secret(lua_State *L) {
 
 void osutil_register(lua_State *L) {
   static const luaL_Reg fns[] = {{"open_private", l_open_private}, {"mkdir_private", l_mkdir_private},
-                                 {"is_symlink", l_is_symlink}, {"getpid", l_getpid}, {"read_secret", l_read_secret},
+                                 {"is_symlink", l_is_symlink}, {"list_dir", l_list_dir},
+                                 {"getpid", l_getpid}, {"read_secret", l_read_secret},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
   lua_setfield(L, -2, "os");

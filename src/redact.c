@@ -81,8 +81,30 @@ static size_t json_u_escape(const char *p, const char *end, unsigned char u[4], 
   return used;
 }
 
+/* An HTML character reference at p (&amp; &lt; &gt; &quot; &apos; &#NN; &#xHH;) standing for one
+ * ASCII byte, as pages echo a path (Express's "Cannot GET /..."): its length, the byte in *c. */
+static size_t html_entity(const char *p, const char *end, unsigned char *c) {
+  static const struct { const char *name; char c; } named[] = {
+      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+  if (p >= end || *p != '&') return 0;
+  for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+    size_t n = strlen(named[i].name);
+    if ((size_t)(end - p) >= n && memcmp(p, named[i].name, n) == 0) return *c = (unsigned char)named[i].c, n;
+  }
+  if (end - p < 4 || p[1] != '#') return 0;
+  int hex = p[2] == 'x' || p[2] == 'X';
+  unsigned v = 0;
+  const char *q = p + 2 + hex;
+  for (; q < end && q - p < 8 && (hex ? hex_digit(*q) >= 0 : (*q >= '0' && *q <= '9')); q++)
+    v = v * (hex ? 16 : 10) + (unsigned)(hex ? hex_digit(*q) : *q - '0');
+  if (q == p + 2 + hex || q >= end || *q != ';' || v == 0 || v > 0x7F) return 0;
+  *c = (unsigned char)v;
+  return (size_t)(q + 1 - p);
+}
+
 /* The ways the key's byte i may be written at q: raw, percent-encoded (either case), '+' for a
- * space, or JSON-escaped (\" \\ \/ or \uXXXX, which may stand for several UTF-8 bytes).
+ * space, JSON-escaped (\" \\ \/ or \uXXXX, which may stand for several UTF-8 bytes), or as an
+ * HTML character reference.
  * Marks in next_row(k) every (key index k, text offset) reachable from (i, off). */
 static void step_from(const char *p, const char *end, const char *key, size_t klen, size_t i, size_t off,
                       unsigned char *reach, size_t width) {
@@ -96,9 +118,11 @@ static void step_from(const char *p, const char *end, const char *key, size_t kl
   if (q < end && *q == '+' && c == ' ') MARK(i + 1, off + 1);
   if (end - q >= 2 && q[0] == '\\' && (q[1] == '"' || q[1] == '\\' || q[1] == '/') && (unsigned char)q[1] == c)
     MARK(i + 1, off + 2);
-  unsigned char u[4];
+  unsigned char u[4], h;
   size_t ulen, used = json_u_escape(q, end, u, &ulen);
   if (used && i + ulen <= klen && memcmp(u, key + i, ulen) == 0) MARK(i + ulen, off + used);
+  used = html_entity(q, end, &h);
+  if (used && h == c) MARK(i + 1, off + used);
 #undef MARK
 }
 
@@ -139,7 +163,7 @@ static void mask_one(buf_t *dst, const char *src, size_t len, const char *key) {
       p += n;
     } else {
       const char *next = p + 1; /* skip to the next byte that can start the key */
-      while (next < end && *next != key[0] && *next != '%' && *next != '+' && *next != '\\') next++;
+      while (next < end && *next != key[0] && *next != '%' && *next != '+' && *next != '\\' && *next != '&') next++;
       buf_append(dst, p, (size_t)(next - p));
       p = next;
     }

@@ -24,16 +24,24 @@ static lua_State *completion_L;     /* set only while readline() runs */
 static lua_State *evaluating_L;     /* set only while protect() runs: the state Ctrl-C stops */
 static volatile sig_atomic_t got_sigint;
 static long cancelled_before; /* engine_cancelled_count() when the evaluation began */
+static int calls_returned;    /* a Ctrl-C already let the calls it aborted return their errors */
+static long last_cancelled;   /* requests a Ctrl-C aborted during the last protect() */
 
 /* ---------------------------------------------------------------- Ctrl-C */
 
-/* Raised inside the running Lua code at its next instruction, as lua.c does. */
+/* Runs at the next instruction after a Ctrl-C. When it aborted requests, the first time the
+ * calls waiting on them return their documented error objects (kind "cancelled", ambiguous for a
+ * write in flight): `r, err = sl:update_email_account(...)` gets them. Otherwise (a runaway Lua
+ * loop, a second Ctrl-C) the evaluation stops, as lua.c does, with a message that names no file. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  long aborted = engine_cancelled_count() - cancelled_before;
-  if (aborted > 0) luaL_error(L, "cancelled by Ctrl-C: %d request%s aborted", (int)aborted, aborted == 1 ? " was" : "s were");
-  luaL_error(L, "interrupted by Ctrl-C");
+  if (engine_cancelled_count() > cancelled_before && !calls_returned) {
+    calls_returned = 1;
+    return;
+  }
+  lua_pushliteral(L, "interrupted by Ctrl-C");
+  lua_error(L);
 }
 
 static void on_sigint(int sig) {
@@ -69,7 +77,7 @@ static int l_protect(lua_State *L) {
   lua_pushcfunction(L, traceback_handler);
   lua_insert(L, 1);
   struct sigaction old;
-  got_sigint = 0;
+  got_sigint = 0, calls_returned = 0;
   engine_clear_interrupt();
   cancelled_before = engine_cancelled_count();
   evaluating_L = L;
@@ -78,6 +86,7 @@ static int l_protect(lua_State *L) {
   sigaction(SIGINT, &old, NULL);
   evaluating_L = NULL;
   lua_sethook(L, NULL, 0, 0); /* a Ctrl-C that came after the last instruction */
+  last_cancelled = engine_cancelled_count() - cancelled_before;
   engine_clear_interrupt();
   if (status == LUA_OK) {
     lua_pushboolean(L, 1);
@@ -88,6 +97,12 @@ static int l_protect(lua_State *L) {
   lua_rawgeti(L, -2, 1);
   lua_rawgeti(L, -3, 2);
   return 3;
+}
+
+/* readline.cancelled() -> how many requests a Ctrl-C aborted during the last protect() */
+static int l_cancelled(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)last_cancelled);
+  return 1;
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -213,6 +228,7 @@ static int open_readline(lua_State *L) {
   static const luaL_Reg fns[] = {{"readline", l_readline},         {"add_history", l_add_history},
                                  {"load_history", l_load_history}, {"save_history", l_save_history},
                                  {"set_completer", l_set_completer}, {"protect", l_protect},
+                                 {"cancelled", l_cancelled},
                                  {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;

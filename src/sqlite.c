@@ -371,12 +371,26 @@ static uint64_t fnv1a(uint64_t h, const char *p, size_t n) {
   return h;
 }
 
+/* The base URL as a workspace is known by: a loopback address (a local mock, whose port changes
+ * on every start) without its port. */
+static uint64_t hash_base_url(uint64_t h, const char *url) {
+  static const char *const loopback[] = {"://127.0.0.1:", "://localhost:", "://[::1]:", NULL};
+  for (const char *const *l = loopback; *l; l++) {
+    const char *at = strstr(url, *l);
+    if (!at) continue;
+    const char *port = at + strlen(*l), *rest = port + strspn(port, "0123456789");
+    h = fnv1a(h, url, (size_t)(port - url - 1));
+    return fnv1a(h, rest, strlen(rest));
+  }
+  return fnv1a(h, url, strlen(url));
+}
+
 /* sqlite.key_fingerprint(client) -> 16 hex digits from the client's base URL and key, for naming a
  * workspace's history: the same key and URL give the same digits; they cannot give the key back. */
 static int l_key_fingerprint(lua_State *L) {
   client_t *c = client_check(L, 1);
   uint64_t h = 0xcbf29ce484222325ULL;
-  h = fnv1a(h, c->base_url, strlen(c->base_url));
+  h = hash_base_url(h, c->base_url);
   h = fnv1a(h, "\n", 1);
   h = fnv1a(h, c->api_key, strlen(c->api_key));
   h ^= h >> 29; /* mix the last bytes into the high ones */

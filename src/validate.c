@@ -9,7 +9,8 @@
 #include <strings.h>
 
 const char *const FIELD_TYPE_NAMES[] = {"text", "name", "secret", "host", "email", "uint", "limit",
-                                       "port", "percent", "bool", "enum", "id", "id_or_null", "token", NULL};
+                                       "port", "percent", "bool", "enum", "id", "id_or_null", "token", "date",
+                                       "color", "key", "limit20", NULL};
 
 #include "client.h"
 #include "json.h"
@@ -194,6 +195,33 @@ static int check_enum(lua_State *L, int idx, const char *const *values, char *wh
 
 static int check_token(lua_State *L, int idx, char *why, size_t whysz);
 
+static int leap_year(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+/* YYYY-MM-DD naming a day that exists (2026-02-30 does not). */
+static int check_date(lua_State *L, int idx, char *why, size_t whysz) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  size_t len = 0;
+  const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : "";
+  int y, m, d, ok = len == 10 && strspn(s, "0123456789-") == 10 && s[4] == '-' && s[7] == '-' &&
+                    sscanf(s, "%4d-%2d-%2d", &y, &m, &d) == 3 && y >= 1970 && m >= 1 && m <= 12 && d >= 1 &&
+                    d <= days[m - 1] + (m == 2 && leap_year(y));
+  return ok ? 1 : (snprintf(why, whysz, "must be a date YYYY-MM-DD"), 0);
+}
+
+static int check_color(lua_State *L, int idx, char *why, size_t whysz) {
+  size_t len = 0;
+  const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : "";
+  int ok = len == 7 && s[0] == '#' && strspn(s + 1, "0123456789abcdefABCDEF") == 6;
+  return ok ? 1 : (snprintf(why, whysz, "must be a color #RRGGBB"), 0);
+}
+
+/* A key the API documents as a string ("apple-juice") in one place and a number in another. */
+static int check_key(lua_State *L, int idx, char *why, size_t whysz) {
+  if (lua_type(L, idx) == LUA_TSTRING) return check_name(L, idx, why, whysz);
+  if (lua_type(L, idx) == LUA_TNUMBER && check_integer(L, idx, 0, MAX_SAFE_ID, why, whysz)) return 1;
+  return snprintf(why, whysz, "must be a non-empty string or an integer >= 0"), 0;
+}
+
 static int check_value(lua_State *L, int idx, const field_t *f, char *why, size_t whysz) {
   switch (f->type) {
     case F_TEXT: return check_text(L, idx, 0, why, whysz);
@@ -206,6 +234,7 @@ static int check_value(lua_State *L, int idx, const field_t *f, char *why, size_
       return 1;
     case F_UINT: return check_integer(L, idx, 0, 2147483647, why, whysz);
     case F_LIMIT: return check_integer(L, idx, 1, 100, why, whysz);
+    case F_LIMIT20: return check_integer(L, idx, 1, 20, why, whysz);
     case F_PORT: return check_integer(L, idx, 1, 65535, why, whysz);
     case F_PERCENT: return check_integer(L, idx, 0, 100, why, whysz);
     case F_BOOL:
@@ -216,6 +245,9 @@ static int check_value(lua_State *L, int idx, const field_t *f, char *why, size_
       return json_is_null(L, idx) || check_integer(L, idx, 1, MAX_SAFE_ID, why, whysz) ||
              (snprintf(why, whysz, "must be a positive integer or json.null%s", above_safe_id(L, idx) ? " (at most 2^53 - 1)" : ""), 0);
     case F_TOKEN: return check_token(L, idx, why, whysz);
+    case F_DATE: return check_date(L, idx, why, whysz);
+    case F_COLOR: return check_color(L, idx, why, whysz);
+    case F_KEY: return check_key(L, idx, why, whysz);
   }
   return 0;
 }
@@ -326,14 +358,27 @@ int validate_fields(lua_State *L, int arg, const field_t *fields, const char *ep
 
 /* ---------------------------------------------------------------- the OAuth token */
 
+/* A provider's token answer as it comes (Google's, Microsoft's, oauth2 libraries'); SmartLead
+ * needs token_type, scope and access_token, and refresh_token to keep the account connected. */
 static const field_t TOKEN_FIELDS[] = {
-    {"access_token", F_SECRET, 1, NULL, NULL}, {"refresh_token", F_SECRET, 1, NULL, NULL},
-    {"expiry_date", F_ID, 1, NULL, NULL},      {"token_type", F_NAME, 0, NULL, NULL},
-    {"scope", F_TEXT, 0, NULL, NULL},          {"id_token", F_SECRET, 0, NULL, NULL},
-    {NULL, 0, 0, NULL, NULL}};
+    {"access_token", F_SECRET, 1, NULL, NULL}, {"token_type", F_NAME, 1, NULL, NULL},
+    {"scope", F_NAME, 1, NULL, NULL},          {"refresh_token", F_SECRET, 0, NULL, NULL},
+    {"expiry_date", F_ID, 0, NULL, NULL},      {"id_token", F_SECRET, 0, NULL, NULL},
+    {"expiry", F_KEY, 0, NULL, NULL},          {"expires_in", F_KEY, 0, NULL, NULL},
+    {"ext_expires_in", F_KEY, 0, NULL, NULL},  {NULL, 0, 0, NULL, NULL}};
+
+/* Said once a process: a token SmartLead cannot refresh disconnects when it expires. */
+static void warn_no_refresh_token(void) {
+  static int warned = 0;
+  if (warned) return;
+  warned = 1;
+  fprintf(stderr, "smartlua: warning: the OAuth token has no refresh_token: SmartLead cannot refresh it, "
+                  "so the account disconnects when the access token expires\n");
+}
 
 static int check_token(lua_State *L, int idx, char *why, size_t whysz) {
-  if (!lua_istable(L, idx)) return snprintf(why, whysz, "must be a table {access_token=, refresh_token=, expiry_date=}"), 0;
+  if (!lua_istable(L, idx))
+    return snprintf(why, whysz, "must be a table {token_type=, scope=, access_token=, refresh_token=, ...}"), 0;
   char inner[160], hint[120];
   for (const field_t *f = TOKEN_FIELDS; f->name; f++) {
     int t = lua_getfield(L, idx, f->name);
@@ -355,6 +400,8 @@ static int check_token(lua_State *L, int idx, char *why, size_t whysz) {
       return 0;
     }
   }
+  if (lua_getfield(L, idx, "refresh_token") == LUA_TNIL) warn_no_refresh_token();
+  lua_pop(L, 1);
   return 1;
 }
 
@@ -368,16 +415,21 @@ int check_id_arg(lua_State *L, int idx, const char *ep, const char *name, lua_In
   return isint && *out > 0 && *out <= MAX_SAFE_ID;
 }
 
-int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, const char *path) {
+/* The list at arg as {key = ids} into the table on top; 1, or 2 with nil, err pushed. */
+int validate_ids_into(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key, int max) {
+  int out = lua_gettop(L);
+  if (max <= 0) max = MAX_ID_LIST;
   luaL_checktype(L, arg, LUA_TTABLE);
   lua_Integer n = (lua_Integer)lua_rawlen(L, arg), count = 0;
   lua_pushnil(L);
   while (lua_next(L, arg)) count++, lua_pop(L, 1);
   /* a table with only named keys is not an empty list: say what is wrong with it */
-  if (count != n) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids must be a list {id1, id2, ...}", ep);
-  if (n == 0) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids is empty", ep);
-  if (n > MAX_ID_LIST) return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids has %lld ids; a campaign holds at most %d accounts", ep, (long long)n, MAX_ID_LIST);
-  lua_createtable(L, 0, 1);
+  if (count != n) return push_validation_error(L, method, path, key, "%s: %s must be a list {id1, id2, ...}", ep, key);
+  if (n == 0) return push_validation_error(L, method, path, key, "%s: %s is empty", ep, key);
+  if (n > max)
+    return push_validation_error(L, method, path, key, "%s: %s has %lld ids; %s", ep, key, (long long)n,
+                                 max == MAX_ID_LIST ? "a campaign holds at most 2500 accounts"
+                                                    : lua_pushfstring(L, "at most %d go in one request", max));
   lua_createtable(L, (int)n, 0);
   lua_newtable(L); /* seen ids */
   for (lua_Integer i = 1; i <= n; i++) {
@@ -386,10 +438,10 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
     lua_Integer id = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
     const char *note = above_safe_id(L, -1) ? " of at most 2^53 - 1" : ""; /* before the stack grows */
     if (!isint || id <= 0 || id > MAX_SAFE_ID)
-      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids[%lld] must be a positive integer%s, got %s", ep, (long long)i, note,
+      return push_validation_error(L, method, path, key, "%s: %s[%lld] must be a positive integer%s, got %s", ep, key, (long long)i, note,
                                    lua_type(L, -1) == LUA_TNUMBER ? luaL_tolstring(L, -1, NULL) : lua_pushfstring(L, "a %s", luaL_typename(L, -1)));
     if (lua_rawgeti(L, -2, id) != LUA_TNIL)
-      return push_validation_error(L, method, path, "email_account_ids", "%s: email_account_ids lists %lld twice", ep, (long long)id);
+      return push_validation_error(L, method, path, key, "%s: %s lists %lld twice", ep, key, (long long)id);
     lua_pop(L, 2);
     lua_pushboolean(L, 1);
     lua_rawseti(L, -2, id);
@@ -399,7 +451,40 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
   lua_pop(L, 1);
   json_push_array_mt(L);
   lua_setmetatable(L, -2);
-  lua_setfield(L, -2, "email_account_ids");
+  lua_setfield(L, out, key);
+  return 1;
+}
+
+int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, const char *path) {
+  lua_createtable(L, 0, 1);
+  return validate_ids_into(L, arg, ep, method, path, "email_account_ids", 0);
+}
+
+#define MAX_EMAIL_LIST 1000 /* addresses one lookup may name */
+
+int validate_email_list(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key) {
+  luaL_checktype(L, arg, LUA_TTABLE);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, arg), count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, arg)) count++, lua_pop(L, 1);
+  if (count != n) return push_validation_error(L, method, path, key, "%s: %s must be a list {\"a@x.com\", ...}", ep, key);
+  if (n == 0) return push_validation_error(L, method, path, key, "%s: %s is empty", ep, key);
+  if (n > MAX_EMAIL_LIST)
+    return push_validation_error(L, method, path, key, "%s: %s has %lld addresses, at most %d", ep, key, (long long)n, MAX_EMAIL_LIST);
+  lua_createtable(L, 0, 1);
+  lua_createtable(L, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len = 0;
+    const char *s = lua_rawgeti(L, arg, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (!s || !valid_email(s, len) || !valid_utf8(s, len))
+      return push_validation_error(L, method, path, key, "%s: %s[%lld] %s", ep, key, (long long)i,
+                                   s && echoable(s, len, 80) ? lua_pushfstring(L, "\"%s\" is not an email address", s)
+                                                             : "must be an email address");
+    lua_rawseti(L, -2, i);
+  }
+  json_push_array_mt(L);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, key);
   return 1;
 }
 

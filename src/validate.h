@@ -26,6 +26,10 @@ typedef enum {
   F_ID,          /* positive integer */
   F_ID_OR_NULL,  /* positive integer or json.null */
   F_TOKEN,       /* OAuth token table */
+  F_DATE,        /* YYYY-MM-DD, a real calendar day */
+  F_COLOR,       /* #RRGGBB */
+  F_KEY,         /* a non-empty string or an integer >= 0 (warmup_key_id: both forms are documented) */
+  F_LIMIT20,     /* integer 1..20 (pages of mailbox statistics) */
 } field_type_t;
 
 /* The type names scripts and the registry use, indexed by field_type_t; NULL-terminated. */
@@ -41,6 +45,10 @@ typedef struct {
 
 int validate_fields(lua_State *L, int arg, const field_t *fields, const char *ep, const char *method, const char *path, int required);
 int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, const char *path);
+/* A list of distinct positive ids at arg, at most max (0: MAX_ID_LIST), into the table on top as key. */
+int validate_ids_into(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key, int max);
+/* A non-empty list of distinct addresses at arg: {key = {...}} on top, or nil, err. */
+int validate_email_list(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key);
 int validate_email_arg(lua_State *L, int arg, const char *ep, const char *method, const char *path);
 
 /* Raises when the argument is not a number; returns 0 when it is not a positive integer. */

@@ -394,6 +394,9 @@ M.modules = {
         params = { { "value", "any", "" }, { "opts?", "smartlead.ShowOptions", "" } }, returns = {} },
       { name = "format", doc = "What `show` prints, as text (no final newline).",
         params = { { "value", "any", "" }, { "opts?", "smartlead.ShowOptions", "" } }, returns = { { "string" } } },
+      { name = "profiles", doc = "The profiles of the config file, sorted (`[name]` sections, and `default` when "
+          .. "settings stand outside any section); `smartlead.client{profile = name}` makes a client for one.",
+        params = {}, returns = { { "string[]" } } },
       { name = "snapshot", doc = "One pass over the fleet (accounts, campaigns, statistics where asked) stored as today's "
           .. "row per account in the fleet history (SQLite).",
         params = { { "client", "smartlead.Client", "" }, { "opts?", "table", "{db=, workspace=, stats=, day=}" } },
@@ -406,6 +409,14 @@ M.modules = {
   { name = "smartlead.Client", class = "smartlead.Client", call = "client:", doc = "A client of the SmartLead API (or of the mock). "
       .. "Besides the endpoint methods of the registry it has these.",
     functions = {
+      { name = "mailbox_statistics", method = true, doc = "Every mailbox's statistics of a campaign: "
+          .. "get_mailbox_statistics page by page (20 a page).",
+        params = { { "campaign_id", "integer", "" }, { "query?", "table", "start_date, end_date, time_zone, client_id" } },
+        returns = { { "table[]|nil", "rows" }, { "smartlead.Error|nil", "err" } } },
+      { name = "campaigns_with_accounts", method = true, doc = "get_campaigns, each campaign with its account_ids: "
+          .. "what policy.rotate and policy.pause take.",
+        params = { { "query?", "table", "as for get_campaigns" }, { "opts?", "table", "{statuses = {ACTIVE = true, ...}}" } },
+        returns = { { "table[]|nil", "campaigns" }, { "smartlead.Error|nil", "err" } } },
       { name = "accounts", method = true, doc = "Every account, page after page (following pages fetched ahead), deduplicated by id. A page that fails raises its error.",
         params = { { "filters?", "smartlead.GetEmailAccountsArgs", "the list's filters, without offset and limit" } },
         returns = { { "fun(): smartlead.Account|nil" } } },
@@ -431,6 +442,8 @@ M.modules = {
   { name = "smartlead.policy", class = "smartlead.policy", call = "policy.", file = "smartlead/policy.lua", doc = "`require \"smartlead.policy\"`: policies decide, "
       .. "the client does. Each returns a change list and never calls the API, so a run can be shown, planned, "
       .. "applied, journaled and undone.",
+    fields = { { "CLOSED_STATUSES", "table<string, boolean>", "campaign statuses no account is attached to "
+      .. "(STOPPED, ARCHIVED, DRAFTED, COMPLETED)" } },
     functions = {
       { name = "health", doc = "Classifies one account: sick (SMTP or IMAP disconnected, suspended, warmup blocked, reputation under `min_reputation`), warning (over today's limit), else healthy.",
         params = { { "account", "smartlead.Account", "an account table" }, { "params?", "smartlead.HealthParams", "" } },

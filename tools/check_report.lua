@@ -5,7 +5,7 @@
 -- exits 0, reports no failed load, and the DOM holds every chart with its marks drawn.
 --   build/smartlua tools/check_report.lua [OUTDIR]     (default build/report)
 local smartlead = require "smartlead"
-local mock_server = require "smartlead.mock_server"
+local mock_server = require "smartlead.mock.server"
 local simulate = require "smartlead.fleet.simulate"
 
 local out = arg[1] or "build/report"

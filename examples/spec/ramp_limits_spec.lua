@@ -16,7 +16,7 @@ describe("examples/ramp_limits.lua", function()
   it("--dry-run prints the plan and sends no write", function()
     local r = mock:run("examples/ramp_limits.lua", { "--dry-run" })
     assert.is_true(r.ok, r.error)
-    assert.matches("changes planned, none applied %(%-%-dry%-run%)", r.output)
+    assert.matches("changes planned; nothing sent %(%-%-dry%-run%)", r.output)
     assert.same({}, mock:writes())
   end)
 

@@ -24,8 +24,10 @@ describe("examples/rotate_pool.lua", function()
   teardown(function() mock:stop() end)
   before_each(function() mock:reset() end)
 
-  it("needs campaign ids", function()
-    assert.matches("usage: rotate_pool.lua", mock:run("examples/rotate_pool.lua").error)
+  it("without campaign ids takes the campaigns get_campaigns lists that take accounts", function()
+    local r = mock:run("examples/rotate_pool.lua", { "--dry-run" })
+    assert.is_true(r.ok, r.error)
+    assert.same({}, mock:writes())
   end)
 
   it("spreads the free healthy accounts by capacity and takes the sick one out", function()

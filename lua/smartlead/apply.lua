@@ -37,7 +37,7 @@ local function say(report, fmt, ...) report.out(fmt:format(...)) end
 
 -- Every account id in ids, read fresh into s.views: by pages when there are many, else one by
 -- one; accounts whose ops touch is_suspended (only the single read shows it) one by one.
-local function refresh(s, client, ids, single)
+local function refresh(s, client, ids, single, tagged)
   local want, n = {}, 0
   for id in pairs(ids) do want[id], n = true, n + 1 end
   if n >= LIST_FROM then
@@ -51,7 +51,7 @@ local function refresh(s, client, ids, single)
       offset = offset + PAGE
     until #page < PAGE
   end
-  for id in pairs(want) do s:read_account(client, id) end
+  for id in pairs(want) do s:read_account(client, id, tagged and tagged[id] and { fetch_tags = true } or nil) end
 end
 
 -- The first before-value each account's ops expect, field by field, and the last value they set.
@@ -98,12 +98,18 @@ local function label(s, p, id)
   return email and (id .. " " .. email) or tostring(id)
 end
 
+local function list_labels(s, ids)
+  local out = {}
+  for i, id in ipairs(ids) do out[i] = label(s, nil, id) end
+  return table.concat(out, ", ")
+end
+
 -- Sends op through s (journaled); records the outcome in the report.
 local function send(s, report, client, op, what, extra)
   local ok, answer, err = pcall(s.send, s, client, op, extra)
   if ok and answer ~= nil then
     report.sent = report.sent + 1
-    return true
+    return true, answer
   end
   if not ok and type(answer) == "table" and answer.fatal then error(answer, 0) end -- the journal: stop
   report.failed = report.failed + 1
@@ -113,8 +119,9 @@ end
 
 local function apply_account_op(s, report, p, client, op, drifted)
   local id = op.target.account
-  if drifted[id] then return end
-  if kinds.shows(s.views[id], op.fields) then -- nothing to send
+  if drifted[id] then report.skipped = report.skipped + 1 return end
+  -- nothing to send when the account shows every value; daily_rampup cannot be read, so it is sent
+  if op.fields.daily_rampup == nil and kinds.shows(s.views[id], op.fields) then
     report.already = report.already + 1
     return
   end
@@ -126,13 +133,14 @@ end
 local function apply_campaign_op(s, report, client, op, drifted)
   local cid, attach = op.target.campaign, not op.removes
   local members = s:members_of(client, cid) or {}
-  local ids, was = json.array {}, json.array {}
+  local ids, was, kept = json.array {}, json.array {}, 0
   for _, id in ipairs(op.fields.email_account_ids) do
     if not drifted[id] and (members[id] or false) ~= attach then ids[#ids + 1] = id end
+    if not drifted[id] then kept = kept + 1 end
     if members[id] then was[#was + 1] = id end
   end
-  if #ids == 0 then -- every member already where the plan puts it
-    report.already = report.already + 1
+  if #ids == 0 then -- every account drifted, or every one is already where the plan puts it
+    if kept == 0 then report.skipped = report.skipped + 1 else report.already = report.already + 1 end
     return
   end
   local send_op = with(op, { email_account_ids = ids }, { attached = was })
@@ -158,8 +166,14 @@ local function apply_save(s, report, client, op)
       return
     end
   end
-  if send(s, report, client, with(op, op.fields), op.op .. " " .. tostring(op.target.email)) then
+  local sent, answer = send(s, report, client, with(op, op.fields), op.op .. " " .. tostring(op.target.email))
+  if sent then
     report.ids[op.target.email or #report.ids + 1] = true
+    if type(answer) == "table" and answer.created_with_errors then -- there, but not connected
+      report.with_errors = (report.with_errors or 0) + 1
+      say(report, "created with errors: %s %s (account %s): %s", op.op, tostring(op.target.email),
+        tostring(answer.email_account_id or "?"), tostring(answer.message))
+    end
   end
 end
 
@@ -214,16 +228,16 @@ local function pending(p, done, report)
   return out
 end
 
-local function summary(report, s)
+local function summary(report, s, p)
   local n = 0
   for _ in pairs(report.ids) do n = n + 1 end
-  if report.sent + report.skipped + report.failed == 0 and (report.already > 0 or report.resumed > 0) then
+  local already = report.already + report.resumed
+  if report.sent + report.skipped + report.failed == 0 and already > 0 then
     say(report, "Already applied: every change of the plan is in place; nothing was sent.")
   else
-    local already = report.already + report.resumed
-    say(report, "Applied %d %s to %d %s; %s%d skipped, %d failed.", report.sent, report.sent == 1 and "write" or "writes",
-      n, n == 1 and "account" or "accounts", already > 0 and (already .. " already so, ") or "", report.skipped,
-      report.failed)
+    -- every write of the plan is counted once: planned = sent + already done + skipped + failed
+    say(report, "Apply: %d write%s planned: %d sent, %d already done, %d skipped, %d failed; %d account%s changed.",
+      #p.ops, #p.ops == 1 and "" or "s", report.sent, already, report.skipped, report.failed, n, n == 1 and "" or "s")
   end
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end
@@ -246,8 +260,7 @@ function M.apply(p, opts)
   local expect, single, after = expectations(p)
   refresh(s, client, expect, single)
   local drifted = drift(s, expect, after)
-  for _, id in ipairs(planlib.sorted_keys(drifted)) do
-    report.skipped = report.skipped + 1
+  for _, id in ipairs(planlib.sorted_keys(drifted)) do -- counted per write below
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
   local ok, err = pcall(client.each, client, pending(p, done, report), function(op)
@@ -262,7 +275,7 @@ function M.apply(p, opts)
       say(report, "finish it with: smartlua apply --resume %s %s", s.journal.path, opts.plan_path or "PLAN")
     end
   end
-  summary(report, s)
+  summary(report, s, p)
   return report
 end
 
@@ -363,8 +376,86 @@ end
 local function inverse_op(intent, fields, before)
   local inv = intent.inverse
   return { op = inv.op, kind = "relation", method = inv.method, path = inv.path, target = intent.target,
-    removes = not intent.removes or nil, fields = fields, before = before,
-    inverse = { op = intent.op, method = intent.method, path = intent.path } }
+    removes = not intent.removes or nil, fields = fields, before = before, flag = intent.flag,
+    members = intent.members, inverse = { op = intent.op, method = intent.method, path = intent.path } }
+end
+
+-- A flag on one account (suspension): undone only when the write changed it, and only while the
+-- account still shows it; an account suspended before the run stays suspended.
+local function undo_flag(s, report, client, e)
+  local intent = e.intent
+  local id, flag, wrote = intent.target.account, intent.flag, not intent.removes
+  local what = label(s, nil, id)
+  local was = intent.before and intent.before[flag]
+  if was == nil then
+    report.cannot = report.cannot + 1
+    say(report, "cannot undo journal #%d (%s %s): %s before is not known", intent.seq, intent.op, what, flag)
+    return
+  end
+  if was == wrote then
+    say(report, "nothing to undo for journal #%d: %s had %s = %s before; %s changed nothing", intent.seq, what, flag,
+      tostring(was), intent.op)
+    return
+  end
+  local view = s.views[id]
+  if not view or view[flag] == nil then
+    report.cannot = report.cannot + 1
+    say(report, "cannot undo journal #%d (%s %s): %s cannot be read now", intent.seq, intent.op, what, flag)
+    return
+  end
+  if view[flag] ~= wrote then return end -- as it was before already: nothing to send
+  local op = inverse_op(intent, intent.fields, kinds.copy(view))
+  op.email = view.from_email
+  if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then
+    report.ids[id] = true
+    say(report, "undid journal #%d: %s %s (%s back to %s)", intent.seq, op.op, what, flag, tostring(was))
+  end
+end
+
+local MEMBER_PART = 25 -- ids a member relation takes a request, unless its row says otherwise
+
+-- Members of an account list field (tags) on many accounts: each account and member the write
+-- changed, and that still shows the write, goes back; one request per member, in parts.
+local function undo_members(s, report, client, e)
+  local intent = e.intent
+  local field, tag_ids = kinds.members_of(intent)
+  local before = kinds.members_before(intent)
+  if not before then
+    report.cannot = report.cannot + 1
+    say(report, "cannot undo journal #%d (%s): the %s before are not known", intent.seq, intent.op, field)
+    return
+  end
+  local wrote, back, order = not intent.removes, {}, {}
+  for _, id in ipairs(intent.fields.email_account_ids) do
+    local now = kinds.member_set(s.views[id], field)
+    if not now then
+      report.cannot = report.cannot + 1
+      say(report, "cannot undo journal #%d for %s: its %s cannot be read", intent.seq, label(s, nil, id), field)
+    else
+      for _, m in ipairs(tag_ids) do
+        local was = before[id] and before[id][m] or false
+        if was ~= wrote and (now[m] or false) == wrote then
+          if not back[m] then back[m], order[#order + 1] = json.array {}, m end
+          back[m][#back[m] + 1] = id
+        end
+      end
+    end
+  end
+  local inv_row = operations.get(intent.inverse.op)
+  local part = inv_row and inv_row.max_ids or MEMBER_PART
+  for _, m in ipairs(order) do
+    for i = 1, #back[m], part do
+      local ids = json.array(table.move(back[m], i, math.min(i + part - 1, #back[m]), 1, {}))
+      local had = json.array {}
+      for k, id in ipairs(ids) do had[k] = { id = id, ids = json.array(wrote and { m } or {}) } end
+      local op = inverse_op(intent, { email_account_ids = ids, tag_ids = json.array { m } }, { members = had })
+      if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then
+        for _, id in ipairs(ids) do report.ids[id] = true end
+        say(report, "%s %s %s %s %s", wrote and "removed" or "re-added", field:gsub("s$", ""), tostring(m),
+          wrote and "from" or "to", list_labels(s, ids))
+      end
+    end
+  end
 end
 
 local function undo_membership(s, report, client, e)
@@ -397,6 +488,8 @@ end
 local function undo_relation(s, report, client, e)
   local intent = e.intent
   if kinds.membership(intent) then return undo_membership(s, report, client, e) end
+  if kinds.flag_of(intent) then return undo_flag(s, report, client, e) end
+  if kinds.members_of(intent) then return undo_members(s, report, client, e) end
   local op = inverse_op(intent, intent.fields)
   if send(s, report, client, op, "undo of journal #" .. intent.seq, { undo_of = intent.seq }) then
     say(report, "undid journal #%d: %s", intent.seq, op.op)
@@ -412,6 +505,11 @@ local function cannot_undo(report, e, why)
       say(report, "cannot undo journal #%d: %s replaced the credentials of account %s; "
         .. "old passwords are never journaled",
         intent.seq, intent.op, tostring(id))
+    elseif not intent.target.email then -- something other than an account (a tag)
+      local made = answer and (answer.id or answer.email_account_id)
+      say(report, "cannot undo journal #%d: %s created %s; remove it in SmartLead if it was wrong", intent.seq,
+        intent.op, made and ("id " .. tostring(made) .. (answer.name and (" (" .. tostring(answer.name) .. ")") or ""))
+          or "something")
     else
       say(report, "cannot undo journal #%d: %s created %s%s; remove it in SmartLead if it was wrong",
         intent.seq, intent.op, tostring(intent.target.email), id and (" (account " .. tostring(id) .. ")") or "")
@@ -428,18 +526,22 @@ local function undo_failed(s, report, client, e)
   if is_account_op(intent) then undo_set(s, report, client, e, true)
   elseif kinds.membership(intent) and intent.before and intent.before.attached then
     undo_membership(s, report, client, e) -- touches only members that show the write
+  elseif kinds.flag_of(intent) and intent.before and intent.before[intent.flag] ~= nil then
+    undo_flag(s, report, client, e) -- only while the account shows the write
+  elseif kinds.members_of(intent) and kinds.members_before(intent) then
+    undo_members(s, report, client, e) -- only accounts that show the write
   end
 end
 
--- apply.undo(records, {client=, journal=, out=, source=}) -> report
+-- apply.undo(records, {client=, journal=, out=, source=, info=}) -> report (info: the begin record's fields)
 -- Newest write first, each by its kind: sets restore their before-values, relations send their
 -- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
   local idx = journal.index(records)
-  local s = run.session { mode = "undo", journal = opts.journal, info = { undoes = opts.source } }
-  local ids, single, originals = {}, {}, {}
+  local s = run.session { mode = "undo", journal = opts.journal, info = opts.info or { undoes = opts.source } }
+  local ids, single, tagged, originals = {}, {}, {}, {}
   for _, seq in ipairs(idx.order) do -- oldest first: originals[id][field] is the value before any of them
     local intent = idx.by_seq[seq].intent
     if is_account_op(intent) then
@@ -450,9 +552,13 @@ function M.undo(records, opts)
         local b = intent.before and intent.before[k]
         if originals[id][k] == nil and b ~= nil then originals[id][k] = b end
       end
+    elseif kinds.flag_of(intent) then -- a flag only the single read shows (is_suspended)
+      ids[intent.target.account], single[intent.target.account] = true, true
+    elseif kinds.members_of(intent) then
+      for _, id in ipairs(intent.fields.email_account_ids) do ids[id], tagged[id] = true, true end
     end
   end
-  refresh(s, client, ids, single)
+  refresh(s, client, ids, single, tagged)
   for i = #idx.order, 1, -1 do
     local e = idx.by_seq[idx.order[i]]
     local status = e.result and e.result.status
@@ -465,8 +571,8 @@ function M.undo(records, opts)
   if report.sent + report.skipped + report.failed + report.cannot == 0 then
     say(report, "Already undone: every write of the journal is as it was before; nothing was sent.")
   else
-    say(report, "Undo: %d writes sent, %d skipped, %d failed, %d cannot be undone.", report.sent, report.skipped,
-      report.failed, report.cannot)
+    say(report, "Undo: %d write%s sent, %d skipped, %d failed, %d cannot be undone.", report.sent,
+      report.sent == 1 and "" or "s", report.skipped, report.failed, report.cannot)
   end
   report.journal = s.journal and s.journal.path
   if s.journal then s.journal:close() end

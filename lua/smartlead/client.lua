@@ -48,7 +48,73 @@ local function create_method(row)
   end
 end
 
-local creates = {}
+-- The id list of a row that takes at most row.max_ids a request (tag mappings: 25), split into
+-- parts: every part is checked before any is sent, then each is its own call (planned and
+-- journaled on its own under a session). The answer: {ok, parts = n, answers = {...}}; a failing
+-- part stops the rest (err.parts_done says how many went through).
+local function split_ids(ids, n)
+  local parts = {}
+  for i = 1, #ids, n do parts[#parts + 1] = table.move(ids, i, math.min(i + n - 1, #ids), 1, {}) end
+  return parts
+end
+
+local function is_plain_list(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n == #t
+end
+
+local MAX_SPLIT_IDS = 10000 -- ids one call may name: 400 requests of 25
+
+local function chunked_method(row)
+  local call = forwarder(row.name)
+  local validate = core.validators[row.name]
+  local at = row.id_name and 2 or 1 -- where the id list sits among the arguments
+  return function(self, ...)
+    local args = table.pack(...)
+    local ids = args[at]
+    if getmetatable(self) ~= Client or type(ids) ~= "table" or #ids <= row.max_ids or not is_plain_list(ids) then
+      return call(self, ...)
+    end
+    if #ids > MAX_SPLIT_IDS then
+      return nil, core.new_error { kind = "validation", code = "INVALID_ARGUMENT", field = "email_account_ids",
+        method = row.method, path = row.path,
+        message = ("%s: email_account_ids has %d ids; at most %d in one call"):format(row.name, #ids, MAX_SPLIT_IDS) }
+    end
+    local parts, seen = split_ids(ids, row.max_ids), {}
+    for _, id in ipairs(ids) do
+      if seen[id] then -- a repeat across parts, which no single part would show
+        return nil, core.new_error { kind = "validation", code = "INVALID_ARGUMENT", field = "email_account_ids",
+          method = row.method, path = row.path,
+          message = ("%s: email_account_ids lists %s twice"):format(row.name, tostring(id)) }
+      end
+      seen[id] = true
+    end
+    for _, part in ipairs(parts) do
+      args[at] = part
+      local ok, err = validate(self.core, table.unpack(args, 1, args.n))
+      if not ok then
+        local s = rawget(self, "run_session")
+        if s then s:refused_write(row.name) end
+        return nil, err
+      end
+    end
+    local answers = {}
+    for k, part in ipairs(parts) do
+      args[at] = part
+      local a, err = call(self, table.unpack(args, 1, args.n))
+      if a == nil then
+        if type(err) == "table" then err.parts_done = k - 1 end
+        return nil, err
+      end
+      answers[k] = a
+    end
+    return { ok = true, parts = #parts, answers = answers, message = answers[#answers].message,
+      planned = answers[1].planned }
+  end
+end
+
+local creates, chunked = {}, {}
 
 function Client.__index(_, name)
   local m = methods[name]
@@ -57,6 +123,10 @@ function Client.__index(_, name)
   if row and row.kind == "create" then
     creates[name] = creates[name] or create_method(row)
     return creates[name]
+  end
+  if row and row.max_ids then
+    chunked[name] = chunked[name] or chunked_method(row)
+    return chunked[name]
   end
   if type(name) == "string" and core.client_methods[name] ~= nil then return forwarder(name) end
 end

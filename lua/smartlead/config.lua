@@ -77,7 +77,8 @@ end
 
 local function unknown_profile(path, profile, sections)
   if not sections then
-    return ("unknown profile '%s': there is no config file (%s); create one with: smartlua config set api_key - --profile %s")
+    return ("unknown profile '%s': there is no config file (%s); "
+      .. "create one with: smartlua config set api_key - --profile %s")
       :format(profile, tostring(path), profile)
   end
   return ("%s: no profile [%s] (profiles: %s)"):format(path, profile, table.concat(M.profiles(sections), ", "))
@@ -113,21 +114,30 @@ end
 
 ---------------------------------------------------------------------------- values
 
--- "10/2" (10 requests per 2 s), "10" (per second), "off" -> {requests=, per=} | false
+-- "10/2" (10 requests per 2 s), "10" (per second), "10/1,60/60,1000/3600" (every window at
+-- once), a preset (standard, pro, legacy), "auto" (the safe default, 10 per 2 s, until the
+-- server shows its budget) or "off" -> {requests=, per=} | { {requests=, per=}, ..., preset= }
+-- | "auto" | false. One parser for the file, the environment and smartlead.client{rate=}.
 function M.parse_rate(text)
   if type(text) == "table" or text == false then return text end
-  local s = tostring(text):lower():gsub("%s", "")
-  if s == "off" or s == "false" or s == "none" or s == "0" then return false end
-  local n, per = s:match("^(%d+%.?%d*)/(%d+%.?%d*)s?$")
-  n, per = tonumber(n or s:match("^(%d+%.?%d*)$")), tonumber(per or 1)
-  if n and n >= 1 and per and per > 0 then return { requests = math.tointeger(n) or n, per = math.tointeger(per) or per } end
-  return nil, ("rate must be N/SECONDS (e.g. 10/2) or off, got '%s'"):format(tostring(text))
+  local v, err = core.parse_rate(tostring(text))
+  if v == nil then return nil, err end
+  if type(v) == "table" and #v == 1 and not v.preset then return v[1] end
+  return v
 end
 
--- The rate as people write it: "10/2", "off".
+local function show_window(w) return ("%s/%s"):format(tostring(w.requests), tostring(w.per or 1)) end
+
+-- The rate as people write it: "10/2", "10/1,60/60", "standard", "off".
 function M.show_rate(rate)
   if rate == false then return "off" end
-  if type(rate) == "table" then return ("%s/%s"):format(tostring(rate.requests), tostring(rate.per or 1)) end
+  if type(rate) == "table" then
+    if rate.preset then return rate.preset end
+    if rate.requests then return show_window(rate) end
+    local parts = {}
+    for i, w in ipairs(rate) do parts[i] = show_window(w) end
+    return table.concat(parts, ",")
+  end
   return tostring(rate)
 end
 
@@ -190,7 +200,10 @@ local function decide(key, options, defaults, getenv, section, profile, mock)
   local v = options[key]
   if v ~= nil then return { value = v, source = "flag" } end
   v = defaults[key]
-  if v ~= nil then return { value = v, source = mock and (key == "api_key" or key == "base_url" or key == "rate") and "--mock" or "flag" } end
+  if v ~= nil then
+    local from_mock = mock and (key == "api_key" or key == "base_url" or key == "rate")
+    return { value = v, source = from_mock and "--mock" or "flag" }
+  end
   local env = M.ENV[key] and getenv(M.ENV[key])
   if env and env ~= "" then return { value = env, source = "environment", env = M.ENV[key] } end
   v = section and section[key]

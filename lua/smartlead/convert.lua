@@ -39,6 +39,20 @@ M.TYPES = {
   end,
   uint = M.whole_number(0),
   limit = M.whole_number(1, 100),
+  limit20 = M.whole_number(1, 20),
+  date = function(s)
+    if s:match("^%d%d%d%d%-%d%d%-%d%d$") then return s end
+    return nil, "a date YYYY-MM-DD"
+  end,
+  color = function(s)
+    if s:match("^#%x%x%x%x%x%x$") then return s end
+    return nil, "a color #RRGGBB"
+  end,
+  -- a key documented both as a string and as a number: digits are the number
+  key = function(s)
+    if s == "" then return nil, "not empty" end
+    return math.tointeger(tonumber(s:match("^%d+$") or "")) or s
+  end,
   port = M.whole_number(1, 65535),
   percent = M.whole_number(0, 100),
   id = M.whole_number(1, nil, "a positive whole number"),

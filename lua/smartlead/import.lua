@@ -15,7 +15,8 @@
 -- A problem names the column and the value, but never a password's. The same from_email twice
 -- (in any case) makes the later row bad. err (a missing or unknown column, bad CSV) ends the
 -- whole file: nothing in it is checked further.
--- result = {line =, from_email =, status = "added"|"exists"|"failed"|"invalid", id =, error =}.
+-- result = {line =, from_email =, status = "added"|"added_with_errors"|"exists"|"failed"|"invalid", id =,
+-- error =}. added_with_errors: saved, but its connection check failed (fix it with save and its id).
 local csv = require "smartlead.csv"
 local convert = require "smartlead.convert"
 
@@ -138,8 +139,9 @@ function M.row_result(row, answer, err)
   if not row.fields then
     r.status, r.error = "invalid", table.concat(row.problems, "; ")
   elseif answer then
-    r.status = "added"
+    r.status = answer.created_with_errors and "added_with_errors" or "added"
     r.id = answer.email_account_id or answer.emailAccountId or (type(answer.data) == "table" and answer.data.id) or nil
+    if answer.created_with_errors then r.error = M.scrub(tostring(answer.message), row.fields) end
   elseif err.code == "ACCOUNT_ALREADY_EXIST" then
     r.status, r.id, r.error = "exists", err.email_account_id, "already in SmartLead"
   else

@@ -2,6 +2,7 @@
 -- (src/endpoints.c); this file adds construction defaults and the helpers around them.
 local core = require "smartlead.core"
 local json = require "smartlead.json"
+require "smartlead.null" -- prints as `null`, says what it is when misused
 local config = require "smartlead.config"
 local Client = require "smartlead.client"
 local operations = require "smartlead.operations"
@@ -18,7 +19,7 @@ local M = {
 
 local CLIENT_OPTIONS = {
   api_key = true, base_url = true, timeout = true, connect_timeout = true,
-  concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true,
+  concurrency = true, rate = true, max_retries = true, max_wait = true, profile = true, max_buffered_mb = true,
   insecure_skip_tls_verify = true, -- says what it does; prints a warning
 }
 
@@ -33,7 +34,9 @@ local function warn_skipped_config(settings)
 end
 
 -- smartlead.client{api_key=, base_url=, timeout=, connect_timeout=, concurrency=8,
---                  rate={requests=10, per=2} | false, max_retries=5, max_wait=600, profile=} -> Client
+--                  rate="10/1,60/60" | "standard" | {requests=, per=} | false (default: learned from
+--                  the server, 10 per 2 s until it shows its budget), max_retries=5, max_wait=600,
+--                  max_buffered_mb=256, profile=} -> Client
 -- api_key, base_url, rate, concurrency and timeout each come from (config.resolve): the option,
 -- else smartlead.defaults (set by --mock, --profile and the CLI flags), else the environment
 -- (SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL, SMARTLUA_RATE, SMARTLUA_CONCURRENCY, SMARTLUA_TIMEOUT),
@@ -67,6 +70,22 @@ function M.client(opts)
   local client = Client.wrap(c)
   if run.current() then client:set_session(run.current()) end -- the command line's --plan, journal, --resume
   return client
+end
+
+-- smartlead.profiles() -> the profiles of the config file, sorted: every [section], and "default"
+-- when the file has settings outside any section ({} without a file). Raises when the file is
+-- unsafe or malformed. smartlead.client{profile = name} makes a client for one of them.
+function M.profiles()
+  local sections, err = config.read()
+  if not sections then
+    if err then error("smartlead.profiles: " .. err, 2) end
+    return {}
+  end
+  local out = {}
+  for _, name in ipairs(config.profiles(sections)) do
+    if name ~= "default" or next(sections.default) ~= nil then out[#out + 1] = name end
+  end
+  return out
 end
 
 local account = require "smartlead.account"

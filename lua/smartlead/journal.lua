@@ -45,6 +45,10 @@ end
 -- This process's pid (names the default journal and goes into its begin record).
 function M.pid() return core.os.getpid() end
 
+-- The directory under $XDG_STATE_HOME/smartlua that default journals go to; runs against
+-- --mock set it to "mock-journal", so they never mix with the real ones.
+M.DIR = "journal"
+
 -- $XDG_STATE_HOME/smartlua/journal (default ~/.local/state/smartlua/journal).
 function M.dir()
   local base = os.getenv("XDG_STATE_HOME")
@@ -53,13 +57,18 @@ function M.dir()
     if not home or home == "" then return nil, "neither XDG_STATE_HOME nor HOME is set" end
     base = home .. "/.local/state"
   end
-  return base .. "/smartlua/journal"
+  return base .. "/smartlua/" .. M.DIR
 end
+
+local named = {} -- default names given out by this process: a second run in the same second gets -2
 
 function M.default_path()
   local dir, err = M.dir()
   if not dir then return nil, err end
-  return ("%s/%s-%d.jsonl"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
+  local base = ("%s/%s-%d"):format(dir, os.date("!%Y%m%dT%H%M%SZ"), M.pid())
+  named[base] = (named[base] or 0) + 1
+  if named[base] == 1 then return base .. ".jsonl" end
+  return ("%s-%d.jsonl"):format(base, named[base])
 end
 
 local Journal = {}
@@ -226,8 +235,18 @@ function M.check_op(op)
   if type(op.fields) ~= "table" then return nil, "fields is not an object" end
   if op.before ~= nil and type(op.before) ~= "table" then return nil, "before is not an object" end
   if op.removes ~= nil and type(op.removes) ~= "boolean" then return nil, "removes is not a boolean" end
+  for _, k in ipairs { "flag", "members" } do
+    if op[k] ~= nil and (type(op[k]) ~= "string" or not op[k]:match("^[%a_][%w_]*$")) then
+      return nil, k .. " is not a field name"
+    end
+  end
   local ok, why = check_target(op)
   if not ok then return nil, why end
+  if row and row.arg == "id_pairs" then
+    if not id_list(op.fields.email_account_ids) or not id_list(op.fields.tag_ids) then
+      return nil, "fields.email_account_ids and fields.tag_ids are not lists of ids"
+    end
+  end
   if row and row.target == "campaign" and row.arg == "ids" then
     if not id_list(op.fields.email_account_ids) then return nil, "fields.email_account_ids is not a list of ids" end
     if op.before and op.before.attached ~= nil and not id_list(op.before.attached) then
@@ -246,6 +265,8 @@ function M.complete(op)
     local function path(template) return (template:gsub("{id}", tostring(row.target and op.target[row.target]))) end
     op.method, op.path = op.method or row.method, op.path or path(row.path)
     if op.removes == nil then op.removes = row.removes or nil end
+    if op.flag == nil then op.flag = row.flag end
+    if op.members == nil then op.members = row.members end
     local inv = row.inverse and not op.inverse and operations.get(row.inverse)
     if inv then op.inverse = { op = inv.name, method = inv.method, path = path(inv.path) } end
   end

@@ -112,9 +112,67 @@ local function all_accounts(client, filters)
   return list
 end
 
+local STATS_PAGE = 20 -- GET /campaigns/{id}/mailbox-statistics takes limit 1..20
+
+-- client:mailbox_statistics(campaign_id, query) -> array of every mailbox's row | nil, err
+-- Pages of get_mailbox_statistics (offset, limit 20) until a short one; query: start_date,
+-- end_date, time_zone, client_id. Deduplicated by email_account_id.
+local function mailbox_statistics(client, campaign_id, query)
+  if query ~= nil and type(query) ~= "table" then error("mailbox_statistics(): query must be a table", 2) end
+  local rows, seen, offset = {}, {}, 0
+  while true do
+    local q = {}
+    for k, v in pairs(query or {}) do
+      if k == "offset" or k == "limit" then error("mailbox_statistics(): paging is automatic; do not pass " .. k, 2) end
+      q[k] = v
+    end
+    q.offset, q.limit = offset, STATS_PAGE
+    local page, err = client:get_mailbox_statistics(campaign_id, q)
+    if not page then return nil, err end
+    local fresh = 0
+    for _, r in ipairs(page) do
+      local key = r.email_account_id or (#rows + 1)
+      if not seen[key] then seen[key], fresh, rows[#rows + 1] = true, fresh + 1, r end
+    end
+    if #page < STATS_PAGE then return rows end
+    if fresh == 0 then
+      return nil, pager_error("PAGE_REPEATED", ("get_mailbox_statistics: the page at offset %d holds only mailboxes "
+        .. "already listed; the server seems to ignore offset, so paging stops here"):format(offset))
+    end
+    offset = offset + STATS_PAGE
+    if offset >= M.MAX_PAGES * STATS_PAGE then
+      return nil, pager_error("TOO_MANY_PAGES", "get_mailbox_statistics: too many pages")
+    end
+  end
+end
+
+-- client:campaigns_with_accounts(query, {statuses = {ACTIVE = true, ...}}) -> array | nil, err
+-- get_campaigns (query: client_id), each campaign with account_ids, the ids of its accounts
+-- (get_campaign_email_accounts): what policy.rotate and policy.pause take. statuses keeps only
+-- campaigns of those statuses (and reads only their accounts).
+local function campaigns_with_accounts(client, query, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("campaigns_with_accounts(): opts must be a table", 2) end
+  local list, err = client:get_campaigns(query)
+  if not list then return nil, err end
+  local out = {}
+  for _, c in ipairs(list) do
+    if not (opts and opts.statuses) or opts.statuses[c.status] then
+      local members, merr = client:get_campaign_email_accounts(c.id)
+      if not members then return nil, merr end
+      c.account_ids = {}
+      for i, a in ipairs(members) do c.account_ids[i] = a.id end
+      out[#out + 1] = c
+    end
+  end
+  table.sort(out, function(x, y) return x.id < y.id end)
+  return out
+end
+
 function M.install(methods)
+  methods.campaigns_with_accounts = campaigns_with_accounts
   methods.accounts = accounts
   methods.all_accounts = all_accounts
+  methods.mailbox_statistics = mailbox_statistics
   methods.each = tasks.each
 end
 

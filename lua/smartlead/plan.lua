@@ -38,6 +38,12 @@ function M.account_view(a)
       if is_null(w) then v[req] = json.null else v[req] = w[ans] end
     end
   end
+  if type(a.tags) == "table" and not is_null(a.tags) then -- the tag ids, for tag relations' before-values
+    v.tags = json.array {}
+    for _, t in ipairs(a.tags) do
+      if type(t) == "table" and math.type(t.id) == "integer" then v.tags[#v.tags + 1] = t.id end
+    end
+  end
   return v
 end
 
@@ -267,7 +273,8 @@ end
 local function save_lines(op, out)
   local f = journal.redact(op.fields)
   local what = f.id and not is_null(f.id) and ("credentials of account " .. show(f.id)) or "new account"
-  out[#out + 1] = ("%s %s (%s)"):format(what, tostring(op.target.email), op.op)
+  if op.target.email then out[#out + 1] = ("%s %s (%s)"):format(what, tostring(op.target.email), op.op)
+  else out[#out + 1] = ("new (%s)"):format(op.op) end -- a create of something else (a tag)
   for _, k in ipairs(M.sorted_keys(f)) do out[#out + 1] = ("  + %s: %s"):format(k, show(f[k])) end
 end
 
@@ -277,12 +284,43 @@ local function delete_line(self, op)
   return ("DELETE %s (%s): cannot be undone"):format(what, op.op)
 end
 
+local function list_text(ids)
+  local out = {}
+  for i, id in ipairs(ids or {}) do out[i] = tostring(id) end
+  return table.concat(out, ", ")
+end
+
+-- A relation over many accounts (tags): which members, which accounts, and those it changes nothing for.
+local function members_line(self, op)
+  local labels, same = {}, 0
+  local had = {}
+  for _, e in ipairs(op.before and op.before.members or {}) do had[e.id] = #(e.ids or {}) end
+  for i, id in ipairs(op.fields.email_account_ids) do
+    labels[i] = self:label(id)
+    local n = had[id]
+    if n and ((op.removes and n == 0) or (not op.removes and n == #op.fields.tag_ids)) then same = same + 1 end
+  end
+  local line = ("%s %s [%s] on %d account%s: %s"):format(op.op, op.members, list_text(op.fields.tag_ids),
+    #labels, #labels == 1 and "" or "s", table.concat(labels, ", "))
+  if same > 0 then line = line .. (" (%d already as asked: no change for them)"):format(same) end
+  return line
+end
+
 local function other_line(self, op)
   if op.op == "request" then return ("request %s %s"):format(op.target.method, op.target.path) end
   local t = op.target
-  if t.account then return ("%s account %s"):format(op.op, self:label(t.account)) end
+  if op.members and op.fields.email_account_ids and op.fields.tag_ids then return members_line(self, op) end
+  if t.account then
+    local line = ("%s account %s"):format(op.op, self:label(t.account))
+    local was = op.flag and op.before and op.before[op.flag]
+    if op.flag and was == not op.removes then
+      line = line .. (" (%s is already %s: no change)"):format(op.flag, tostring(was))
+    end
+    return line
+  end
   local id_name, id = next(t)
   if id_name then return ("%s %s %s"):format(op.op, id_name, tostring(id)) end
+  if next(op.fields or {}) then return ("%s %s"):format(op.op, show(journal.redact(op.fields))) end
   return op.op .. "()"
 end
 
@@ -380,7 +418,8 @@ function Plan:encode(info)
   local ops = json.array {}
   for i, op in ipairs(self.ops) do
     ops[i] = { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target,
-      fields = journal.redact(op.fields), before = op.before, inverse = op.inverse, removes = op.removes }
+      fields = journal.redact(op.fields), before = op.before, inverse = op.inverse, removes = op.removes,
+      flag = op.flag, members = op.members }
   end
   local names = json.array {}
   for _, id in ipairs(M.sorted_keys(self:account_ids())) do

@@ -118,7 +118,19 @@ end
 
 local MIN_REPUTATION = { default = 90, check = number_in(0, 100) }
 
-local HEALTH_PARAMS = { min_reputation = MIN_REPUTATION }
+local function stats_table(v)
+  if type(v) ~= "table" then return "must be a table: a mailbox's statistics, or account id -> statistics" end
+end
+
+-- Mailbox statistics (get_mailbox_statistics rows): sick above SmartLead's own disconnection
+-- threshold (5% bounces), a warning above warn_bounce_rate; judged from min_sent sends on.
+local STATS = { default = nil, check = stats_table }
+local WARN_BOUNCE = { default = 3, check = number_in(0, 100) }
+local MAX_BOUNCE = { default = 5, check = number_in(0, 100) }
+local MIN_SENT = { default = 20, check = integer_in(1, 1000000) }
+
+local HEALTH_PARAMS = { min_reputation = MIN_REPUTATION, stats = STATS, warn_bounce_rate = WARN_BOUNCE,
+  max_bounce_rate = MAX_BOUNCE, min_sent = MIN_SENT }
 
 local RAMP_PARAMS = {
   step = { default = 5, check = integer_in(1, 10000) },
@@ -127,13 +139,15 @@ local RAMP_PARAMS = {
   cut = { default = 0.5, check = number_in(0, 1) },
   ceiling = { default = 100, check = integer_in(0, 100000) },
   floor = { default = 10, check = integer_in(0, 100000) },
-  min_reputation = MIN_REPUTATION,
+  min_reputation = MIN_REPUTATION, stats = STATS, warn_bounce_rate = WARN_BOUNCE, max_bounce_rate = MAX_BOUNCE,
+  min_sent = MIN_SENT,
 }
 
 local ROTATE_PARAMS = {
   per_account_campaigns = { default = 1, check = integer_in(1, 1000) },
   max_per_campaign = { default = CAMPAIGN_LIMIT, check = integer_in(1, CAMPAIGN_LIMIT) },
-  min_reputation = MIN_REPUTATION,
+  min_reputation = MIN_REPUTATION, stats = STATS, warn_bounce_rate = WARN_BOUNCE, max_bounce_rate = MAX_BOUNCE,
+  min_sent = MIN_SENT,
 }
 
 ---------------------------------------------------------------------------- health
@@ -145,9 +159,29 @@ local function with_detail(text, detail)
   return text
 end
 
+-- warmup_details.is_warmup_blocked is the flag to trust (only the single read carries it; a live
+-- export shows it true with status INACTIVE and no reason); a blocked_reason says so too.
+-- Warmup statuses are ACTIVE, INACTIVE and PAUSED: there is no BLOCKED.
 local function is_blocked(a)
   local w = a.warmup_details
-  return type(w) == "table" and (present(w.blocked_reason) or w.status == "BLOCKED")
+  return type(w) == "table" and (w.is_warmup_blocked == true or present(w.blocked_reason))
+end
+
+local function as_count(v)
+  local n = type(v) == "string" and tonumber(v) or v
+  return type(n) == "number" and n or nil
+end
+
+-- This account's mailbox statistics among p.stats: the row itself, or an id -> row table (or a
+-- list of rows as get_mailbox_statistics answers them).
+local function stats_of(a, p)
+  local st = p.stats
+  if type(st) ~= "table" then return nil end
+  if st.sent_count ~= nil then return st end
+  if st[a.id] ~= nil then return st[a.id] end
+  for _, r in ipairs(st) do
+    if type(r) == "table" and r.email_account_id == a.id then return r end
+  end
 end
 
 -- Each check returns a reason or nil; their order is the order reasons are listed in.
@@ -171,9 +205,21 @@ local CHECKS = {
       return reason("warmup_blocked", with_detail("warmup blocked", present(why) and why or nil))
     end
   end,
-  function(a, p, rep)
+  function(_, p, rep)
     if rep and rep < p.min_reputation then
       return reason("low_reputation", ("reputation %g%% < %g%%"):format(rep, p.min_reputation))
+    end
+  end,
+  function(a, p)
+    local r = stats_of(a, p)
+    local sent, bounced = r and as_count(r.sent_count), r and as_count(r.bounce_count)
+    if not (sent and bounced) or sent < p.min_sent then return nil end
+    local rate = 100 * bounced / sent
+    local text = ("bounces %.1f%% of %d sent"):format(rate, sent)
+    if rate > p.max_bounce_rate then
+      return reason("high_bounce_rate", ("%s > %g%% (SmartLead disconnects above 5%%)"):format(text, p.max_bounce_rate))
+    elseif rate > p.warn_bounce_rate then
+      return reason("rising_bounce_rate", ("%s > %g%%"):format(text, p.warn_bounce_rate), "warning")
     end
   end,
   function(a)
@@ -196,9 +242,13 @@ local function classify(a, p)
   return { healthy = status == "healthy", status = status, reasons = reasons, reputation = rep }
 end
 
--- policy.health(account, {min_reputation = 90}) -> {healthy, status, reasons, reputation}
--- status: "healthy"; "warning" (only over today's limit: keep it, but do not add or raise it);
--- "sick" (disconnected, suspended, warmup blocked or reputation under min_reputation).
+-- policy.health(account, {min_reputation = 90, stats =, max_bounce_rate = 5, warn_bounce_rate = 3,
+--   min_sent = 20}) -> {healthy, status, reasons, reputation}
+-- status: "healthy"; "warning" (over today's limit, or bounces above warn_bounce_rate: keep it,
+-- but do not add or raise it); "sick" (disconnected, suspended, warmup blocked (is_warmup_blocked,
+-- even with no reason), reputation under min_reputation, or bounces above max_bounce_rate).
+-- stats: the account's get_mailbox_statistics row, or those rows (a list, or by account id);
+-- bounce rates are judged from min_sent sends on.
 -- An account whose warmup never started has no reputation, which is not a problem by itself.
 function M.health(account, params)
   if type(account) ~= "table" then
@@ -274,6 +324,11 @@ end
 -- An unknown status counts as active: the safe side, since an active campaign is never emptied.
 local function is_active(c) return c.status == nil or c.status == "ACTIVE" end
 
+-- Campaigns no account is attached to: stopped, archived, drafts, and (older answers) completed
+-- ones send nothing, so an account there would be wasted. ACTIVE and PAUSED ones take accounts.
+local CLOSED = { STOPPED = true, ARCHIVED = true, DRAFTED = true, COMPLETED = true }
+M.CLOSED_STATUSES = CLOSED
+
 -- Working copies of the campaigns, sorted by id, with their healthy capacity.
 local function load_campaigns(campaigns, accs, health)
   local list, seen = {}, {}
@@ -348,7 +403,7 @@ end
 local function plan_attach(list, accs, health, p)
   local targets, count, pool = {}, membership(list), {}
   for _, w in ipairs(list) do
-    if w.status ~= "COMPLETED" then targets[#targets + 1] = w end -- a finished campaign sends nothing
+    if not CLOSED[w.status] then targets[#targets + 1] = w end
   end
   for id, a in pairs(accs) do
     -- an account with a limit of 0 would add nothing but a campaign slot
@@ -415,8 +470,9 @@ end
 -- that sits in fewer than per_account_campaigns (1) of these campaigns to the campaign with the
 -- lowest daily capacity (sum of message_per_day of its healthy accounts), up to
 -- max_per_campaign (2500) accounts;
--- COMPLETED campaigns get none. Detaches sick accounts, but an ACTIVE campaign (or one of
--- unknown status) always keeps one account. notes lists what was held back and why.
+-- STOPPED, ARCHIVED, DRAFTED (and COMPLETED) campaigns get none. Detaches sick accounts, but an
+-- ACTIVE campaign (or one of unknown status) always keeps one account. notes lists what was held
+-- back and why. campaigns: {id=, status=, account_ids=} (policy.campaigns makes them from the API).
 function M.rotate(campaigns, accounts, params)
   check_list("rotate", "campaigns", campaigns, CAMPAIGN_SHAPE, not_an_account)
   check_list("rotate", "accounts", accounts, ACCOUNT_SHAPE)
@@ -636,14 +692,21 @@ function M.run(client, changes, opts)
   io.write(M.describe(changes))
   for _, n in ipairs(opts.notes or {}) do print("note: " .. n) end
   if opts.dry_run or #changes == 0 then
-    print(("%d changes planned, none applied%s"):format(#changes, opts.dry_run and " (--dry-run)" or ""))
+    print(("%d change%s planned; nothing sent%s"):format(#changes, #changes == 1 and "" or "s",
+      opts.dry_run and " (--dry-run)" or ""))
     return true
   end
   local report = M.apply(client, changes, { concurrency = opts.concurrency })
   for _, f in ipairs(report.failed) do
     io.write("FAILED ", (M.describe({ f.change }):gsub("\n$", "")), ": ", tostring(f.error), "\n")
   end
-  print(("applied %d of %d steps"):format(report.ok, report.total))
+  -- under --plan (or planned first on a terminal) the writes were recorded, not sent
+  local session = type(client.session) == "function" and client:session()
+  if session and session.mode == "plan" then
+    print(("%d of %d steps recorded in the plan; nothing sent yet"):format(report.ok, report.total))
+  else
+    print(("applied %d of %d steps"):format(report.ok, report.total))
+  end
   return #report.failed == 0
 end
 

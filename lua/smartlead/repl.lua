@@ -58,9 +58,44 @@ local function resolve(path)
   return v
 end
 
--- The words that can replace `word` (globals, keywords, fields after '.', methods after ':').
-function M.complete(word)
+-- The operation whose argument table `line` ends inside, at a key: "sl:update_email_account(1, {max_e"
+-- and "sl:get_email_accounts{ es" -> the registry row; nil elsewhere.
+local function table_argument_of(line, word)
+  local before = line:sub(1, #line - #word)
+  if not before:match("[{,]%s*$") then return nil end
+  -- the innermost '{' left open, outside strings (a rough scan: quotes are skipped whole)
+  local stack, i = {}, 1
+  while i <= #before do
+    local c = before:sub(i, i)
+    if c == '"' or c == "'" then
+      local j = i + 1
+      while j <= #before and before:sub(j, j) ~= c do j = j + (before:sub(j, j) == "\\" and 2 or 1) end
+      i = j
+    elseif c == "{" then stack[#stack + 1] = i
+    elseif c == "}" then stack[#stack] = nil end
+    i = i + 1
+  end
+  local open = stack[#stack]
+  if not open or #stack > 1 then return nil end -- a nested table is another thing's fields
+  local head = before:sub(1, open - 1)
+  local name = head:match("[:.]([%a_][%w_]*)%s*%([^()]*$") or head:match("[:.]([%a_][%w_]*)%s*$")
+  return name and require("smartlead.operations").get(name)
+end
+
+-- The words that can replace `word` (globals, keywords, fields after '.', methods after ':',
+-- and inside an operation's argument table the fields its registry row takes).
+function M.complete(word, line)
   local found = {}
+  local row = line and word:match("^[%a_][%w_]*$") and table_argument_of(line, word)
+  if row then
+    for _, f in ipairs(row.fields or {}) do
+      for _, n in ipairs { f.name, f.alias } do
+        if n and n:sub(1, #word) == word then found[#found + 1] = n end
+      end
+    end
+    table.sort(found)
+    return found
+  end
   local base, sep, partial = word:match("^(.*)([%.:])([%w_]*)$")
   if base then
     local v = base ~= "" and resolve(base) or nil
@@ -103,10 +138,11 @@ local function show_value(v, color)
   return tostring(v)
 end
 
--- One line for an error: the message (key masked), without the traceback.
+-- One line for an error: the message (key masked), without the traceback; a misspelt method
+-- gets a suggestion.
 local function error_line(err)
   local text = type(err) == "string" and err or tostring(err)
-  return core.mask(text:match("^[^\n]*"))
+  return core.mask(require("smartlead.help").with_suggestion(text:match("^[^\n]*")))
 end
 
 local function is_api_error(v)
@@ -117,11 +153,14 @@ function Session:print_results(res)
   -- an endpoint's `nil, err` is a failed call: one line, the fields on :trace
   if res.n == 3 and res[2] == nil and is_api_error(res[3]) then
     self.last_error = show_value(res[3])
-    io.stdout:write("error: ", error_line(res[3]), "   (:trace for the details)\n")
+    self.err:write("error: ", error_line(res[3]), self.tty and "   (:trace for the details)\n" or "\n")
+    _G._ = res[3] -- the error object itself, as the call returned it
     return
   end
-  local color = require("smartlead.show").default_color()
-  for i = 2, res.n do io.stdout:write(core.mask(show_value(res[i], color)), "\n") end
+  local color = self.tty and require("smartlead.show").default_color()
+  local last = res.n -- an endpoint's answer comes with a nil error: not worth a line
+  while last > 2 and res[last] == nil do last = last - 1 end
+  for i = 2, last do io.stdout:write(core.mask(show_value(res[i], color)), "\n") end
   if res.n >= 2 then _G._ = res[2] end -- the last result, like a calculator's ans
   io.stdout:flush()
 end
@@ -190,7 +229,7 @@ function Session:command(line)
   local help = require "smartlead.help"
   if name == "help" or name == "h" then
     local text = rest == "" and help.overview() or help.topic(rest)
-    io.stdout:write(text or ("no help for '%s' (try :help)"):format(rest), "\n")
+    io.stdout:write(text or help.unknown(rest), "\n")
   elseif name == "trace" then
     io.stdout:write(self.last_error and core.mask(self.last_error) or "no error yet", "\n")
   elseif name == "quit" or name == "q" then
@@ -200,17 +239,28 @@ function Session:command(line)
   end
 end
 
+-- Evaluates a chunk and prints its values or its error. -> true | false (it failed)
 function Session:evaluate(src)
   local f, err = compile(src)
   if not f then
-    io.stdout:write(error_line(err), "\n")
-    return
+    self.err:write(error_line(err), "\n")
+    return false
   end
   local res = table.pack(self.rl.protect(f))
-  if res[1] then return self:print_results(res) end
+  local aborted = self.rl.cancelled and self.rl.cancelled() or 0
+  if res[1] then
+    self:print_results(res)
+    local failed = res.n == 3 and res[2] == nil and is_api_error(res[3])
+    if aborted > 0 and not failed then -- the aborted calls' errors went to variables, or nowhere
+      self.err:write(("cancelled by Ctrl-C: %d request%s aborted\n"):format(aborted,
+        aborted == 1 and " was" or "s were"))
+    end
+    return not failed
+  end
   local details = is_api_error(res[2]) and show_value(res[2]) or error_line(res[2])
   self.last_error = details .. "\n" .. tostring(res[3])
-  io.stdout:write(error_line(res[2]), "   (:trace for the traceback)\n")
+  self.err:write(error_line(res[2]), self.tty and "   (:trace for the traceback)\n" or "\n")
+  return false
 end
 
 -- Reads until a chunk is complete; returns the chunk, or nil at end of input.
@@ -236,6 +286,7 @@ end
 local function make_client()
   local sl = require "smartlead"
   _G.smartlead = sl
+  if _G.policy == nil then _G.policy = sl.policy end -- as :help policy.NAME writes it
   local ok, client = pcall(sl.client)
   if ok then _G.sl = client end
   return ok, client
@@ -248,16 +299,37 @@ local function banner(ok, client)
   io.stdout:write(("smartlua %s -- %s\n:help for help, Ctrl-D to leave\n"):format(sl.VERSION, target))
 end
 
--- Like lua.c: stdin that is not a terminal is a script.
-local function run_stdin()
-  local f, err = load(io.read("a"), "=stdin", "t")
-  if not f then error(err, 0) end
-  return f()
+-- The line source when stdin is not a terminal (smartlua -i < file): lines as lua.c's REPL
+-- reads them, no editing, no prompt, no history; Ctrl-C is the shell's.
+local plain = {
+  readline = function() local line = io.stdin:read("l") return line, line == nil and "eof" or nil end,
+  protect = function(f) return xpcall(f, function(e) return e end) end,
+}
+
+-- stdin that is not a terminal (smartlua -i < file, a pipe): read line by line as lua.c's REPL
+-- does, each chunk evaluated and its values printed; errors on stderr. -> true | false when a
+-- chunk failed (exit 1).
+local function run_lines()
+  local session = setmetatable({ rl = plain, err = io.stderr, tty = false }, Session)
+  make_client()
+  local good = true
+  while true do
+    local chunk = session:read_chunk()
+    if not chunk then break end
+    if chunk:match("^%s*:") then
+      if session:command(chunk) == "quit" then break end
+    elseif chunk:match("%S") then
+      good = session:evaluate(chunk) and good
+    end
+  end
+  io.stdout:flush()
+  return good
 end
 
+-- The REPL: line editing on a terminal (tty), else lines read from stdin. -> true | false
 function M.run(tty)
-  if not tty then return run_stdin() end
-  local session = setmetatable({ rl = require("smartlead.readline") }, Session)
+  if not tty then return run_lines() end
+  local session = setmetatable({ rl = require("smartlead.readline"), err = io.stdout, tty = true }, Session)
   local dir = state_dir()
   session.history = dir and dir .. "/history"
   if session.history then session.rl.load_history(session.history) end

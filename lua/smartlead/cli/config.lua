@@ -28,9 +28,10 @@ end
 local function list(ctx)
   local config = require "smartlead.config"
   local sl = require "smartlead"
-  local settings, err = config.resolve { defaults = sl.defaults, mock = sl.mock ~= nil }
+  local settings, err = config.resolve { options = { profile = ctx.profile }, defaults = sl.defaults,
+    mock = sl.mock ~= nil }
   if not settings then context.fail(EXIT.error, err) end
-  if settings.warning then context.err_line("warning: config file skipped: ", settings.warning) end
+  if settings.warning then ctx:err("warning: config file skipped: ", settings.warning) end
   local w = ctx:writer { fields = { "setting", "value", "source" } }
   w:add { setting = "profile", value = settings.profile.value, source = source_text(settings.profile) }
   for _, key in ipairs(config.KEYS) do
@@ -38,7 +39,7 @@ local function list(ctx)
     w:add { setting = key, value = show_setting(config, key, s.value), source = source_text(s) }
   end
   w:close()
-  io.stderr:write(("config file: %s%s\n"):format(tostring(settings.path),
+  io.stderr:write(("%sconfig file: %s%s\n"):format(ctx.label or "", tostring(settings.path),
     #settings.profiles > 0 and (" (profiles: " .. table.concat(settings.profiles, ", ") .. ")") or " (none yet)"))
   return EXIT.ok
 end
@@ -94,7 +95,8 @@ return {
       list = { summary = "each setting, its value (the key never whole) and where it came from", run = list,
         globals = options.scope("client", "output") },
       set = { summary = "write a setting to the config file (mode 0600); VALUE - reads stdin", run = set,
-        args = { { name = "KEY" }, { name = "VALUE" } },
+        args = { { name = "KEY", complete = require("smartlead.config").KEYS }, { name = "VALUE" } },
+        single_profile = true,
         globals = options.scope("profile", "trace"),
         help = [[
 Keys: api_key, base_url, rate (N/SECONDS, e.g. 10/2, or off), concurrency (1..64), timeout (s).

@@ -137,8 +137,9 @@ The API key comes from SMARTLEAD_API_KEY or the config file, never from the comm
 Writes are journaled. A script run on a terminal (or with --max-changes) runs as a plan first and
 the recorded writes are applied after it ends, so a script that uses what its own writes return
 (the id of a new account) needs --yes, or a run without a terminal.
-Exit codes: 0 ok, 1 error, 2 usage, 3 refused (--max-changes or declined), 4 some writes failed or
-were skipped.
+Exit codes: 0 ok, 1 error, 2 usage, 3 refused (--max-changes, declined, or a plan or journal made
+for another workspace), 4 some writes failed or were skipped; a script's os.exit(code) is its code.
+A command that fails prints nothing on stdout (NDJSON streams, and ends with the error on stderr).
 ]]
 
 -- The global options by group, as `smartlua --help` lists them.

@@ -40,7 +40,8 @@ local function serve(ctx)
   end
   io.stdout:write(("mock SmartLead API on %s\n"):format(server:url()))
   io.stdout:write(env_key and "key: the value of SMARTLEAD_API_KEY\n" or "key: mock-api-key-0123456789\n")
-  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/clock, POST /__mock/reset\n")
+  io.stdout:write("admin: GET /__mock/log, GET /__mock/state, POST /__mock/config, POST /__mock/clock, "
+    .. "POST /__mock/reset\n")
   io.stdout:flush()
   local sig = core.wait_for_signal()
   io.stdout:write(("stopping on %s\n"):format(sig))
@@ -50,7 +51,7 @@ end
 
 return {
   node = {
-    summary = "run the mock SmartLead API on 127.0.0.1 until interrupted", run = serve,
+    summary = "run the mock SmartLead API on 127.0.0.1 until interrupted", run = serve, single_profile = true,
     options = {
       opt({ "--port" }, "port", "value", "N", "the port (default: any free one)",
         { convert = convert.whole_number(0, 65535) }),

@@ -30,12 +30,15 @@ M.GLOBALS = {
   opt({ "-i" }, "interactive", "flag", nil, "enter the REPL after the script", { group = "script" }),
   opt({ "--mock" }, "mock", "mock", "[=FILE.json]",
     "talk to an in-process mock SmartLead (seeded from FILE.json)", { group = "client" }),
-  opt({ "--profile" }, "profile", "value", "NAME", "use the named profile of the config file (else $SMARTLUA_PROFILE)",
+  opt({ "--profile" }, "profile", "value", "NAME[,NAME...]",
+    "use the named profile of the config file (else $SMARTLUA_PROFILE); several: run once per profile",
+    { group = "client", complete = "profiles" }),
+  opt({ "--all-profiles" }, "all_profiles", "flag", nil, "run once per profile of the config file, concurrently",
     { group = "client" }),
   opt({ "-v" }, "trace", "count", nil, "trace requests on stderr (-vv: + headers, -vvv: + bodies), key masked",
     { group = "client" }),
   opt({ "--format" }, "format", "value", "F", "table (default on a terminal), json (default in a pipe), ndjson, csv",
-    { group = "output", convert = check_format }),
+    { group = "output", convert = check_format, values = { "table", "json", "ndjson", "csv" } }),
   opt({ "--plan" }, "plan", "flag", nil, "send reads, record writes without sending them; print field: old -> new",
     { group = "write" }),
   opt({ "--plan-out" }, "plan_out", "value", "FILE", "with --plan: also save the plan for `smartlua apply FILE`",
@@ -77,19 +80,28 @@ end
 M.SCRIPT = M.scope("script", "client", "write")
 
 -- The commands, in the order help lists them; each module returns its node (cli/<name>.lua).
-M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo", "fixtures" }
+M.COMMANDS = { "accounts", "campaigns", "api", "config", "mock", "apply", "undo", "journal", "completion", "fixtures",
+  "snapshot", "diff", "report", "check" }
 local MODULE = { accounts = "smartlead.cli.accounts", campaigns = "smartlead.cli.campaigns", api = "smartlead.cli.api",
   config = "smartlead.cli.config", mock = "smartlead.cli.mock", apply = "smartlead.cli.apply",
-  undo = "smartlead.cli.apply", fixtures = "smartlead.cli.fixtures" }
+  undo = "smartlead.cli.apply", journal = "smartlead.cli.journal", completion = "smartlead.cli.completion",
+  __complete = "smartlead.cli.completion", fixtures = "smartlead.cli.fixtures", snapshot = "smartlead.cli.fleet",
+  diff = "smartlead.cli.fleet", report = "smartlead.cli.fleet", check = "smartlead.cli.fleet" }
 
 -- Fills in the name and path of a node and its subcommands.
 local function finish(node, name, parent)
   node.name = name
   node.path = parent and (parent.path .. " " .. name) or name
+  if node.single_profile and node.globals then node.globals.all_profiles = nil end -- one profile: --profile NAME
   if node.subs then
     for _, sub_name in ipairs(node.order) do finish(node.subs[sub_name], sub_name, node) end
   end
   return node
+end
+
+-- The fleet operator's commands (new files, registered apart from the list above).
+for _, c in ipairs { { "tags", "smartlead.cli.tags" }, { "stats", "smartlead.cli.stats" } } do
+  M.COMMANDS[#M.COMMANDS + 1], MODULE[c[1]] = c[1], c[2]
 end
 
 -- name -> node, each module loaded when its command is named.

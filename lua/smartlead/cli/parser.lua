@@ -5,7 +5,8 @@
 -- spec = {globals = {option...}, commands = {name -> node}, script = {allowed global key -> true},
 --         refuse = fn(name) -> message|nil (an unknown option that must not be echoed or taken)}
 -- node = {name=, path="accounts list", subs = {name -> node} | nil, args = {{name=, convert=, what=,
---         optional=}...}, options = {option...}, globals = {key -> true}}
+--         optional=}...}, options = {option...}, globals = {key -> true}, raw_args = true | nil (every
+--         word after the command is an argument: no option is read)}
 -- option = {names = {"--max-changes", ...}, key=, kind = "flag"|"value"|"multi"|"optbool"|"count"|"mock"|"chunk",
 --           arg = "N", convert = fn(text) -> v | nil, "what it must be", help = "..."}
 --
@@ -238,21 +239,28 @@ local function check_scope(st)
 end
 
 -- Arguments: their count, then each converted.
+-- A last spec with many = true takes every remaining argument (ID...).
 local function check_args(st)
   local node = st.node
   local specs = node.args or {}
-  for k, a in ipairs(specs) do
-    local v = st.args[k]
-    if v == nil and not a.optional then usage(("missing argument %s"):format(a.name), node) end
+  local last = specs[#specs]
+  local n = last and last.many and math.max(#specs, #st.args) or #specs
+  for k = 1, n do
+    local a, v = specs[k] or last, st.args[k]
+    if v == nil and not a.optional and k <= #specs then usage(("missing argument %s"):format(a.name), node) end
     if v ~= nil and a.convert then st.args[k] = convert(a, v, a.what or a.name, node) end
   end
-  if #st.args > #specs then usage(("unexpected argument '%s'"):format(st.args[#specs + 1]), node) end
+  if #st.args > n then usage(("unexpected argument '%s'"):format(st.args[n + 1]), node) end
 end
 
 local function parse(st, words)
   local i = 1
   while i <= #words do
     local w = words[i]
+    if st.node and st.node.raw_args then -- every word after it is its argument, as typed
+      for j = i, #words do st.args[#st.args + 1] = words[j] end
+      return
+    end
     if w == "--" then
       if not st.node then
         st.script = words[i + 1] and i + 1 or nil

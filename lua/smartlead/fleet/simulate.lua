@@ -7,7 +7,7 @@
 --     smartlead.snapshot(client, {db = path, day = sim:day()})
 --   end
 --
--- server: a mock server of smartlead.mock_server.start (spec/support.lua's server). The mock has
+-- server: a mock server of smartlead.mock.server.start (spec/support.lua's server). The mock has
 -- no admin route that writes account fields (reputation, counts, connection state), so each day
 -- the simulation reads GET /__mock/state, moves it on, and restarts the mock on the same port
 -- seeded with the new state (the same key and knobs; server.handle is replaced, so the server

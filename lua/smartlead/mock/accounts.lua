@@ -1,4 +1,5 @@
--- smartlead.mock.accounts: handlers for reading, updating, warming up and reconnecting accounts.
+-- smartlead.mock.accounts: handlers for reading, updating, warming up, reconnecting, suspending
+-- and deleting accounts.
 local json = require "smartlead.json"
 local util = require "smartlead.mock.util"
 local prng = require "smartlead.mock.prng"
@@ -41,7 +42,7 @@ function S:list_accounts(ctx)
   local page, seen = json.array({}), 0
   for _, id in ipairs(self.account_ids) do
     local acc = self.accounts[id]
-    if acc.user_id == ctx.user_id and self:matches_filters(acc, q) then
+    if acc.user_id == ctx.user_id and not acc.deleted and self:matches_filters(acc, q) then
       seen = seen + 1
       if seen > offset then page[#page + 1] = self:present_account(acc, { campaign_ids = q.fetch_campaigns }) end
       if #page >= limit then break end
@@ -53,15 +54,14 @@ end
 function S:get_account(ctx)
   local acc = self:own_account(ctx.user_id, ctx.id)
   if not acc then return answers.account_missing() end
-  return reply(200, self:present_account(acc, {
-    campaign_ids = ctx.query.fetch_campaigns, tags = ctx.query.fetch_tags == true, is_suspended = true }))
+  return reply(200, self:present_account(acc, { campaign_ids = ctx.query.fetch_campaigns, single = true }))
 end
 
 -- 404 also when the account exists but is not connected, as documented.
 function S:fetch_details(ctx)
   local id = self.emails[ctx.query.email:lower()]
   local acc = id and self:own_account(ctx.user_id, id)
-  if not acc or not acc.is_smtp_success then return answers.account_missing() end
+  if not acc or not (acc.is_smtp_success and acc.is_imap_success) then return answers.account_missing() end
   return reply(200, self:present_account(acc))
 end
 
@@ -119,6 +119,9 @@ function S:apply_warmup(acc, body)
   if body.daily_rampup then w.daily_rampup = body.daily_rampup end
   if body.reply_rate_percentage then w.reply_rate = body.reply_rate_percentage end
   if body.warmup_key_id then w.warmup_key_id = body.warmup_key_id end
+  for _, k in ipairs({ "auto_adjust_warmup", "is_rampup_enabled" }) do
+    if body[k] ~= nil then w[k] = body[k] end
+  end
 end
 
 function S:set_warmup(ctx)
@@ -145,7 +148,7 @@ end
 
 function S:warmup_stats(ctx)
   local acc = self:own_account(ctx.user_id, ctx.id)
-  if not acc then return answers.account_missing() end
+  if not acc then return reply(404, { message = "Email account not found", status = "error" }) end
   local days, total_sent, total_spam, total_replies = json.array({}), 0, 0, 0
   local now = self:time()
   for day = 1, 7 do
@@ -206,9 +209,49 @@ function S:reconnect(ctx)
   local fixed, stamp = 0, util.iso(now)
   for _, id in ipairs(self.account_ids) do
     local acc = self.accounts[id]
-    if acc.user_id == ctx.user_id and reconnect_account(acc, stamp) then fixed = fixed + 1 end
+    if acc.user_id == ctx.user_id and not acc.deleted and reconnect_account(acc, stamp) then fixed = fixed + 1 end
   end
   return reply(200, { ok = true, message = string.format("Reconnect started for %d failed email accounts.", fixed) })
+end
+
+---------------------------------------------------------------------------- suspend, delete
+
+local function suspension(id, on)
+  return reply(200, { success = true, message = on and "Email account suspended successfully"
+    or "Email account unsuspended successfully", data = { accountId = id, isSuspended = on } })
+end
+
+-- PUT /email-accounts/suspend/{id} and DELETE /email-accounts/unsuspend/{id}: the flag only;
+-- the account stays in its campaigns (which stop using it).
+function S:set_suspended(ctx, on)
+  local acc = self:own_account(ctx.user_id, ctx.id)
+  if not acc then
+    return reply(400, { success = false, message = "Email account not found or does not belong to you" })
+  end
+  acc.is_suspended = on
+  acc.updated_at = self:iso_now()
+  return suspension(acc.id, on)
+end
+
+function S:suspend(ctx) return self:set_suspended(ctx, true) end
+function S:unsuspend(ctx) return self:set_suspended(ctx, false) end
+
+-- DELETE /email-accounts/{id}: a soft delete. Out of every campaign, warmup INACTIVE with the
+-- documented reason, the address free (adding it again makes a new account), 404 from then on.
+function S:delete_account(ctx)
+  local acc = self:own_account(ctx.user_id, ctx.id)
+  if not acc then
+    return reply(404, { ok = false, message = "Email account not found!", errorCode = "ACCOUNT_NOT_FOUND",
+      emailAccountId = ctx.id })
+  end
+  for cid in pairs(util.deep_copy(self:campaign_set(acc.id))) do self:unlink(cid, acc.id) end
+  if not is_null(acc.warmup_details) then
+    acc.warmup_details.status = "INACTIVE"
+    acc.warmup_details.blocked_reason = "Email account is deleted by user action"
+  end
+  acc.deleted, acc.deleted_at = true, self:iso_now()
+  if self.emails[acc.from_email:lower()] == acc.id then self.emails[acc.from_email:lower()] = nil end
+  return reply(200, { ok = true, message = "Email account deleted successfully!", emailAccountId = acc.id })
 end
 
 return M

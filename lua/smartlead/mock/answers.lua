@@ -34,6 +34,15 @@ function M.cannot(method, path)
   return reply(404, { error = string.format("Cannot %s %s", method, path) })
 end
 
+-- An unknown route: Express's own HTML page, as the real server answers (not JSON).
+function M.express_cannot(method, path)
+  local text = string.format("Cannot %s %s", method, path)
+    :gsub("[<>&]", { ["<"] = "&lt;", [">"] = "&gt;", ["&"] = "&amp;" })
+  return M.raw_reply(404, "text/html; charset=utf-8", table.concat({ "<!DOCTYPE html>", '<html lang="en">', "<head>",
+    '<meta charset="utf-8">', "<title>Error</title>", "</head>", "<body>", "<pre>" .. text .. "</pre>", "</body>",
+    "</html>", "" }, "\n"))
+end
+
 function M.account_not_found_save(id)
   return reply(404, { ok = false, message = "Email account not found",
     errorCode = "ACCOUNT_NOT_FOUND", emailAccountId = id })

@@ -11,8 +11,9 @@
 -- the knobs of mock/knobs.lua, which POST /__mock/config can change later. server.now() is the
 -- clock (seconds, default os.time); tests replace it.
 --
--- One file per concept, each adding methods to the server: state (the fleet), accounts, saves
--- and campaigns (the API's handlers), routes, clock, limiter, faults, log and redact, knobs, admin.
+-- One file per concept, each adding methods to the server: state (the fleet), accounts, saves,
+-- campaigns, tags and statistics (the API's handlers), routes, clock, limiter, faults, log and
+-- redact, knobs, admin.
 
 local answers = require "smartlead.mock.answers"
 local faults = require "smartlead.mock.faults"
@@ -30,7 +31,7 @@ local Server = {}
 Server.__index = Server
 
 -- Every concept's methods on one server class; a name defined twice is a bug.
-for _, name in ipairs({ "state", "accounts", "saves", "campaigns", "routes", "clock", "limiter",
+for _, name in ipairs({ "state", "accounts", "saves", "campaigns", "tags", "statistics", "routes", "clock", "limiter",
   "faults", "redact", "log", "knobs", "admin" }) do
   for k, f in pairs(require("smartlead.mock." .. name).methods) do
     assert(Server[k] == nil, "smartlead.mock: method " .. k .. " defined twice")

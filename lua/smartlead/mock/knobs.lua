@@ -48,6 +48,11 @@ local KNOBS = {
   limit_over_100 = one_of({ "422", "empty" }),
   -- which documented save answer to send
   save_answer_shape = one_of({ "legacy", "data" }),
+  -- a failed connection check: ACCOUNT_VERIFICATION_FAILED with the new id, or the newest docs'
+  -- {"ok":false,"message":"SMTP connection failed","error":...} without code or id
+  verification_answer_shape = one_of({ "legacy", "newest" }),
+  -- one campaign, a campaign's accounts, the campaign list: bare, or in the newest docs' envelopes
+  answer_envelope = one_of({ "bare", "data" }),
   attach_requires_connected = function(v)
     check(type(v) == "boolean", "attach_requires_connected must be a boolean")
     return v

@@ -15,11 +15,23 @@ local ROUTES = {
   { "POST", "^/email%-accounts/save%-oauth/?$", "save_oauth", NO_QUERY, body = true },
   { "GET", "^/email%-accounts/fetch%-email%-account%-details/?$", "fetch_details", schemas.DETAILS_QUERY },
   { "POST", "^/email%-accounts/reconnect%-failed%-email%-accounts/?$", "reconnect", NO_QUERY, body = true },
+  { "POST", "^/email%-accounts/tag%-mapping/?$", "assign_tags", NO_QUERY, body = true },
+  { "DELETE", "^/email%-accounts/tag%-mapping/?$", "remove_tags", NO_QUERY, body = true },
+  { "POST", "^/email%-accounts/tag%-manager/?$", "update_tag", NO_QUERY, body = true },
+  { "POST", "^/email%-accounts/tag%-list/?$", "tag_list", NO_QUERY, body = true },
+  { "PUT", "^/email%-accounts/suspend/(%d+)/?$", "suspend", NO_QUERY },
+  { "DELETE", "^/email%-accounts/unsuspend/(%d+)/?$", "unsuspend", NO_QUERY },
   { "GET", "^/email%-accounts/(%d+)/?$", "get_account", schemas.ONE_QUERY },
   { "POST", "^/email%-accounts/(%d+)/?$", "update_account", NO_QUERY, body = true },
+  { "DELETE", "^/email%-accounts/(%d+)/?$", "delete_account", NO_QUERY },
   { "POST", "^/email%-accounts/(%d+)/warmup/?$", "set_warmup", NO_QUERY, body = true },
   { "GET", "^/email%-accounts/(%d+)/warmup%-stats/?$", "warmup_stats", NO_QUERY },
-  { "GET", "^/campaigns/(%d+)/email%-accounts/?$", "campaign_accounts", NO_QUERY },
+  { "POST", "^/tags/?$", "create_tag", NO_QUERY, body = true },
+  { "GET", "^/campaigns/?$", "list_campaigns", schemas.CAMPAIGNS_QUERY },
+  { "POST", "^/campaigns/update%-lead%-email%-account/?$", "move_lead", NO_QUERY, body = true },
+  { "GET", "^/campaigns/(%d+)/?$", "get_campaign", schemas.INCLUDE_TAGS_QUERY },
+  { "GET", "^/campaigns/(%d+)/mailbox%-statistics/?$", "mailbox_statistics", schemas.STATS_QUERY },
+  { "GET", "^/campaigns/(%d+)/email%-accounts/?$", "campaign_accounts", schemas.INCLUDE_TAGS_QUERY },
   { "POST", "^/campaigns/(%d+)/email%-accounts/?$", "attach", NO_QUERY, body = true },
   { "DELETE", "^/campaigns/(%d+)/email%-accounts/?$", "detach", NO_QUERY, body = true },
 }
@@ -36,7 +48,7 @@ end
 -- req.rest is the path after /api/v1. Handlers get ctx = {user_id, id, query (typed), body}.
 function S:dispatch(req, user_id)
   local route, id = find_route(req.method, req.rest)
-  if not route then return answers.cannot(req.method, req.path) end
+  if not route then return answers.express_cannot(req.method, req.path) end
   local ctx = { user_id = user_id, id = id, body = {} }
   local query = {}
   for k, v in pairs(req.query) do

@@ -18,15 +18,28 @@ local function port_type(port, ssl_port)
   return "TLS"
 end
 
--- Hook for tests: a host containing "invalid" fails verification and nothing is saved.
+-- Hook for tests: a host containing "invalid" fails the connection check. Returns the failing
+-- side ("SMTP" or "IMAP") and the server's words, or nil.
 local function verification_failure(body)
   for _, field in ipairs({ "smtp_host", "imap_host" }) do
     if type(body[field]) == "string" and body[field]:lower():find("invalid", 1, true) then
-      local what = field == "smtp_host" and "SMTP" or "IMAP"
-      return reply(400, { ok = false, errorCode = "ACCOUNT_VERIFICATION_FAILED",
-        message = string.format("%s connection failed: getaddrinfo ENOTFOUND %s", what, body[field]) })
+      return field == "smtp_host" and "SMTP" or "IMAP", "getaddrinfo ENOTFOUND " .. body[field]
     end
   end
+end
+
+-- A save whose connection check failed still stored the account, marked failing (the seed and
+-- the docs agree): 400 ACCOUNT_VERIFICATION_FAILED with its id, or the newest docs' shape
+-- {"ok":false,"message":"SMTP connection failed","error":"..."} without one.
+function S:verification_failed(acc, side, detail)
+  if side == "SMTP" then acc.is_smtp_success, acc.smtp_failure_error = false, detail
+  else acc.is_imap_success, acc.imap_failure_error = false, detail end
+  local message = side .. " connection failed"
+  if self.config.verification_answer_shape == "newest" then
+    return reply(400, { ok = false, message = message, error = detail })
+  end
+  return reply(400, { ok = false, errorCode = "ACCOUNT_VERIFICATION_FAILED", emailAccountId = acc.id,
+    message = message, error = detail })
 end
 
 -- Derived fields that follow from the credentials.
@@ -49,13 +62,18 @@ function S:save_answer(acc)
   return reply(200, { ok = true, message = message, emailAccountId = acc.id, warmupKey = key })
 end
 
--- Addresses are unique across users; the existing id is only revealed to its owner.
+-- Addresses are unique across users; the existing id is only revealed to its owner. The two
+-- documented forms: another user's address (emailAccountId null: no id can fix it) and one's
+-- own (the id to pass to update it).
 function S:duplicate_of(ctx, email, own_id)
   local id = self.emails[email:lower()]
   if not id or id == own_id then return nil end
-  local body = { ok = false, message = "Email account already exists", errorCode = "ACCOUNT_ALREADY_EXIST" }
-  if self.accounts[id].user_id == ctx.user_id then body.emailAccountId = id end
-  return reply(400, body)
+  if self.accounts[id].user_id ~= ctx.user_id then
+    return reply(400, { ok = false, message = "Email account already added by other user",
+      errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = NULL })
+  end
+  return reply(400, { ok = false, message = "Email account already exist. Please pass id to update it",
+    errorCode = "ACCOUNT_ALREADY_EXIST", emailAccountId = id })
 end
 
 function S:create_account(ctx, body)
@@ -93,6 +111,8 @@ function S:store_account(ctx, body, fill)
   if fill then fill(acc) end
   refresh_derived(acc)
   self:apply_warmup(acc, body)
+  local side, detail = verification_failure(body)
+  if side then return self:verification_failed(acc, side, detail) end
   return self:save_answer(acc)
 end
 
@@ -100,7 +120,6 @@ function S:save_account(ctx)
   local body = ctx.body
   local err = schemas.check_body(body, schemas.SAVE_SCHEMA) or schemas.check_ranges(body, schemas.SAVE_RANGES)
     or (body.type and schemas.check_enum("type", body.type, { "GMAIL", "OUTLOOK", "SMTP" }))
-    or verification_failure(body)
   if err then return err end
   return self:store_account(ctx, body)
 end
@@ -120,7 +139,10 @@ function S:save_oauth(ctx)
     local servers = OAUTH_SERVERS[acc.type]
     acc.smtp_host, acc.smtp_port, acc.imap_host, acc.imap_port = servers[1], 587, servers[2], 993
     acc.password, acc.imap_password, acc.imap_username = NULL, NULL, acc.username
-    acc.expires_at = util.iso(body.token.expiry_date // 1000)
+    local t = body.token
+    local expires_in = tonumber(t.expires_in)
+    acc.expires_at = (t.expiry_date and util.iso(t.expiry_date // 1000))
+      or (expires_in and util.iso(self:time() + expires_in)) or NULL
     acc.oauth_token = util.deep_copy(body.token) -- kept for /__mock/state; never answered
     acc.use_whitelabel_credentials = body.use_whitelabel_credentials
   end)

@@ -31,6 +31,8 @@ local function check_kind(kind, v)
     return type(v) == "table" and v ~= NULL and not json.is_array(v), "must be of type object", v
   elseif kind == "array" then
     return json.is_array(v), "must be an array", v
+  elseif kind == "key" then -- warmup_key_id: a string ("apple-juice") in one answer, a number in another
+    return type(v) == "string" or math.tointeger(v) ~= nil, "must be a string or a number", v
   end
   error("unknown kind " .. tostring(kind))
 end
@@ -114,6 +116,13 @@ local QUERY_PARSERS = {
     if not util.is_email(s) then return nil, "must be a valid email" end
     return s
   end,
+  date = function(s)
+    local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+    if not y or tonumber(m) < 1 or tonumber(m) > 12 or tonumber(d) < 1 or tonumber(d) > 31 then
+      return nil, "must be in YYYY-MM-DD format"
+    end
+    return s
+  end,
 }
 
 local function parse_query_value(row, s)
@@ -126,6 +135,7 @@ local function parse_query_value(row, s)
     return nil, "must be one of [" .. table.concat(row.values, ", ") .. "]"
   end
   if row.min and v < row.min then return nil, "must be greater than or equal to " .. row.min end
+  if row.max and v > row.max then return nil, "must be less than or equal to " .. row.max end
   return v
 end
 
@@ -163,6 +173,12 @@ end
 M.NO_QUERY = {}
 M.ONE_QUERY = { { "fetch_campaigns", "boolean" }, { "fetch_tags", "boolean" } }
 M.DETAILS_QUERY = { { "email", "email", required = true } }
+M.INCLUDE_TAGS_QUERY = { { "include_tags", "boolean" } }
+M.CAMPAIGNS_QUERY = { { "client_id", "integer" }, { "include_tags", "boolean" } }
+M.STATS_QUERY = {
+  { "offset", "integer", min = 0 }, { "limit", "integer", min = 1, max = 20 },
+  { "start_date", "date" }, { "end_date", "date" }, { "time_zone", "string" }, { "client_id", "integer" },
+}
 
 M.LIST_QUERY = {
   { "offset", "integer", min = 0 }, { "limit", "integer", min = 1 },
@@ -209,14 +225,20 @@ M.SAVE_RANGES = {
 
 M.WARMUP_SCHEMA = {
   { "warmup_enabled", "boolean", required = true }, { "total_warmup_per_day", "integer" },
-  { "daily_rampup", "integer" }, { "reply_rate_percentage", "number" }, { "warmup_key_id", "string" },
+  { "daily_rampup", "integer" }, { "reply_rate_percentage", "number" }, { "warmup_key_id", "key" },
+  { "auto_adjust_warmup", "boolean" }, { "is_rampup_enabled", "boolean" },
 }
 
--- The OAuth token must be one SmartLead can use and refresh.
+local function text(v) return type(v) == "string" and v ~= "" end
+
+-- The OAuth token as the newest docs require it: token_type, scope and access_token; the rest
+-- of a provider's answer (refresh_token, expiry_date, expires_in, ...) is taken as it comes.
 function M.token_problem(token)
-  if type(token.access_token) ~= "string" or token.access_token == "" or token.access_token == "expired"
-    or type(token.refresh_token) ~= "string" or token.refresh_token == ""
-    or type(token.expiry_date) ~= "number" or token.expiry_date <= 0 or token.expiry_date >= 1e14 then
+  if not text(token.token_type) then return value_error('"token.token_type" is required') end
+  if not text(token.scope) then return value_error('"token.scope" is required') end
+  local bad_expiry = token.expiry_date ~= nil and (type(token.expiry_date) ~= "number" or token.expiry_date <= 0
+    or token.expiry_date >= 1e14)
+  if not text(token.access_token) or token.access_token == "expired" or bad_expiry then
     return answers.reply(400, { ok = false, message = "Invalid or expired OAuth token" })
   end
 end
@@ -244,10 +266,11 @@ function M.check_update_body(body)
 end
 
 local IDS_SCHEMA = { { "email_account_ids", "array", required = true } }
+local ATTACH_SCHEMA = { { "email_account_ids", "array", required = true }, { "auto_adjust_warmup", "boolean" } }
 
 -- Attach and detach: returns the deduplicated id list (request order) or nil and an error answer.
-function M.parse_account_ids(body)
-  local err = M.check_body(body, IDS_SCHEMA)
+function M.parse_account_ids(body, attach)
+  local err = M.check_body(body, attach and ATTACH_SCHEMA or IDS_SCHEMA)
   if err then return nil, err end
   local list = body.email_account_ids
   if #list == 0 then return nil, validation_error("payload", "email_account_ids", "must contain at least 1 items") end
@@ -261,6 +284,40 @@ function M.parse_account_ids(body)
     if not seen[n] then ids[#ids + 1], seen[n] = n, true end
   end
   return ids
+end
+
+-- A list of distinct positive integers (ids) at body[name]: the list, or nil and a 400 answer.
+function M.id_list(body, name, max)
+  local list = body[name]
+  if list == nil then return nil, validation_error("payload", name, "is required") end
+  if not json.is_array(list) then return nil, validation_error("payload", name, "must be an array") end
+  if #list == 0 then return nil, validation_error("payload", name, "must contain at least 1 items") end
+  if max and #list > max then
+    return nil, validation_error("payload", name, ("must contain less than or equal to %d items"):format(max))
+  end
+  local ids, seen = {}, {}
+  for i, v in ipairs(list) do
+    local n = type(v) == "number" and math.tointeger(v)
+    if not n or n < 1 then
+      return nil, validation_error("payload", ("%s[%d]"):format(name, i - 1), "must be a positive integer")
+    end
+    if not seen[n] then ids[#ids + 1], seen[n] = n, true end
+  end
+  return ids
+end
+
+-- Tag bodies: POST /tags {name, color?}, tag-manager {id, name, color}; 422 {"error": ...} as documented.
+function M.check_tag_body(body, update)
+  local allowed = { id = update, name = true, color = true }
+  for k in pairs(body) do
+    if not allowed[k] then return validation_error("payload", tostring(k), "is not allowed") end
+  end
+  if update and math.tointeger(body.id) == nil then return value_error('"id" is required') end
+  if not text(body.name) then return value_error('"name" is required') end
+  if body.color == nil and update then return value_error('"color" is required') end
+  if body.color ~= nil and not (type(body.color) == "string" and body.color:match("^#%x%x%x%x%x%x$")) then
+    return value_error('"color" must be a valid hex color (#RRGGBB)')
+  end
 end
 
 return M

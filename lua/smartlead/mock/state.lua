@@ -1,4 +1,5 @@
--- smartlead.mock.state: the fleet (accounts, campaigns, memberships), seeding, and accounts as answered.
+-- smartlead.mock.state: the fleet (accounts, campaigns, memberships, tags, mailbox statistics),
+-- seeding, and accounts as answered.
 local json = require "smartlead.json"
 local util = require "smartlead.mock.util"
 local prng = require "smartlead.mock.prng"
@@ -11,6 +12,7 @@ local S = M.methods -- methods of the mock server
 
 M.DEFAULT_USER = 1001
 local LINK_ID_BASE = 46000
+local TAG_ID_BASE = 600 -- tags created through the API get ids from here on
 
 ---------------------------------------------------------------------------- account records
 
@@ -51,10 +53,14 @@ local function normalize_account(rec)
   return acc
 end
 
--- isWarmupBlocked rule: warmup_details.blocked_reason is not null (the status may say anything).
+-- isWarmupBlocked rule: warmup_details.is_warmup_blocked, the flag the docs say to trust (a live
+-- export shows it true with status INACTIVE and no reason); a hand-written seed without the flag
+-- falls back to blocked_reason.
 function M.is_warmup_blocked(acc)
   local w = acc.warmup_details
-  return not is_null(w) and not is_null(w.blocked_reason)
+  if is_null(w) then return false end
+  if w.is_warmup_blocked ~= nil then return w.is_warmup_blocked == true end
+  return not is_null(w.blocked_reason)
 end
 
 -- emailWarmupStatus: ACTIVE only when warmup_details.status says so; null details are INACTIVE.
@@ -71,9 +77,28 @@ local function present_warmup(w)
   return out
 end
 
-local function present_tags(tags)
+-- The single read's fuller warmup_details: id, created_at (not warmup_created_at), the
+-- is_warmup_blocked flag, and the reputation as a number (the list says "99%").
+local function present_warmup_full(acc, w)
+  if is_null(w) then return NULL end
+  local out = present_warmup(w)
+  out.id = w.id or (acc.id * 3 + 70000)
+  out.created_at, out.warmup_created_at = out.warmup_created_at, nil
+  out.is_warmup_blocked = M.is_warmup_blocked(acc)
+  out.warmup_reputation = tonumber(tostring(w.warmup_reputation):match("%d+")) or out.warmup_reputation
+  for _, k in ipairs({ "auto_adjust_warmup", "is_rampup_enabled" }) do
+    if w[k] ~= nil then out[k] = w[k] end
+  end
+  return out
+end
+
+-- An account's tags as answered, from the registry (a renamed tag shows its new name everywhere).
+function S:present_tags(acc)
   local out = json.array({})
-  for i, t in ipairs(tags) do out[i] = { id = t.id, name = t.name, color = t.color } end
+  for _, id in ipairs(acc.tag_ids) do
+    local t = self.tags[id]
+    if t then out[#out + 1] = { id = t.id, name = t.name, color = t.color } end
+  end
   return out
 end
 
@@ -96,6 +121,8 @@ function S:campaign_set(account_id)
 end
 
 function S:add_account(acc)
+  if acc.tags then self:load_account_tags(acc) end
+  acc.tag_ids = acc.tag_ids or {}
   self.accounts[acc.id] = acc
   local ids = self.account_ids
   ids[#ids + 1] = acc.id
@@ -126,9 +153,33 @@ function S:unlink(campaign_id, account_id)
   return true
 end
 
+-- A deleted account is nobody's: 404 on every read and write, gone from lists and campaigns.
 function S:own_account(user_id, id)
   local acc = self.accounts[id]
-  if acc and acc.user_id == user_id then return acc end
+  if acc and acc.user_id == user_id and not acc.deleted then return acc end
+end
+
+function S:own_tag(user_id, id)
+  local t = self.tags[id]
+  if t and t.user_id == user_id then return t end
+end
+
+-- Tag registry entry for a tag seen on an account (a seed may hold tags only there).
+function S:register_tag(t, user_id)
+  if not self.tags[t.id] then
+    self.tags[t.id] = { id = t.id, name = t.name, color = t.color, user_id = t.user_id or user_id }
+  end
+  if t.id >= self.next_tag_id then self.next_tag_id = t.id + 1 end
+end
+
+-- Account tags are kept as ids, in the order they were given.
+function S:load_account_tags(acc)
+  local ids = {}
+  for _, t in ipairs(acc.tags) do
+    self:register_tag(t, acc.user_id)
+    ids[#ids + 1] = t.id
+  end
+  acc.tag_ids, acc.tags = ids, nil
 end
 
 function S:own_campaign(user_id, id)
@@ -170,19 +221,35 @@ function S:synth_account(id, rng)
 end
 
 -- The seed, then extra_accounts synthesized ones, then the campaigns and their members.
+-- The seed's mailbox statistics: stats[campaign][account] = {sent_count=, ...}.
+function S:load_statistics()
+  self.stats = {}
+  for _, r in ipairs(self.seed.mailbox_statistics or {}) do
+    local per = self.stats[r.email_campaign_id] or {}
+    self.stats[r.email_campaign_id] = per
+    per[r.email_account_id] = { sent_count = r.sent_count, open_count = r.open_count, click_count = r.click_count,
+      reply_count = r.reply_count, bounce_count = r.bounce_count }
+  end
+end
+
 function S:load_state()
   self.accounts, self.account_ids, self.emails = {}, {}, {}
   self.campaigns, self.links, self.memberships = {}, {}, {}
-  self.next_account_id, self.next_link_id = 1, LINK_ID_BASE
+  self.tags, self.lead_senders = {}, {}
+  self.next_account_id, self.next_link_id, self.next_tag_id = 1, LINK_ID_BASE, TAG_ID_BASE
+  for _, t in ipairs(self.seed.tags or {}) do self:register_tag(t) end
   for _, rec in ipairs(self.seed.accounts or {}) do self:add_account(normalize_account(rec)) end
   local rng = prng.new(4242)
   for _ = 1, self.extra_accounts do self:add_account(self:synth_account(self.next_account_id, rng)) end
   for _, rec in ipairs(self.seed.campaigns or {}) do self:load_campaign(rec) end
+  self:load_statistics()
 end
 
 ---------------------------------------------------------------------------- views
 
 -- An account as the API answers it (passwords base64, derived campaign fields, warmup subset).
+-- opts: campaign_ids, tags (false: left out), single (the single read: is_suspended, a plain
+-- password, the fuller warmup_details).
 function S:present_account(acc, opts)
   opts = opts or {}
   local out = {}
@@ -193,10 +260,14 @@ function S:present_account(acc, opts)
   local count = util.count_keys(cset)
   out.campaign_count = count
   out.is_connected_to_campaign = count > 0
-  if opts.tags ~= false then out.tags = present_tags(acc.tags) end
+  if opts.tags ~= false then out.tags = self:present_tags(acc) end
   out.warmup_details = present_warmup(acc.warmup_details)
   if opts.campaign_ids then out.campaign_ids = util.sorted_keys(cset) end
-  if opts.is_suspended then out.is_suspended = acc.is_suspended == true end
+  if opts.single then
+    out.is_suspended = acc.is_suspended == true
+    out.password, out.imap_password = or_null(acc.password), or_null(acc.imap_password)
+    out.warmup_details = present_warmup_full(acc, acc.warmup_details)
+  end
   return out
 end
 
@@ -206,6 +277,7 @@ function S:state_view()
   for _, id in ipairs(self.account_ids) do
     local acc = deep_copy(self.accounts[id])
     acc.campaign_ids = util.sorted_keys(self:campaign_set(id))
+    acc.tags, acc.tag_ids = self:present_tags(self.accounts[id]), nil
     accounts[#accounts + 1] = acc
   end
   for _, cid in ipairs(util.sorted_keys(self.campaigns)) do
@@ -213,7 +285,16 @@ function S:state_view()
     c.email_account_ids = util.sorted_keys(self.links[cid])
     campaigns[#campaigns + 1] = c
   end
-  return { accounts = accounts, campaigns = campaigns }
+  local tags = json.array({})
+  for _, id in ipairs(util.sorted_keys(self.tags)) do tags[#tags + 1] = deep_copy(self.tags[id]) end
+  local leads = json.array({})
+  for _, cid in ipairs(util.sorted_keys(self.lead_senders)) do
+    for _, lid in ipairs(util.sorted_keys(self.lead_senders[cid])) do
+      leads[#leads + 1] = { email_campaign_id = cid, email_lead_id = lid,
+        email_account_id = self.lead_senders[cid][lid] }
+    end
+  end
+  return { accounts = accounts, campaigns = campaigns, tags = tags, lead_senders = leads }
 end
 
 return M

@@ -103,9 +103,9 @@ end
 
 local function raw(name) return operations.get(name).call end
 
--- Fresh account read, past the session; remembered.
-function Session:read_account(client, id)
-  local acc, err = raw("get_email_account")(client, id)
+-- Fresh account read, past the session; remembered. opts: the read's query (fetch_tags).
+function Session:read_account(client, id, opts)
+  local acc, err = raw("get_email_account")(client, id, opts)
   if acc then self:see(acc) end
   return acc, err
 end
@@ -275,6 +275,20 @@ function Session:finish(client, op, seq, extra)
   self:record("result", seq, answer ~= nil, answer ~= nil and answer or err, extra)
   if answer ~= nil then
     kinds.applied(self, op)
+    -- an attach says which ids were members already (the server's answer lists them all alike),
+    -- a detach which were not members (none was attached: nothing was detached for them)
+    if kinds.membership(op) and type(answer) == "table" and op.before and op.before.attached then
+      if op.removes then
+        local was, not_attached = {}, json.array {}
+        for _, id in ipairs(op.before.attached) do was[id] = true end
+        for _, id in ipairs(op.fields.email_account_ids) do
+          if not was[id] then not_attached[#not_attached + 1] = id end
+        end
+        answer.not_attached = not_attached
+      else
+        answer.already_attached = op.before.attached
+      end
+    end
   else
     self.failed = self.failed + 1
     self.last_error = err
@@ -285,7 +299,8 @@ end
 -- Journals the intent, then sends. extra (e.g. undo_of) goes into the intent.
 function Session:send(client, op, extra)
   local intent = { op = op.op, kind = op.kind, method = op.method, path = op.path, target = op.target,
-    fields = op.fields, before = op.before, email = op.email, inverse = op.inverse, removes = op.removes }
+    fields = op.fields, before = op.before, email = op.email, inverse = op.inverse, removes = op.removes,
+    flag = op.flag, members = op.members }
   for k, v in pairs(extra or {}) do intent[k] = v end
   local seq = self:record("intent", intent)
   return self:finish(client, op, seq)
