@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import urllib.parse
 import urllib.request
 
@@ -510,8 +511,11 @@ def run_workload(w, spec, clients, servers, reps, key, workdir, results, counter
                                                 spec["prespend"]["ends_in"], spec["latency"])
                     run = run_client(command_for(w, c, plan), env, timeout, workdir, tag)
                     run["timeout"] = timeout
-                    run["floor"], _ = floor_seconds(n, windows[s], spec["latency"] / 1000, inflight,
-                                                    start=run["start"], state=state)
+                    floor, _ = floor_seconds(n, windows[s], spec["latency"] / 1000, inflight,
+                                             start=run["start"], state=state)
+                    # no floor where the windows let every request go at once and nothing is held
+                    # (W4 on the generous server): the time is then the mock's own work
+                    run["floor"] = floor if floor >= 0.01 else None
                     res = parse_result(run["stdout"]) if w != "W6" or c != "apply" else {"updated": None}
                     try:
                         problems, facts = check_run(w, spec, res, run, mock, ctx, value, spent)
@@ -520,8 +524,10 @@ def run_workload(w, spec, clients, servers, reps, key, workdir, results, counter
                     run.update(facts, result=res, problems=problems)
                     results.setdefault((w, s, c), []).append(run)
                     status = "ok" if not problems else "FAILED: " + "; ".join(problems)
-                    log(f"  [{w} {s} {rep + 1}/{reps}] {c:8s} {run['wall']:7.2f} s (floor {run['floor']:.2f} s, "
-                        f"{run['wall'] / run['floor']:.2f}x) {run['cpu']:5.2f} s cpu {run['rss_mb']:5.1f} MB "
+                    vs = (f"floor {run['floor']:.2f} s, {run['wall'] / run['floor']:.2f}x" if run["floor"]
+                          else "no floor")
+                    log(f"  [{w} {s} {rep + 1}/{reps}] {c:8s} {run['wall']:7.2f} s ({vs}) "
+                        f"{run['cpu']:5.2f} s cpu {run['rss_mb']:5.1f} MB "
                         f"429s script {facts.get('seen_429', '?')} server {facts.get('server_429', '?')}  "
                         f"GET {facts.get('gets', '?')} POST {facts.get('posts', '?')}  {status}")
                     for p in problems:
@@ -583,7 +589,8 @@ def cell(runs):
     if not good(runs):
         return "FAILED"
     bad = len(runs) - len(good(runs))
-    return f"{fmt_s(med(runs, 'wall'))} s = {fmt_x(ratio_med(runs))}" + (f" ({bad} FAILED)" if bad else "")
+    x = ratio_med(runs)
+    return f"{fmt_s(med(runs, 'wall'))} s" + (f" = {fmt_x(x)}" if x else "") + (f" ({bad} FAILED)" if bad else "")
 
 
 def n429(runs, k):
@@ -743,11 +750,25 @@ def targets(results, plan_used, fleet_res):
     cells = [(w, s) for w, (servers, _) in plan_used.items() if w not in ("W6", "SNAP") for s in servers
              if good(results.get((w, s, "smartlua")))]
     if cells:
-        over = [(w, s, ratio_med(results[(w, s, "smartlua")])) for w, s in cells]
+        # where the windows hold nothing back and there is no latency (W4 on the generous server)
+        # there is no computed floor: the fastest baseline's time stands in for it (the mock's own
+        # work is in it, so it is above the true floor)
+        over, stand_in = [], []
+        for w, s in cells:
+            x = ratio_med(results[(w, s, "smartlua")])
+            if x is None:
+                best = [med(results.get((w, s, c)), "wall") for c in CLIENTS if c != "smartlua"]
+                best = min([b for b in best if b] or [None]) if any(best) else None
+                if best:
+                    x = med(results[(w, s, "smartlua")], "wall") / best
+                    stand_in.append(f"{w} {s}")
+            if x is not None:
+                over.append((w, s, x))
         bad = [f"{w} {s} {x:.2f}x" for w, s, x in over if x > 1.10]
         rows.append(["every workload, every model, default settings: <= 1.10x its floor",
-                     f"{len(over) - len(bad)} of {len(over)} within" + (f"; over: {', '.join(bad)}" if bad else ""),
-                     verdict(not bad)])
+                     f"{len(over) - len(bad)} of {len(over)} within" + (f"; over: {', '.join(bad)}" if bad else "") +
+                     (f" ({', '.join(stand_in)}: no floor, x the fastest baseline)" if stand_in else ""),
+                     verdict(not bad if over else None)])
         allr = [r for w, s in cells for r in good(results[(w, s, "smartlua")])]
         seen = sum(r.get("seen_429") or 0 for r in allr)
         rows.append(["0 429s reach the script (smartlua, every run)", f"{seen} in {len(allr)} runs", verdict(seen == 0)])
@@ -806,6 +827,26 @@ def probe(binary, text, workdir):
 
 # ------------------------------------------------------------------------------ main
 
+def run_all(only, clients, models, repeat, key, workdir, results, counter, windows, defaults, plan_used):
+    """Every workload asked for, each on its servers; plan_used[w] = (servers, rounds)."""
+    for w in [w for w in only if w in WORKLOADS]:
+        spec = WORKLOADS[w]
+        servers = [s for s in spec["servers"] if not models or s in models]
+        if not servers:
+            continue
+        wc = spec.get("clients") or clients  # W6 and SNAP are smartlua's alone
+        if spec.get("clients") and "smartlua" not in clients:
+            continue
+        plan_used[w] = (servers, int(repeat) if repeat else spec["reps"])
+        sub = os.path.join(workdir, w)
+        os.mkdir(sub)
+        try:
+            run_workload(w, spec, wc, servers, plan_used[w][1], key, sub, results, counter, windows, defaults)
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:  # the mock itself failed
+            failures.append((w, "-", "mock", 0, str(e)))
+            log(f"  {w}: {e}")
+
+
 def main():
     everything = list(WORKLOADS) + ["FLEET", "JSON"]
     only = [w.strip() for w in os.environ.get("BENCH_ONLY", "").split(",") if w.strip()] or everything
@@ -839,22 +880,12 @@ def main():
         windows = {m: presets[m]["windows"] for m in MODELS}
         windows["50/s"] = SERVERS["50/s"]["rate_limit"]
         plan_used = {}
-        for w in [w for w in only if w in WORKLOADS]:
-            spec = WORKLOADS[w]
-            servers = [s for s in spec["servers"] if not models or s in models]
-            if not servers:
-                continue
-            wc = spec.get("clients") or clients  # W6 and SNAP are smartlua's alone
-            if spec.get("clients") and "smartlua" not in clients:
-                continue
-            plan_used[w] = (servers, int(repeat) if repeat else spec["reps"])
-            sub = os.path.join(workdir, w)
-            os.mkdir(sub)
-            try:
-                run_workload(w, spec, wc, servers, plan_used[w][1], key, sub, results, counter, windows, defaults)
-            except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:  # the mock itself failed
-                failures.append((w, "-", "mock", 0, str(e)))
-                log(f"  {w}: {e}")
+        try:
+            run_all(only, clients, models, repeat, key, workdir, results, counter, windows, defaults, plan_used)
+        except Exception as e:  # a bug in this runner: keep what was measured, and say so
+            failures.append(("bench", "-", "run.py", 0, f"{type(e).__name__}: {e}"))
+            log(f"run.py failed: {type(e).__name__}: {e}")
+            traceback.print_exc()
         if "FLEET" in only:
             fleet_res = run_script("FLEET", [SMARTLUA, FLEET_SCRIPT, os.environ.get("BENCH_FLEET_ACCOUNTS", "50000"),
                                              os.environ.get("BENCH_FLEET_DAYS", "90")], 3600)

@@ -49,7 +49,7 @@ local function read_ids()
   return ids
 end
 
-local function expect(n, what)
+local function expect(n)
   local want = math.tointeger(tonumber(os.getenv("BENCH_EXPECT") or ""))
   if want and n ~= want then error(("%s: expected %d distinct accounts, got %d"):format(workload, want, n), 0) end
   return n
