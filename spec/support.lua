@@ -91,6 +91,15 @@ end
 -- Log entries for API calls only (admin calls are not logged).
 function M.requests(server) return server:log() end
 
+-- How many requests of a mock's log could have changed something: not GETs, not the admin routes.
+function M.writes_in(log)
+  local n = 0
+  for _, e in ipairs(log) do
+    if e.method ~= "GET" and not e.path:find("^/__mock") then n = n + 1 end
+  end
+  return n
+end
+
 function M.last_request(server)
   local log = server:log()
   return log[#log]

@@ -8,13 +8,7 @@ local support = require "support"
 local proc = require "proc"
 local q = proc.q
 
-local function writes_in(log)
-  local n = 0
-  for _, e in ipairs(log) do
-    if e.method ~= "GET" and not e.path:find("^/__mock") then n = n + 1 end
-  end
-  return n
-end
+local writes_in = support.writes_in
 
 describe("trust", function()
   local tmp, server, client
