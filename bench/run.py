@@ -601,8 +601,12 @@ def n429(runs, k):
 def build_label(client_probe):
     tree = os.path.dirname(os.path.dirname(SMARTLUA))  # the checkout the binary was built in
     try:
-        rev = subprocess.run(["git", "-C", tree, "describe", "--always", "--dirty"], capture_output=True,
+        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip() or "?"
+        # changed files, but not the results this runner writes
+        dirty = subprocess.run(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!bench/results.md"], capture_output=True, text=True, timeout=10).stdout.strip()
+        rev += " with uncommitted changes" if dirty else ""
     except (OSError, subprocess.SubprocessError):
         rev = "?"
     rate = str(client_probe["defaults"].get("rate", "?")).split("/")
