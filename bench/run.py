@@ -718,7 +718,7 @@ def fleet_lines(results, fleet_res):
             r = g[-1]
             out.append(f"| snapshot of {n:,} accounts (`smartlead.snapshot`, server 50/s, sequential by design) | "
                        f"{r.get('requests')} requests (floor ceil(N/100) = {-(-n // PAGE)}, +1 ending page when N is "
-                       f"a multiple of 100); {cell(snap)} of its floor |")
+                       f"a multiple of 100, +1 the campaign list); {cell(snap)} of its floor |")
             if r.get("db_bytes"):
                 out.append(f"| database growth, one snapshot of {n:,} accounts | {r['db_bytes'] / 1e6:.1f} MB "
                            f"({r['db_bytes'] // n} bytes an account) |")
