@@ -601,8 +601,12 @@ def n429(runs, k):
 def build_label(client_probe):
     tree = os.path.dirname(os.path.dirname(SMARTLUA))  # the checkout the binary was built in
     try:
-        rev = subprocess.run(["git", "-C", tree, "describe", "--always", "--dirty"], capture_output=True,
+        rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip() or "?"
+        # changed files, but not the results this runner writes
+        dirty = subprocess.run(["git", "-C", tree, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!bench/results.md"], capture_output=True, text=True, timeout=10).stdout.strip()
+        rev += " with uncommitted changes" if dirty else ""
     except (OSError, subprocess.SubprocessError):
         rev = "?"
     rate = str(client_probe["defaults"].get("rate", "?")).split("/")
@@ -714,7 +718,7 @@ def fleet_lines(results, fleet_res):
             r = g[-1]
             out.append(f"| snapshot of {n:,} accounts (`smartlead.snapshot`, server 50/s, sequential by design) | "
                        f"{r.get('requests')} requests (floor ceil(N/100) = {-(-n // PAGE)}, +1 ending page when N is "
-                       f"a multiple of 100); {cell(snap)} of its floor |")
+                       f"a multiple of 100, +1 the campaign list); {cell(snap)} of its floor |")
             if r.get("db_bytes"):
                 out.append(f"| database growth, one snapshot of {n:,} accounts | {r['db_bytes'] / 1e6:.1f} MB "
                            f"({r['db_bytes'] // n} bytes an account) |")
