@@ -9,21 +9,9 @@ local core = require "smartlead.core"
 -- Own, distinct account ids from the fixtures (3017 and a few others belong to another user).
 local function own_ids(server, n) return support.own_ids(server:state(), n) end
 
--- The most requests the log shows inside any window of `per` seconds.
--- Seconds an arrival may lag its start; spec/run.sh raises it for the valgrind pass.
-local TIMING_SLACK = tonumber(os.getenv("SMARTLUA_SPEC_TIMING_SLACK")) or 0.05
+local TIMING_SLACK = support.TIMING_SLACK
 
-local function busiest_window(log, per)
-  local most = 0
-  for i = 1, #log do
-    local n = 0
-    for j = i, #log do
-      if log[j].at - log[i].at < per then n = n + 1 end
-    end
-    most = math.max(most, n)
-  end
-  return most
-end
+local busiest_window = support.busiest_window
 
 describe("engine", function()
   local server, client

@@ -11,19 +11,9 @@ local core = require "smartlead.core"
 local config = require "smartlead.config"
 require "smartlead" -- the Lua-side client methods (each, accounts)
 
-local TIMING_SLACK = tonumber(os.getenv("SMARTLUA_SPEC_TIMING_SLACK")) or 0.05
+local TIMING_SLACK = support.TIMING_SLACK
 
-local function busiest_window(log, per)
-  local most = 0
-  for i = 1, #log do
-    local n = 0
-    for j = i, #log do
-      if log[j].at - log[i].at < per then n = n + 1 end
-    end
-    most = math.max(most, n)
-  end
-  return most
-end
+local busiest_window = support.busiest_window
 
 local function count_status(log, status)
   local n = 0
