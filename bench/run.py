@@ -101,6 +101,7 @@ WORKLOADS = {
 UPDATES = ("W2", "W3", "W5", "W6")
 
 failures = []  # correctness failures: (workload, server, client, rep, message)
+service_note = {}  # workload -> (seconds a 100-account page, seconds an update) the mock took
 
 
 def log(msg):
@@ -109,7 +110,7 @@ def log(msg):
 
 # ------------------------------------------------------------------------------ the floor
 
-def floor_seconds(n, windows, latency, inflight, start=0.0, state=None):
+def floor_seconds(n, windows, latency, inflight, start=0.0, state=None, service=None):
     """The least wall time, from `start` (Unix seconds), in which n requests can all be answered
     by the mock under `windows` [{requests, per}], each answer held `latency` seconds, with at
     most `inflight` requests in flight. Returns (seconds, the windows' state after).
@@ -129,12 +130,16 @@ def floor_seconds(n, windows, latency, inflight, start=0.0, state=None):
     request 501 cannot start before 8 minutes: the minute window dominates. Reads and writes
     draw on the same budget, so only the count matters; `inflight` is smartlua's default
     concurrency (the baselines, sequential, get the same floor: it is the work's, not theirs).
-    `state` carries windows already open (W3's nearly spent hour)."""
+    `state` carries windows already open (W3's nearly spent hour). `service` (a list: seconds
+    per request, in order) is the mock's own work: it answers one request at a time (one Lua
+    thread), computing the answer when the request arrives and only then holding it `latency`,
+    so a request's answer comes service + latency after the server is free to take it (see
+    measure_service)."""
     wins = [dict(w) for w in state] if state else [dict(requests=w["requests"], per=w["per"], open=None, count=0)
                                                     for w in windows]
     slots = [start] * max(1, inflight)
-    t = last = start
-    for _ in range(n):
+    t = last = free = start
+    for i in range(n):
         t = max(t, heapq.heappop(slots))
         while True:
             now = math.floor(t + 1e-9)
@@ -149,9 +154,11 @@ def floor_seconds(n, windows, latency, inflight, start=0.0, state=None):
                 w["open"], w["count"] = now, 1
             else:
                 w["count"] += 1
-        heapq.heappush(slots, t + latency)
-        last = t
-    return (last + latency - start if n else 0.0), wins
+        begin = max(t, free)  # the server takes it once done with the one before
+        free = begin + (service[i] if service and i < len(service) else 0.0)
+        heapq.heappush(slots, free + latency)
+        last = max(last, free + latency)
+    return (last - start if n else 0.0), wins
 
 
 def requests_of(spec):
@@ -238,6 +245,43 @@ class Mock:
                 self.proc.wait()
         self.proc.stdout.close()
         self.err.close()
+
+
+def measure_service(mock, spec, ctx, rounds=5):
+    """The mock's own time per request of this workload's kinds (a 100-account page, an update),
+    measured here before the clients run: one keep-alive connection, requests one after another
+    at latency 0 with no rate limit, the median of `rounds` passes of 20; it includes this
+    runner's reading of the answer, so it is a little above the server's own work (the floor
+    a little lower than it could be). Returns the per-request list for floor_seconds: the
+    workload's list pages first, then its updates."""
+    mock.admin("POST", "config", {"latency_ms": 0, "rate_model": None, "rate_limit": None})
+    conn = http.client.HTTPConnection("127.0.0.1", mock.port, timeout=60)
+
+    def timed(method, path, body=None):
+        t = time.monotonic()
+        conn.request(method, "/api/v1" + path + ("&" if "?" in path else "?") + urllib.parse.urlencode({"api_key": mock.key}),
+                     body=json.dumps(body) if body is not None else None,
+                     headers={"Content-Type": "application/json"} if body is not None else {})
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            raise RuntimeError(f"measuring the mock's service time: {method} {path}: HTTP {r.status}")
+        return time.monotonic() - t
+
+    def median_of(fn):
+        return statistics.median(sum(fn(i) for i in range(20)) / 20 for _ in range(rounds))
+
+    try:
+        page = median_of(lambda i: timed("GET", f"/email-accounts/?offset={(i % 50) * PAGE}&limit={PAGE}"))
+        write = 0.0
+        if spec.get("updates"):
+            ids = ctx["ids"]
+            write = median_of(lambda i: timed("POST", f"/email-accounts/{ids[i % len(ids)]}", {"max_email_per_day": 7}))
+    finally:
+        conn.close()
+        mock.admin("POST", "config", {"latency_ms": spec["latency"]})
+        mock.admin("POST", "reset")
+    return [page] * spec["reads"] + [write] * spec.get("updates", 0), page, write
 
 
 def prespend(mock, windows, left, ends_in, latency_ms):
@@ -482,10 +526,13 @@ def run_workload(w, spec, clients, servers, reps, key, workdir, results, counter
         ctx = prepare(w, spec, mock, workdir)
         n = requests_of(spec)
         inflight = inflight_of(spec, defaults)
+        service, page_s, write_s = measure_service(mock, spec, ctx)
+        service_note[w] = (page_s, write_s)
+        log(f"  mock service time: {page_s * 1000:.2f} ms a 100-account page, {write_s * 1000:.2f} ms an update")
         for rep in range(reps):
             for s in servers:
                 mock.configure(SERVERS[s])
-                est, _ = floor_seconds(n, windows[s], spec["latency"] / 1000, inflight)
+                est, _ = floor_seconds(n, windows[s], spec["latency"] / 1000, inflight, service=service)
                 timeout = 3 * est + 120 + (spec["fleet"] / 1000 if spec["latency"] == 0 else 0)
                 order = clients[rep % len(clients):] + clients[:rep % len(clients)]
                 for c in order:
@@ -512,7 +559,7 @@ def run_workload(w, spec, clients, servers, reps, key, workdir, results, counter
                     run = run_client(command_for(w, c, plan), env, timeout, workdir, tag)
                     run["timeout"] = timeout
                     floor, _ = floor_seconds(n, windows[s], spec["latency"] / 1000, inflight,
-                                             start=run["start"], state=state)
+                                             start=run["start"], state=state, service=service)
                     # no floor where the windows let every request go at once and nothing is held
                     # (W4 on the generous server): the time is then the mock's own work
                     run["floor"] = floor if floor >= 0.01 else None
@@ -668,9 +715,12 @@ def report(results, clients, plan_used, client_probe, json_res, fleet_res):
               "no config file, no remembered limits); the baselines are sequential Python (requests) and Node "
               "(fetch) scripts that sleep on 429 as the server asks. Each cell: median wall time over "
               "interleaved rounds = median ratio to the floor, the least time that server's windows, the "
-              "latency and smartlua's default concurrency allow for the requests the work needs "
-              "(`floor_seconds` in bench/run.py). 429s: the most in any round, reaching the script / "
-              "answered by the server (from the mock's log).",
+              "latency, the mock's own time per answer and smartlua's default concurrency allow for the "
+              "requests the work needs (`floor_seconds` in bench/run.py). The mock answers one request at a "
+              "time; its time per answer is measured before each workload (`measure_service`): "
+              + "; ".join(f"{w} {p * 1000:.1f} ms a page" + (f", {u * 1000:.2f} ms an update" if u else "")
+                          for w, (p, u) in service_note.items()) + ". "
+              "429s: the most in any round, reaching the script / answered by the server (from the mock's log).",
               f"smartlua build: {build_label(client_probe)}.",
               "Rounds: " + ", ".join(f"{w} {r}" for w, (_, r) in plan_used.items()) + ".", ""]
     others = [c for c in clients if c != "smartlua"]

@@ -20,11 +20,27 @@
 #define BACKOFF_BASE 0.25  /* after a 429 that says nothing: 1 s, doubling, up to a minute */
 #define BACKOFF_CAP 60.0
 #define FIRST_ANSWER_POLL 0.05 /* how often a request waiting for the key's first answer looks again */
+#define FIRST_WAVE 4       /* requests in flight before the key's first answer (under any documented budget) */
+#define RESET_MARGIN 0.05  /* a reset is waited out this much longer: the server's clock ticks over on its own */
 
 /* The window lengths SmartLead documents (a burst per second, the legacy 2 s, a minute, an
  * hour): how long a 429 asks to wait tells which of them it met, and a window whose length was
  * not measured yet is taken as the first of them at least as long as its longest reset. */
 static const double DOCUMENTED_LENGTHS[] = {1, 2, 60, 3600};
+
+/* SmartLead's documented plans (guides/rate-limits.mdx). Their headers show one window at a
+ * time (the tightest), so a plan's burst measured at its length stands for the whole plan: its
+ * minute and hour are paced before the server shows them, and a plan's limit seen with a reset
+ * nearer than its length (an hour seen near its end) has that length. */
+#define PLAN_WINDOWS 3
+static const struct {
+  const char *name;
+  rate_window_t w[PLAN_WINDOWS]; /* the burst first */
+} PLANS[] = {
+    {"Standard", {{10, 1}, {60, 60}, {1000, 3600}}},
+    {"Pro", {{20, 1}, {120, 60}, {3000, 3600}}},
+};
+#define N_PLANS ((int)(sizeof PLANS / sizeof *PLANS))
 
 typedef struct {
   long limit;          /* X-RateLimit-Limit (for a server that sends none: the most remaining + 1) */
@@ -35,6 +51,9 @@ typedef struct {
   double end;          /* monotonic end of the current window, within the ceiling */
   double asked_end;    /* the same as the server said it */
   double seen;
+  int rolled;          /* `left` and `end` are this client's reckoning of the window after the last one */
+  double rolled_from;  /* the end of that last one: later answers from it are not news */
+  int probing;         /* rolled, and one request goes first: the rest wait for an answer */
 } server_window_t;
 
 typedef struct {
@@ -56,6 +75,7 @@ struct limiter {
   int running;
   int answered;      /* an attempt of this key has ended: the server had its chance to show its budget */
   int strikes;       /* 429s in a row, for the backoff when the server says nothing */
+  double last_answer_in; /* seconds the last answer took */
   double announced_until; /* the last pause said on stderr */
   char shown[320];   /* the budget line last reported */
 };
@@ -231,8 +251,35 @@ static double documented_length(double at_least) {
   return at_least;
 }
 
+/* The documented plan window with this limit, at least `at_least` long; NULL when none. */
+static const rate_window_t *plan_window(long limit, double at_least) {
+  for (int p = 0; p < N_PLANS; p++)
+    for (int i = 0; i < PLAN_WINDOWS; i++)
+      if (PLANS[p].w[i].requests == (double)limit && PLANS[p].w[i].per >= at_least) return &PLANS[p].w[i];
+  return NULL;
+}
+
 static double window_length(const server_window_t *s) {
-  return s->per > 0 ? s->per : s->per_hint > 0 ? documented_length(s->per_hint) : 0;
+  if (s->per > 0) return s->per;
+  if (s->per_hint <= 0) return 0;
+  const rate_window_t *pw = s->has_limit ? plan_window(s->limit, s->per_hint) : NULL;
+  return pw ? pw->per : documented_length(s->per_hint);
+}
+
+/* The documented plan whose burst the server showed at its measured length; -1: none. */
+static int inferred_plan(const limiter_t *l) {
+  for (int i = 0; i < l->n_server; i++)
+    for (int p = 0; p < N_PLANS; p++)
+      if (l->server[i].has_limit && l->server[i].per == PLANS[p].w[0].per &&
+          (double)l->server[i].limit == PLANS[p].w[0].requests)
+        return p;
+  return -1;
+}
+
+static int server_has_limit(const limiter_t *l, double limit) {
+  for (int i = 0; i < l->n_server; i++)
+    if (l->server[i].has_limit && (double)l->server[i].limit == limit) return 1;
+  return 0;
 }
 
 /* Whether the server has shown a budget: a window with a length (a remaining count whose reset
@@ -248,18 +295,47 @@ static void consider(limiter_gate_t *g, double wait, int server, double asked, c
   g->wait = wait, g->server_asked = server, g->asked = asked, g->reason = why;
 }
 
+/* A window whose reset has come: the server starts the next one with its whole limit, less what
+ * is still in flight (it may arrive after the reset); that window ends a length later at the
+ * soonest. This reckoning holds until an answer from the new window says otherwise. One request
+ * goes first while answers come back quickly: its answer may show another window nearly spent
+ * (the headers show only the tightest; an hour with 2 left hides behind a spent burst). A
+ * window of unknown length is paced as a sliding one instead. */
+static void roll_over(limiter_t *l, server_window_t *s, double now) {
+  double length = window_length(s);
+  if (length <= 0) {
+    s->left = -1;
+    return;
+  }
+  s->rolled_from = s->end;
+  s->end = s->end + length > now ? s->end + length : now + length;
+  s->asked_end = s->end;
+  s->left = s->limit - l->running > 0 ? s->limit - l->running : 0;
+  s->probing = l->last_answer_in < length / 2 && s->left > 1;
+  if (s->probing) s->left = 1;
+  s->rolled = 1;
+}
+
 void limiter_check(limiter_t *l, double now, limiter_gate_t *g) {
   memset(g, 0, sizeof *g);
   int pacing = l->spec.mode != RATE_OFF;
   if (now < l->paused_until) consider(g, l->paused_until - now, 1, l->pause_asked_until - now, "the server answered 429");
-  if (pacing && !l->answered && l->running > 0) /* one request first: its answer may show a budget below the default */
+  /* the first answer may show a budget below the default; a key that met hidden limits before sends one first */
+  if (pacing && !l->answered && l->running >= (l->n_learned ? 1 : FIRST_WAVE))
     consider(g, FIRST_ANSWER_POLL, 0, 0, "waiting for the first answer to show the server's budget");
   for (int i = 0; i < l->n_server; i++) {
     server_window_t *s = &l->server[i];
-    if (s->left >= 0 && now >= s->end) s->left = -1; /* that window is over: paced as a sliding one */
-    if (s->left == 0) consider(g, s->end - now, 1, s->asked_end - now, "x-ratelimit-remaining is 0");
+    if (s->left >= 0 && now >= s->end + RESET_MARGIN) roll_over(l, s, now);
+    if (s->rolled && s->probing && s->left == 0 && l->running == 0) s->left = 1; /* that one ended unanswered */
+    if (s->rolled && s->probing && s->left == 0)
+      consider(g, FIRST_ANSWER_POLL, 0, 0, "waiting for the first answer after the server's reset");
+    else if (s->left == 0) consider(g, s->end + RESET_MARGIN - now, 1, s->asked_end - now, "x-ratelimit-remaining is 0");
     else if (s->left < 0 && pacing) consider(g, sliding_wait(l, (double)s->limit, window_length(s), now), 0, 0, "the server's window");
   }
+  int plan = pacing ? inferred_plan(l) : -1;
+  for (int i = 1; plan >= 0 && i < PLAN_WINDOWS; i++)
+    if (!server_has_limit(l, PLANS[plan].w[i].requests))
+      consider(g, sliding_wait(l, PLANS[plan].w[i].requests, PLANS[plan].w[i].per, now), 0, 0, "the documented plan's window");
   if (l->spec.mode == RATE_WINDOWS)
     for (int i = 0; i < l->spec.n; i++) consider(g, sliding_wait(l, l->spec.w[i].requests, l->spec.w[i].per, now), 0, 0, "client-side rate");
   if (l->spec.mode == RATE_AUTO && !server_shown(l))
@@ -323,6 +399,7 @@ static void learn_length(server_window_t *s, long remaining, double in, double e
 }
 
 void limiter_observe(limiter_t *l, const http_response_t *r, double started, double now) {
+  l->last_answer_in = now - started;
   if (r->rl_remaining < 0 || r->rl_reset < 0) return;
   double in = rate_reset_in(r->rl_reset, wall_clock());
   if (in < 0) in = 0; /* a reset in the past (decades, for 10^12 read as ms): that window is over */
@@ -331,6 +408,12 @@ void limiter_observe(limiter_t *l, const http_response_t *r, double started, dou
   server_window_t *s = server_window(l, r->rl_limit, r->rl_remaining, now);
   double end = now + (in < RATE_WAIT_CEILING ? in : RATE_WAIT_CEILING), asked_end = now + in;
   learn_length(s, r->rl_remaining, in, end, started);
+  s->seen = now;
+  if (s->rolled && end <= s->rolled_from + 0.5) return; /* a late answer from the window that ended */
+  if (s->rolled) {
+    s->rolled = s->probing = 0, s->left = left, s->end = end, s->asked_end = asked_end;
+    return;
+  }
   int known = s->left >= 0 && now < s->end;
   if (known && fabs(end - s->end) <= SAME_WINDOW) { /* the same window: the lower count, the earlier end */
     if (end < s->end) s->end = end, s->asked_end = asked_end;
@@ -338,7 +421,6 @@ void limiter_observe(limiter_t *l, const http_response_t *r, double started, dou
   } else if (!known || end > s->end) { /* a new window (an older one's late answer is ignored) */
     s->left = left, s->end = end, s->asked_end = asked_end;
   }
-  s->seen = now;
 }
 
 int limiter_news(limiter_t *l, double until) {
@@ -386,6 +468,18 @@ static void learn_limit(limiter_t *l, limiter_pause_t *out, double started) {
   save_lessons(l);
 }
 
+/* A refused request counts in no server window: its start leaves the record (the latest start
+ * at that instant; later ones move back one place). */
+static void forget_start(limiter_t *l, double started) {
+  for (int k = 1; k <= l->count; k++) {
+    if (ring_back(l, k) != started) continue;
+    for (int j = k; j > 1; j--) l->ring[(l->head - j + RING) % RING] = ring_back(l, j - 1);
+    l->head = (l->head - 1 + RING) % RING;
+    l->count--;
+    return;
+  }
+}
+
 void limiter_on_429(limiter_t *l, const http_response_t *r, double started, double now, double jitter, limiter_pause_t *out) {
   memset(out, 0, sizeof *out);
   out->asked = -1;
@@ -408,6 +502,7 @@ void limiter_on_429(limiter_t *l, const http_response_t *r, double started, doub
     l->pause_asked_until = now + (out->asked >= 0 ? out->asked : out->wait);
   }
   if (l->spec.mode != RATE_OFF && out->asked > 0 && r->rl_remaining != 0) learn_limit(l, out, started);
+  forget_start(l, started);
 }
 
 /* ---------------------------------------------------------------- telling */
@@ -422,6 +517,9 @@ void limiter_budget(limiter_t *l, double now, limiter_budget_t *b) {
   for (int i = 0; l->spec.mode == RATE_WINDOWS && i < l->spec.n; i++) add_window(b, l->spec.w[i].requests, l->spec.w[i].per, "configured");
   if (l->spec.mode == RATE_AUTO && !server_shown(l)) add_window(b, RATE_DEFAULT_REQUESTS, RATE_DEFAULT_PER, "default");
   for (int i = 0; i < l->n_server; i++) add_window(b, (double)l->server[i].limit, window_length(&l->server[i]), "server");
+  int plan = inferred_plan(l);
+  for (int i = 1; plan >= 0 && i < PLAN_WINDOWS; i++)
+    if (!server_has_limit(l, PLANS[plan].w[i].requests)) add_window(b, PLANS[plan].w[i].requests, PLANS[plan].w[i].per, "plan");
   for (int i = 0; !b->off && i < l->n_learned; i++) add_window(b, l->learned[i].w.requests, l->learned[i].w.per, "learned");
   for (int i = 1; i < b->n; i++) /* shortest window first */
     for (int j = i; j > 0 && b->w[j].w.per < b->w[j - 1].w.per; j--) {
@@ -462,6 +560,9 @@ int limiter_change_line(limiter_t *l, char *out, size_t n) {
   buf_puts(&b, "rate: ");
   if (has_source(&bud, "server")) buf_puts(&b, "server allows "), put_list(&b, &bud, "server"), buf_puts(&b, "; ");
   else buf_puts(&b, "the server has shown no budget; ");
+  int plan = inferred_plan(l);
+  if (has_source(&bud, "plan"))
+    buf_printf(&b, "that is the %s plan's burst, so also its ", PLANS[plan].name), put_list(&b, &bud, "plan"), buf_puts(&b, "; ");
   if (has_source(&bud, "learned")) buf_puts(&b, "learned from 429s "), put_list(&b, &bud, "learned"), buf_puts(&b, "; ");
   if (has_source(&bud, "configured")) buf_puts(&b, "configured "), put_list(&b, &bud, "configured"), buf_puts(&b, "; ");
   if (bud.off) buf_puts(&b, "client-side pacing off (rate = false): only the server's counts and 429s hold requests back");

@@ -2,9 +2,10 @@
  * that key. A request starts only when every window allows it:
  *   - the windows the user configured (rate = "10/1,60/60,1000/3600", a preset, a table), or,
  *     when nothing was configured, the safe default of 10 per 2 s until the server shows its own
- *     (and a single request until the key's first answer, which may show a smaller budget);
+ *     (and FIRST_WAVE requests until the key's first answer, which may show a smaller budget);
  *   - the windows the server shows in X-RateLimit-Limit/Remaining/Reset, followed by its own
- *     count while it is fresh and paced as a sliding window once it is not;
+ *     count while it is fresh, the next one reckoned from its reset (until an answer shows it);
+ *   - the rest of a documented plan (Standard, Pro) whose burst the server showed;
  *   - the windows learned from 429s the headers did not foresee (a hidden burst or hourly cap),
  *     kept for the rest of the run and remembered for the key across runs (limiter_store.c);
  *   - a pause of the whole key after a 429.
@@ -92,7 +93,7 @@ void limiter_calm(limiter_t *l);
 /* The budget this key has shown, as pacing uses it. */
 typedef struct {
   rate_window_t w;
-  const char *source; /* "configured", "default", "server", "learned" */
+  const char *source; /* "configured", "default", "server", "plan" (a documented plan the server's burst matches), "learned" */
 } budget_window_t;
 
 typedef struct {
