@@ -113,17 +113,20 @@ describe("before-values at list cost", function()
   setup(function() tmp = proc.mktemp() end)
   teardown(function() proc.rmtree(tmp) end)
 
-  it("a run writing many accounts it did not list reads the paged list once, not each account", function()
-    local ids = {}
-    for _, a in ipairs(server:state().accounts) do
-      if a.user_id == 1001 and #ids < 150 then ids[#ids + 1] = a.id end
-    end
-    local script = proc.write(tmp .. "/by_id.lua", ([[
-      local c = require("smartlead").client()
-      local r = c:each({ %s }, function(id) return c:update_email_account(id, { max_email_per_day = 3 }) end)
+  -- runs script (ids: a Lua list) with a journal; returns the single reads, the list pages and
+  -- the intents with a before-value
+  local function run_by_id(ids, sequential)
+    local body = sequential and [[
+      for _, id in ipairs(ids) do assert(c:update_email_account(id, { max_email_per_day = 3 })) end
+    ]] or [[
+      local r = c:each(ids, function(id) return c:update_email_account(id, { max_email_per_day = 3 }) end)
       assert(#r.failed == 0)
-    ]]):format(table.concat(ids, ",")))
+    ]]
+    local script = proc.write(tmp .. "/by_id.lua", ("local c = require('smartlead').client()\nlocal ids = { %s }\n%s")
+      :format(table.concat(ids, ","), body))
     local path = tmp .. "/j.jsonl"
+    os.remove(path)
+    server:reset()
     local r = proc.sh(("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s %s --journal %s %s"):format(
       q(support.KEY), q(server:url()), q(proc.BIN), q(path), q(script)))
     assert.equal(0, r.code, r.err)
@@ -132,14 +135,48 @@ describe("before-values at list cost", function()
       if e.method == "GET" and e.path:find("^/api/v1/email%-accounts/%d+/?$") then singles = singles + 1 end
       if e.method == "GET" and e.path:find("^/api/v1/email%-accounts/?$") then pages = pages + 1 end
     end
-    assert.is_true(singles <= 20 + 8, singles .. " single reads") -- LIST_AFTER, plus the reads in flight
-    assert.equal(3, pages) -- 260 accounts
     local befores = 0
     for l in proc.read(path):gmatch("[^\n]+") do
       local rec = json.decode(l)
       if rec.type == "intent" and rec.before and rec.before.max_email_per_day ~= nil then befores = befores + 1 end
     end
+    return singles, pages, befores
+  end
+
+  local function own_ids()
+    local ids = {}
+    for _, a in ipairs(server:state().accounts) do
+      if a.user_id == 1001 then ids[#ids + 1] = a.id end
+    end
+    return ids
+  end
+
+  it("a run writing many accounts it did not list reads the list only as far as they go", function()
+    local ids = table.move(own_ids(), 1, 150, 1, {}) -- the first 150 in the list's order: 2 pages hold them
+    local singles, pages, befores = run_by_id(ids)
+    assert.equal(0, singles)
+    assert.equal(2, pages)
     assert.equal(150, befores)
+  end)
+
+  it("accounts scattered over the list cost at most one read each, and every one has its before-value", function()
+    local all, ids = own_ids(), {}
+    for i = 1, #all, 13 do ids[#ids + 1] = all[#all + 1 - i] end -- 20 accounts, the last first
+    local singles, pages, befores = run_by_id(ids)
+    assert.is_true(singles + pages <= #ids, ("%d single reads + %d pages for %d accounts"):format(singles, pages, #ids))
+    assert.equal(#ids, befores)
+  end)
+
+  it("one account written alone costs one read; a sequential run turns to the list after LIST_AFTER", function()
+    local all = own_ids()
+    local singles, pages = run_by_id({ all[#all] })
+    assert.equal(1, singles)
+    assert.equal(0, pages)
+    local ids = {}
+    for i = #all, #all - 59, -1 do ids[#ids + 1] = all[i] end -- 60 accounts from the list's end, one at a time
+    local s2, p2, befores = run_by_id(ids, true)
+    assert.is_true(s2 + p2 <= #ids, ("%d single reads + %d pages for %d accounts"):format(s2, p2, #ids))
+    assert.equal(60, befores)
   end)
 end)
 

@@ -43,6 +43,15 @@ function M.spawn(fn, ...)
   return task
 end
 
+-- tasks.pass(): inside a task, lets every other ready task run before this one goes on (tasks
+-- started together see each other); elsewhere nothing.
+function M.pass()
+  local me = by_co[coroutine.running()]
+  if not me then return end
+  ready[#ready + 1] = me
+  coroutine.yield(WAIT_TASKS)
+end
+
 local function all_done(list)
   for _, t in ipairs(list) do
     if not t.done then return false end

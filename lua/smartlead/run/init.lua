@@ -53,7 +53,7 @@ function M.session(opts)
   local s = setmetatable({ mode = opts.mode or "journal", journal_path = opts.journal, seen = seen,
     views = lazy_views(seen, plan), members = {},
     plan = plan, sent = 0, failed = 0, refused = 0, skipped = 0, start_seq = 0, begin_info = opts.info,
-    confirmed = opts.confirmed or false, unconfirmed = 0, already = 0 }, Session)
+    confirmed = opts.confirmed or false, unconfirmed = 0, already = 0, wanted = 0, single_reads = 0 }, Session)
   if s.mode == "resume" then s:load_resume(opts.resume or opts.journal) end
   return s
 end
@@ -110,35 +110,61 @@ function Session:read_account(client, id, opts)
   return acc, err
 end
 
-M.LIST_AFTER = 20 -- single before-reads after which the rest come from the paged list instead
+M.LIST_AFTER = 20 -- single before-reads after which list pages are read whatever the count
 
--- Lists the whole fleet once, page by page (one request per 100 accounts), as a task every
--- caller waits on; each account becomes a view (kept: the run is about to write them).
-function Session:list_fleet(client)
-  if not self.listing then
-    self.listing = tasks.spawn(function()
-      local list, offset = operations.get("get_email_accounts"), 0
-      repeat
-        local page = list.call(client, { offset = offset, limit = 100 })
-        if not page then break end -- the single reads go on
-        for _, acc in ipairs(page) do self:see(acc) end
-        offset = offset + 100
-      until #page < 100
-    end)
-  end
-  tasks.wait({ self.listing })
+-- The paged list, read in order only as far as writers need it: one request per 100 accounts,
+-- each account found there costing nothing more. A writer waits on the pages in flight; when
+-- one lands and its account is still not there, one more page may go at a time, twice as
+-- many each such time (up to the client's concurrency), so a run whose accounts come early
+-- in the list stops there and one whose accounts are scattered keeps the pipe full.
+local function new_lister(client)
+  return { offset = 0, flight = {}, pages = 0, window = 1, ended = false,
+    max_window = client:options().concurrency }
 end
 
--- Before-values of an account the run has not seen: one read each, until a run writing many
--- accounts it did not list has made LIST_AFTER of them; then the paged list (one request per
--- 100 accounts) is read once, and accounts found there cost nothing more.
-function Session:before_read(client, id)
-  self.single_reads = (self.single_reads or 0) + 1
-  if self.single_reads > M.LIST_AFTER then
-    self:list_fleet(client)
-    local view = rawget(self.views, id)
-    if view then return view end
+function Session:read_page(client, l)
+  local offset = l.offset
+  l.offset, l.pages = offset + 100, l.pages + 1
+  l.flight[#l.flight + 1] = tasks.spawn(function()
+    local page = operations.get("get_email_accounts").call(client, { offset = offset, limit = 100 })
+    if type(page) ~= "table" or #page < 100 then l.ended = true end -- the end, or a failure: single reads go on
+    for _, acc in ipairs(page or {}) do self:see(acc) end
+  end)
+end
+
+local function land(l)
+  tasks.wait({ l.flight[1] })
+  for i = #l.flight, 1, -1 do
+    if l.flight[i].done then
+      if not l.flight[i].ok then l.ended = true end
+      table.remove(l.flight, i)
+    end
   end
+end
+
+-- Whether the list may be read further for a writer: at most one page per account that needed
+-- a before-value, less one (an account written alone costs one read), or any number once a
+-- sequential run has made LIST_AFTER single reads.
+function Session:may_page(l)
+  return l.pages < self.wanted - 1 or self.single_reads >= M.LIST_AFTER
+end
+
+-- The before-values of an account the run has not seen: from the list where a page read for
+-- this run holds it, else one read of the account.
+function Session:before_read(client, id)
+  self.wanted = self.wanted + 1
+  tasks.pass() -- writers that started together count themselves before any reads
+  self.lister = self.lister or new_lister(client)
+  local l = self.lister
+  while self.views[id] == nil and not l.ended do
+    if #l.flight < l.window and self:may_page(l) then self:read_page(client, l) end
+    if #l.flight == 0 then break end
+    land(l)
+    if self.views[id] == nil then l.window = math.min(l.window * 2, l.max_window) end
+  end
+  local view = self.views[id]
+  if view then return view end
+  self.single_reads = self.single_reads + 1
   return self:read_account(client, id)
 end
 
