@@ -4,7 +4,6 @@ local journal = require "smartlead.journal"
 local json = require "smartlead.json"
 local support = require "support"
 local proc = require "proc"
-local run = require "smartlead.run"
 local apply = require "smartlead.apply"
 
 local q = proc.q
@@ -22,11 +21,7 @@ local function lines_of(path)
   return out
 end
 
--- The mock's state without the clock: updated_at changes on every write, even a restoring one.
-local function timeless(state)
-  for _, a in ipairs(state.accounts) do a.updated_at = nil end
-  return state
-end
+local timeless = support.timeless
 
 describe("journal", function()
   local tmp
@@ -269,16 +264,7 @@ describe("journal", function()
     local server, client
     support.shared_server(function(s, c) server, client = s, c end)
 
-    -- Runs fn(client) under a journal session; returns the journal's records.
-    local function journaled(path, fn)
-      local s = run.session { mode = "journal", journal = path }
-      local previous = client:set_session(s)
-      local ok, err = pcall(fn, client)
-      client:set_session(previous)
-      if s.journal then s.journal:close() end
-      assert(ok, err)
-      return assert(journal.read(path))
-    end
+    local function journaled(path, fn) return support.journaled(client, path, fn) end
 
     local function quiet() local lines = {} return lines, function(l) lines[#lines + 1] = l end end
 
