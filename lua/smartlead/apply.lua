@@ -1,6 +1,7 @@
 -- Applying a plan (`smartlua apply FILE`, or a confirmed run) and undoing a journal
 -- (`smartlua undo JOURNAL`). Both re-read what they are about to change first, skip and
 -- report what drifted, and journal every write they send.
+local core = require "smartlead.core"
 local json = require "smartlead.json"
 local journal = require "smartlead.journal"
 local planlib = require "smartlead.plan"
@@ -187,6 +188,86 @@ local function apply_other(s, report, client, op)
   if send(s, report, client, with(op, op.fields), op.op) and t.account then report.ids[t.account] = true end
 end
 
+---------------------------------------------------------------------------- bulk runs
+
+-- What a write touches, as keys: its target's ids and address (account:3001, campaign:4101), a
+-- raw request's path, and for members of an account list field each account's field (tags:3001).
+local function touches(op)
+  local keys = {}
+  for k, v in pairs(op.target or {}) do
+    if k ~= "method" then keys[#keys + 1] = k .. ":" .. tostring(v) end
+  end
+  local field = kinds.members_of(op)
+  if field then
+    for _, id in ipairs(op.fields.email_account_ids) do keys[#keys + 1] = field .. ":" .. tostring(id) end
+  end
+  return keys
+end
+
+-- items in groups: those that touch a common key (through others too) share a group, in the
+-- order given; the groups come in the order of their first item.
+local function by_target(items, keys_of)
+  local parent, first = {}, {}
+  local function root(i)
+    while parent[i] ~= i do
+      parent[i] = parent[parent[i]]
+      i = parent[i]
+    end
+    return i
+  end
+  for i, item in ipairs(items) do
+    parent[i] = i
+    for _, k in ipairs(keys_of(item)) do
+      local a, b = root(i), root(first[k] or i)
+      parent[math.max(a, b)] = math.min(a, b)
+      first[k] = first[k] or i
+    end
+  end
+  local groups, at = {}, {}
+  for i, item in ipairs(items) do
+    local r = root(i)
+    if not at[r] then groups[#groups + 1], at[r] = {}, #groups + 1 end
+    table.insert(groups[at[r]], item)
+  end
+  return groups
+end
+
+-- Runs fn(item) for every item through client:each (its concurrency, progress line and Ctrl-C):
+-- items that touch the same target one after another in the order given, the groups at once.
+-- A Ctrl-C also stops a group between two items. An item that raised is a failure in the
+-- report, said with its reason. -> true | false, the error that stopped it (a Ctrl-C, the
+-- journal's fatal error), and why in words, counted in items.
+local function each_by_target(client, report, items, keys_of, fn, opts)
+  local ran = 0
+  local ok, res = pcall(client.each, client, by_target(items, keys_of), function(group)
+    for _, item in ipairs(group) do
+      if core.interrupt_pending() then break end
+      fn(item)
+      ran = ran + 1
+    end
+    return true
+  end, opts)
+  local done = ok and res or type(res) == "table" and res.report or {}
+  for _, f in ipairs(done.failed or {}) do
+    if f.error ~= res then -- the error that stopped the run is said once, by the caller
+      report.failed = report.failed + 1
+      say(report, "failed: %s", tostring(f.error))
+    end
+  end
+  if ok then return true end
+  if type(res) == "table" and res.kind == "cancelled" then
+    return false, res, ("cancelled by Ctrl-C after %d of %d writes"):format(ran, #items)
+  end
+  return false, res, tostring(type(res) == "table" and res.message or res)
+end
+
+-- A bulk run stopped: counted as a failure, and said.
+local function stopped(report, err, why)
+  report.failed = report.failed + 1
+  report.interrupted = err
+  say(report, "stopped: %s", why)
+end
+
 ---------------------------------------------------------------------------- apply
 
 -- The first still-open client the plan's ops were recorded through (plans run in this process).
@@ -245,9 +326,10 @@ end
 
 -- apply.apply(plan, {client=, journal=, out=, info=, resume=JOURNAL, plan_path=}) -> report
 -- Re-reads the plan's accounts, skips those whose values drifted from the plan's before-values,
--- and sends the rest concurrently (client:each; writes to one account keep their order),
--- leaving out writes that would change nothing. resume: the journal of an apply that was
--- stopped; what it shows done is not sent again, and the rest is journaled there.
+-- and sends the rest concurrently (client:each; the writes to one account or campaign go one
+-- after another in the plan's order, so a retried write is never overtaken), leaving out writes
+-- that would change nothing. resume: the journal of an apply that was stopped; what it shows
+-- done is not sent again, and the rest is journaled there.
 function M.apply(p, opts)
   local report = new_report(opts.out)
   report.resumed = 0
@@ -263,14 +345,11 @@ function M.apply(p, opts)
   for _, id in ipairs(planlib.sorted_keys(drifted)) do -- counted per write below
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
-  local ok, err = pcall(client.each, client, pending(p, done, report), function(op)
+  local ok, err, why = each_by_target(client, report, pending(p, done, report), touches, function(op)
     apply_one(s, report, p, client, op, drifted)
-    return true
   end, { label = "apply", progress = opts.progress })
   if not ok then
-    report.failed = report.failed + 1
-    report.interrupted = err
-    say(report, "stopped: %s", tostring(type(err) == "table" and err.message or err))
+    stopped(report, err, why)
     if s.journal then
       say(report, "finish it with: smartlua apply --resume %s %s", s.journal.path, opts.plan_path or "PLAN")
     end
