@@ -612,9 +612,36 @@ local function undo_failed(s, report, client, e)
   end
 end
 
+-- One journal entry undone by its kind and outcome.
+local function undo_one(s, report, client, e, originals)
+  local status = e.result and e.result.status
+  local rule, why = kinds.undo_rule(e.intent)
+  if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
+  elseif rule == "restore" then undo_set(s, report, client, e, false, originals)
+  elseif rule == "inverse" then undo_relation(s, report, client, e)
+  else cannot_undo(report, e, why) end
+end
+
+-- "#9-#7, #4, #2": journal numbers, newest first, runs of consecutive ones as ranges.
+local function seq_ranges(set)
+  local seqs, parts = {}, {}
+  for seq in pairs(set) do seqs[#seqs + 1] = seq end
+  table.sort(seqs)
+  local i = #seqs
+  while i >= 1 do
+    local j = i
+    while j > 1 and seqs[j - 1] == seqs[j] - 1 do j = j - 1 end
+    parts[#parts + 1] = i == j and ("#" .. seqs[i]) or ("#%d-#%d"):format(seqs[i], seqs[j])
+    i = j - 1
+  end
+  return table.concat(parts, ", "), #seqs
+end
+
 -- apply.undo(records, {client=, journal=, out=, source=, info=}) -> report (info: the begin record's fields)
 -- Newest write first, each by its kind: sets restore their before-values, relations send their
--- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
+-- inverse (a campaign's membership as it was), creates, deletes and actions are reported. The
+-- writes to one account or campaign are undone one after another, newest first; different ones
+-- concurrently (client:each). A stop (Ctrl-C) says which writes it left; run the undo again.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
@@ -638,14 +665,23 @@ function M.undo(records, opts)
     end
   end
   refresh(s, client, ids, single, tagged)
+  local newest_first, left = {}, {}
   for i = #idx.order, 1, -1 do
-    local e = idx.by_seq[idx.order[i]]
-    local status = e.result and e.result.status
-    local rule, why = kinds.undo_rule(e.intent)
-    if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
-    elseif rule == "restore" then undo_set(s, report, client, e, false, originals)
-    elseif rule == "inverse" then undo_relation(s, report, client, e)
-    else cannot_undo(report, e, why) end
+    newest_first[#newest_first + 1] = idx.by_seq[idx.order[i]]
+    left[idx.order[i]] = true
+  end
+  local ok, err, why = each_by_target(client, report, newest_first, function(e) return touches(e.intent) end,
+    function(e)
+      undo_one(s, report, client, e, originals)
+      left[e.intent.seq] = nil
+    end, { label = "undo", progress = opts.progress })
+  if not ok then stopped(report, err, why) end
+  -- what a stop (Ctrl-C, a journal that cannot be written) left: running the undo again finishes
+  -- it, leaving alone what shows its value before
+  local list, n = seq_ranges(left)
+  if n > 0 then
+    say(report, "not reached: %d write%s of the journal (%s); run `smartlua undo %s` again to finish", n,
+      n == 1 and "" or "s", list, opts.source or "JOURNAL")
   end
   if report.sent + report.skipped + report.failed + report.cannot == 0 then
     say(report, "Already undone: every write of the journal is as it was before; nothing was sent.")
