@@ -596,6 +596,21 @@ describe("smartlua command line", function()
       assert.falsy((r.out .. r.err):find(KEY1, 1, true))
     end)
 
+    it("list shows the default rate as auto; set rate takes every form its help names", function()
+      local function rate() return settings(crun({ "config", "list", "--format", "json" }, "SMARTLUA_RATE=")).rate end
+      assert.same({ "auto", "default" }, rate())
+      for _, form in ipairs { "10/2", "10/1,60/60,1000/3600", "standard", "pro", "legacy", "auto", "off" } do
+        local r = crun { "config", "set", "rate", form }
+        assert.equal(0, r.code, r.err)
+        assert.same({ form, "file:default" }, rate())
+      end
+      local help = crun({ "config", "set", "--help" }).out:gsub("%s+", " ")
+      for _, says in ipairs { "N/SECONDS", "(10/1,60/60,1000/3600)", "(standard, pro, legacy)", "auto (the default",
+        "or off" } do
+        assert.truthy(help:find(says, 1, true), says .. " in " .. help)
+      end
+    end)
+
     it("set keeps other lines, comments and profiles, and adds a [profile] section", function()
       os.execute("mkdir -p " .. q(xdg .. "/smartlua"))
       proc.write(cfg, "# my settings\napi_key = " .. KEY1 .. "\ntimeout = 30\n\n[other]\n; keep me\nrate = 1/1\n")

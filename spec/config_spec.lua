@@ -158,7 +158,7 @@ describe("config.resolve", function()
     local s = assert(resolve())
     assert.same({
       profile = { "default", "default" }, api_key = {}, base_url = { "https://server.smartlead.ai/api/v1", "default" },
-      rate = { { requests = 10, per = 2 }, "default" }, concurrency = { 8, "default" }, timeout = { 60, "default" },
+      rate = { "auto", "default" }, concurrency = { 8, "default" }, timeout = { 60, "default" },
     }, (function(t) t.api_key = {} return t end)(pairs_of(s)))
     assert.is_nil(s.api_key.value)
     assert.same({}, s.profiles)
@@ -217,7 +217,7 @@ describe("config.resolve", function()
     assert.is_nil(s)
   end)
 
-  it("parse_rate reads N/S, N and off", function()
+  it("parse_rate reads N/S, N, auto and off; show_rate writes them back", function()
     assert.same({ requests = 10, per = 2 }, config.parse_rate("10/2"))
     assert.same({ requests = 5, per = 1 }, config.parse_rate("5"))
     assert.same({ requests = 2.5, per = 0.5 }, config.parse_rate("2.5/0.5s"))
@@ -225,6 +225,8 @@ describe("config.resolve", function()
     assert.is_nil(config.parse_rate("0/2"))
     assert.equal("10/2", config.show_rate { requests = 10, per = 2 })
     assert.equal("off", config.show_rate(false))
+    assert.equal("auto", config.parse_rate("auto"))
+    assert.equal("auto", config.show_rate(config.parse_rate(config.DEFAULTS.rate)))
   end)
 end)
 

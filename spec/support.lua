@@ -116,6 +116,23 @@ function M.writes_in(log)
   return n
 end
 
+-- The mock's state without the clock: updated_at changes on every write, even a restoring one.
+function M.timeless(state)
+  for _, a in ipairs(state.accounts) do a.updated_at = nil end
+  return state
+end
+
+-- Runs fn(client) under a journal session writing path; returns the journal's records.
+function M.journaled(client, path, fn)
+  local s = require("smartlead.run").session { mode = "journal", journal = path }
+  local previous = client:set_session(s)
+  local ok, err = pcall(fn, client)
+  client:set_session(previous)
+  if s.journal then s.journal:close() end
+  assert(ok, err)
+  return assert(require("smartlead.journal").read(path))
+end
+
 function M.last_request(server)
   local log = server:log()
   return log[#log]

@@ -1,6 +1,7 @@
 -- Applying a plan (`smartlua apply FILE`, or a confirmed run) and undoing a journal
 -- (`smartlua undo JOURNAL`). Both re-read what they are about to change first, skip and
 -- report what drifted, and journal every write they send.
+local core = require "smartlead.core"
 local json = require "smartlead.json"
 local journal = require "smartlead.journal"
 local planlib = require "smartlead.plan"
@@ -187,6 +188,86 @@ local function apply_other(s, report, client, op)
   if send(s, report, client, with(op, op.fields), op.op) and t.account then report.ids[t.account] = true end
 end
 
+---------------------------------------------------------------------------- bulk runs
+
+-- What a write touches, as keys: its target's ids and address (account:3001, campaign:4101), a
+-- raw request's path, and for members of an account list field each account's field (tags:3001).
+local function touches(op)
+  local keys = {}
+  for k, v in pairs(op.target or {}) do
+    if k ~= "method" then keys[#keys + 1] = k .. ":" .. tostring(v) end
+  end
+  local field = kinds.members_of(op)
+  if field then
+    for _, id in ipairs(op.fields.email_account_ids) do keys[#keys + 1] = field .. ":" .. tostring(id) end
+  end
+  return keys
+end
+
+-- items in groups: those that touch a common key (through others too) share a group, in the
+-- order given; the groups come in the order of their first item.
+local function by_target(items, keys_of)
+  local parent, first = {}, {}
+  local function root(i)
+    while parent[i] ~= i do
+      parent[i] = parent[parent[i]]
+      i = parent[i]
+    end
+    return i
+  end
+  for i, item in ipairs(items) do
+    parent[i] = i
+    for _, k in ipairs(keys_of(item)) do
+      local a, b = root(i), root(first[k] or i)
+      parent[math.max(a, b)] = math.min(a, b)
+      first[k] = first[k] or i
+    end
+  end
+  local groups, at = {}, {}
+  for i, item in ipairs(items) do
+    local r = root(i)
+    if not at[r] then groups[#groups + 1], at[r] = {}, #groups + 1 end
+    table.insert(groups[at[r]], item)
+  end
+  return groups
+end
+
+-- Runs fn(item) for every item through client:each (its concurrency, progress line and Ctrl-C):
+-- items that touch the same target one after another in the order given, the groups at once.
+-- A Ctrl-C also stops a group between two items. An item that raised is a failure in the
+-- report, said with its reason. -> true | false, the error that stopped it (a Ctrl-C, the
+-- journal's fatal error), and why in words, counted in items.
+local function each_by_target(client, report, items, keys_of, fn, opts)
+  local ran = 0
+  local ok, res = pcall(client.each, client, by_target(items, keys_of), function(group)
+    for _, item in ipairs(group) do
+      if core.interrupt_pending() then break end
+      fn(item)
+      ran = ran + 1
+    end
+    return true
+  end, opts)
+  local done = ok and res or type(res) == "table" and res.report or {}
+  for _, f in ipairs(done.failed or {}) do
+    if f.error ~= res then -- the error that stopped the run is said once, by the caller
+      report.failed = report.failed + 1
+      say(report, "failed: %s", tostring(f.error))
+    end
+  end
+  if ok then return true end
+  if type(res) == "table" and res.kind == "cancelled" then
+    return false, res, ("cancelled by Ctrl-C after %d of %d writes"):format(ran, #items)
+  end
+  return false, res, tostring(type(res) == "table" and res.message or res)
+end
+
+-- A bulk run stopped: counted as a failure, and said.
+local function stopped(report, err, why)
+  report.failed = report.failed + 1
+  report.interrupted = err
+  say(report, "stopped: %s", why)
+end
+
 ---------------------------------------------------------------------------- apply
 
 -- The first still-open client the plan's ops were recorded through (plans run in this process).
@@ -245,9 +326,10 @@ end
 
 -- apply.apply(plan, {client=, journal=, out=, info=, resume=JOURNAL, plan_path=}) -> report
 -- Re-reads the plan's accounts, skips those whose values drifted from the plan's before-values,
--- and sends the rest concurrently (client:each; writes to one account keep their order),
--- leaving out writes that would change nothing. resume: the journal of an apply that was
--- stopped; what it shows done is not sent again, and the rest is journaled there.
+-- and sends the rest concurrently (client:each; the writes to one account or campaign go one
+-- after another in the plan's order, so a retried write is never overtaken), leaving out writes
+-- that would change nothing. resume: the journal of an apply that was stopped; what it shows
+-- done is not sent again, and the rest is journaled there.
 function M.apply(p, opts)
   local report = new_report(opts.out)
   report.resumed = 0
@@ -263,14 +345,11 @@ function M.apply(p, opts)
   for _, id in ipairs(planlib.sorted_keys(drifted)) do -- counted per write below
     say(report, "skipped %s: changed since the plan: %s", label(s, p, id), drifted[id])
   end
-  local ok, err = pcall(client.each, client, pending(p, done, report), function(op)
+  local ok, err, why = each_by_target(client, report, pending(p, done, report), touches, function(op)
     apply_one(s, report, p, client, op, drifted)
-    return true
   end, { label = "apply", progress = opts.progress })
   if not ok then
-    report.failed = report.failed + 1
-    report.interrupted = err
-    say(report, "stopped: %s", tostring(type(err) == "table" and err.message or err))
+    stopped(report, err, why)
     if s.journal then
       say(report, "finish it with: smartlua apply --resume %s %s", s.journal.path, opts.plan_path or "PLAN")
     end
@@ -533,9 +612,36 @@ local function undo_failed(s, report, client, e)
   end
 end
 
+-- One journal entry undone by its kind and outcome.
+local function undo_one(s, report, client, e, originals)
+  local status = e.result and e.result.status
+  local rule, why = kinds.undo_rule(e.intent)
+  if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
+  elseif rule == "restore" then undo_set(s, report, client, e, false, originals)
+  elseif rule == "inverse" then undo_relation(s, report, client, e)
+  else cannot_undo(report, e, why) end
+end
+
+-- "#9-#7, #4, #2": journal numbers, newest first, runs of consecutive ones as ranges.
+local function seq_ranges(set)
+  local seqs, parts = {}, {}
+  for seq in pairs(set) do seqs[#seqs + 1] = seq end
+  table.sort(seqs)
+  local i = #seqs
+  while i >= 1 do
+    local j = i
+    while j > 1 and seqs[j - 1] == seqs[j] - 1 do j = j - 1 end
+    parts[#parts + 1] = i == j and ("#" .. seqs[i]) or ("#%d-#%d"):format(seqs[i], seqs[j])
+    i = j - 1
+  end
+  return table.concat(parts, ", "), #seqs
+end
+
 -- apply.undo(records, {client=, journal=, out=, source=, info=}) -> report (info: the begin record's fields)
 -- Newest write first, each by its kind: sets restore their before-values, relations send their
--- inverse (a campaign's membership as it was), creates, deletes and actions are reported.
+-- inverse (a campaign's membership as it was), creates, deletes and actions are reported. The
+-- writes to one account or campaign are undone one after another, newest first; different ones
+-- concurrently (client:each). A stop (Ctrl-C) says which writes it left; run the undo again.
 function M.undo(records, opts)
   local report = new_report(opts.out)
   local client = opts.client
@@ -559,14 +665,23 @@ function M.undo(records, opts)
     end
   end
   refresh(s, client, ids, single, tagged)
+  local newest_first, left = {}, {}
   for i = #idx.order, 1, -1 do
-    local e = idx.by_seq[idx.order[i]]
-    local status = e.result and e.result.status
-    local rule, why = kinds.undo_rule(e.intent)
-    if status ~= "ok" and status ~= nil then undo_failed(s, report, client, e)
-    elseif rule == "restore" then undo_set(s, report, client, e, false, originals)
-    elseif rule == "inverse" then undo_relation(s, report, client, e)
-    else cannot_undo(report, e, why) end
+    newest_first[#newest_first + 1] = idx.by_seq[idx.order[i]]
+    left[idx.order[i]] = true
+  end
+  local ok, err, why = each_by_target(client, report, newest_first, function(e) return touches(e.intent) end,
+    function(e)
+      undo_one(s, report, client, e, originals)
+      left[e.intent.seq] = nil
+    end, { label = "undo", progress = opts.progress })
+  if not ok then stopped(report, err, why) end
+  -- what a stop (Ctrl-C, a journal that cannot be written) left: running the undo again finishes
+  -- it, leaving alone what shows its value before
+  local list, n = seq_ranges(left)
+  if n > 0 then
+    say(report, "not reached: %d write%s of the journal (%s); run `smartlua undo %s` again to finish", n,
+      n == 1 and "" or "s", list, opts.source or "JOURNAL")
   end
   if report.sent + report.skipped + report.failed + report.cannot == 0 then
     say(report, "Already undone: every write of the journal is as it was before; nothing was sent.")

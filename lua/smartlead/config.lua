@@ -21,8 +21,10 @@ M.ENV = {
   concurrency = "SMARTLUA_CONCURRENCY", timeout = "SMARTLUA_TIMEOUT", profile = "SMARTLUA_PROFILE",
 }
 
--- What the client uses when nothing says otherwise (shown by `config list`).
-M.DEFAULTS = { base_url = "https://server.smartlead.ai/api/v1", rate = "10/2", concurrency = "8", timeout = "60" }
+-- What the client uses when nothing says otherwise (shown by `config list`). The client is not
+-- given these (it has the same built in): rate "auto" is the limiter's RATE_AUTO, 10 per 2 s
+-- until the server's headers show its budget, which it then keeps to.
+M.DEFAULTS = { base_url = "https://server.smartlead.ai/api/v1", rate = "auto", concurrency = "8", timeout = "60" }
 
 function M.path()
   local base = os.getenv("XDG_CONFIG_HOME")
@@ -128,7 +130,7 @@ end
 
 local function show_window(w) return ("%s/%s"):format(tostring(w.requests), tostring(w.per or 1)) end
 
--- The rate as people write it: "10/2", "10/1,60/60", "standard", "off".
+-- The rate as people write it: "10/2", "10/1,60/60", "standard", "auto", "off".
 function M.show_rate(rate)
   if rate == false then return "off" end
   if type(rate) == "table" then

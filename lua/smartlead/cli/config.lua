@@ -99,7 +99,9 @@ return {
         single_profile = true,
         globals = options.scope("profile", "trace"),
         help = [[
-Keys: api_key, base_url, rate (N/SECONDS, e.g. 10/2, or off), concurrency (1..64), timeout (s).
+Keys: api_key, base_url, rate, concurrency (1..64), timeout (s). rate is N/SECONDS (10/2: 10
+requests per 2 s), windows that all hold (10/1,60/60,1000/3600), a preset (standard, pro,
+legacy), auto (the default: 10 per 2 s until the server's headers show its budget) or off.
 The file is $XDG_CONFIG_HOME/smartlua/config; other lines and profiles are kept. Use
 `smartlua config set api_key -` so the key is read from stdin, never from the command line.
 Settings apply in this order: flag > environment (SMARTLEAD_API_KEY, SMARTLEAD_BASE_URL,

@@ -98,7 +98,7 @@ the API's base URL (default https://server.smartlead.ai/api/v1)
 the profile of the config file (default: default)
 .TP
 .BR SMARTLUA_RATE ", " SMARTLUA_CONCURRENCY ", " SMARTLUA_TIMEOUT
-client\-side pace (10/2, or off), requests in flight, seconds per request
+client\-side pace (auto, N/SECONDS, windows, a preset, or off), requests in flight, seconds per request
 .TP
 .B NO_COLOR
 no colour on a terminal
