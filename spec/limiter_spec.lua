@@ -180,6 +180,38 @@ describe("the server's budget", function()
   end)
 end)
 
+describe("windows behind windows", function()
+  it("a documented plan's burst brings the plan's minute and hour, paced before the server shows them", function()
+    local server = support.server { api_key = fresh_key("plan") }
+    server:configure { rate_model = "standard" } -- 10/1s, 60/60s, 1000/3600s; the headers show the tightest
+    local c = server:client { rate = "auto" }
+    assert.equal(12, reads(c, support.own_ids(server:state(), 12), 8).ok)
+    local got = {}
+    for _, w in ipairs(c:rate_budget().windows) do got[#got + 1] = ("%s %d/%d"):format(w.source, w.requests, w.per) end
+    table.sort(got)
+    assert.same({ "plan 1000/3600", "plan 60/60", "server 10/1" }, got)
+    c:close()
+    server:stop()
+  end)
+
+  it("after a reset one request goes first: its answer shows an hour nearly spent behind the burst", function()
+    local server = support.server { api_key = fresh_key("behind"), latency_ms = 100 }
+    -- the headers show the window with the fewest left: the burst, until the hour has fewer
+    server:configure { rate_limit = { { requests = 10, per = 1 }, { requests = 25, per = 3600 } } }
+    local c = server:client { rate = "auto", max_wait = 5 }
+    watchdog(60)
+    local rep = reads(c, support.own_ids(server:state(), 40), 8)
+    no_watchdog()
+    local log = server:log()
+    assert.equal(0, count_status(log, 429), "a request went blind into the spent hour")
+    assert.equal(25, count_status(log, 200))
+    assert.equal(25, rep.ok)
+    for _, f in ipairs(rep.failed) do assert.equal("rate_limit", f.error.kind) end
+    c:close()
+    server:stop()
+  end)
+end)
+
 describe("limits the headers did not show", function()
   local r, key
   before_each(function() key = fresh_key("hidden") end)
