@@ -149,9 +149,10 @@ function Session:may_page(l)
   return l.pages < self.wanted - 1 or self.single_reads >= M.LIST_AFTER
 end
 
--- The before-values of an account the run has not seen: from the list where a page read for
--- this run holds it, else one read of the account.
-function Session:before_read(client, id)
+-- The before-values of fields (an op's fields) of an account the run has not seen: from the
+-- list where a page read for this run holds it and shows them all, else one read of the account
+-- (is_suspended, for one, only the single read shows).
+function Session:before_read(client, id, fields)
   self.wanted = self.wanted + 1
   tasks.pass() -- writers that started together count themselves before any reads
   self.lister = self.lister or new_lister(client)
@@ -163,7 +164,7 @@ function Session:before_read(client, id)
     if self.views[id] == nil then l.window = math.min(l.window * 2, l.max_window) end
   end
   local view = self.views[id]
-  if view then return view end
+  if view and #select(2, planlib.before_values(view, fields or {})) == 0 then return view end
   self.single_reads = self.single_reads + 1
   return self:read_account(client, id)
 end
@@ -181,9 +182,19 @@ end
 
 ---------------------------------------------------------------------------- calls
 
+-- After Ctrl-C (or SIGTERM) in a script or command run, the next call raises: the script stops
+-- there (a loop of calls does not go on failing one by one), and the run says how to finish.
+function Session.check_stop()
+  if core.interrupt_pending() and core.stop_signal() then
+    error(core.new_error { kind = "cancelled", code = "CANCELLED",
+      message = ("stopped by %s before this call"):format(core.stop_signal()) }, 0)
+  end
+end
+
 -- Every operation a session's client makes: reads go out and are remembered; writes are
 -- planned, journaled or resumed.
 function Session:call(client, row, payload, ...)
+  Session.check_stop()
   if row.kind == "read" then
     local answer, err = row.call(client, ...)
     if answer ~= nil then self:remember(row, answer, (...)) end
@@ -201,6 +212,7 @@ end
 -- client:request(method, path, opts) under a session: a write to a path the registry does not
 -- know is journaled (or planned) as an action of its own.
 function Session:request(client, method, path, opts)
+  Session.check_stop()
   local op = { op = "request", kind = "action", method = method:upper(), path = path,
     target = { method = method:upper(), path = path }, fields = kinds.copy(opts or {}) }
   if self.mode == "plan" then return self:plan_write(client, op) end

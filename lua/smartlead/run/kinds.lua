@@ -141,7 +141,7 @@ function M.before(session, client, op)
   local t = op.target
   if op.kind == "set" and t.account then
     local before, missing = planlib.before_values(session.views[t.account], op.fields)
-    if #missing > 0 and session:before_read(client, t.account) then
+    if #missing > 0 and session:before_read(client, t.account, op.fields) then
       before = planlib.before_values(session.views[t.account], op.fields)
     end
     op.email = session.views[t.account] and session.views[t.account].from_email
