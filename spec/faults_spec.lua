@@ -1125,6 +1125,90 @@ describe("faults", function()
     end)
   end)
 
+  describe("Ctrl-C and SIGTERM", function()
+    local N = 40
+    local dir, mock
+    setup(function()
+      dir = tmp .. "/stop"
+      os.execute("mkdir -p " .. q(dir))
+    end)
+    teardown(function() stop_mock(mock) end)
+
+    local function intents(path)
+      local n = 0
+      for _ in (proc.read(path) or ""):gmatch('"type":"intent"') do n = n + 1 end
+      return n
+    end
+
+    -- Waits until the journal at path holds `n` intents (or h ended), then sends `signal`.
+    local function stop_at(h, path, n, signal, ctx)
+      local deadline = core.monotime() + 30
+      while intents(path) < n and not exit_code(h) do
+        assert.is_true(core.monotime() < deadline, ctx .. ": the run never reached " .. n .. " writes")
+        proc.nap(0.01)
+      end
+      assert.is_nil(exit_code(h), ctx .. ": the run ended before the signal")
+      kill(h, signal)
+      return reap(h, 30)
+    end
+
+    -- Every intent in the journal has its result; returns the accounts journaled ok.
+    local function closed(path, ctx)
+      local idx, ok = journal.index(assert(journal.read(path))), {}
+      for _, seq in ipairs(idx.order) do
+        local e = idx.by_seq[seq]
+        assert.truthy(e.result, ("%s: journal #%d has no result"):format(ctx, seq))
+        if e.result.status == "ok" then ok[#ok + 1] = e.intent.target.account end
+      end
+      return ok
+    end
+
+    local function all_set(salt, ids, ctx)
+      local after = by_id(mock_get(mock, "state").accounts)
+      for _, id in ipairs(ids) do assert.equal(intended(id, salt), after[id].message_per_day, ctx .. ": " .. id) end
+    end
+
+    it("a script stopped by Ctrl-C exits 130, says how to finish, and --resume finishes it", function()
+      local salt, ctx = 53, "[SIGINT, script]"
+      mock = start_mock(dir, "mock", { latency_ms = 150 }, math.max(0, N - own_in_fixture()))
+      local ids = own_ids(mock_get(mock, "state"), N)
+      local path = dir .. "/int.jsonl"
+      local bulk = { CHILD, "bulk", tostring(N), "4", "5", tostring(salt) }
+      local h = start_child(dir, "int", mock, { "--journal", path, table.unpack(bulk) })
+      assert.equal(130, stop_at(h, path, 8, "INT", ctx), proc.read(h.err))
+      local err = proc.read(h.err)
+      assert.truthy(err:find("stopped by SIGINT: ", 1, true), err)
+      assert.is_nil(err:find("stack traceback", 1, true), err)
+      local resume = err:match("finish the run with: smartlua (%-%-resume [^\n]+)")
+      assert.equal(("--resume %s %s"):format(path, CHILD), resume)
+      local done = closed(path, ctx)
+      assert.is_true(#done >= 4 and #done < N, ctx .. ": " .. #done .. " done before the stop")
+      local h2 = start_child(dir, "int2", mock, { "--resume", path, table.unpack(bulk) })
+      assert.equal(0, reap(h2, 60), proc.read(h2.err))
+      all_set(salt, ids, ctx)
+      assert.equal(N, #closed(path, ctx))
+    end)
+
+    it("apply stopped by SIGTERM exits 143 and says the apply --resume that finishes it", function()
+      local salt, ctx = 59, "[SIGTERM, apply]"
+      mock = mock or start_mock(dir, "mock", { latency_ms = 150 }, math.max(0, N - own_in_fixture()))
+      local ids = own_ids(mock_get(mock, "state"), N)
+      local plan, path = dir .. "/p.json", dir .. "/apply.jsonl"
+      local h = start_child(dir, "plan", mock, { "--plan", "--plan-out", plan, CHILD, "bulk", tostring(N), "4", "5",
+        tostring(salt) })
+      assert.equal(0, reap(h, 60), proc.read(h.err))
+      h = start_child(dir, "apply", mock, { "apply", "--journal", path, plan })
+      assert.equal(143, stop_at(h, path, 8, "TERM", ctx), proc.read(h.err))
+      local out = (proc.read(h.out) or "") .. (proc.read(h.err) or "")
+      assert.truthy(out:find("stopped: cancelled by Ctrl-C after", 1, true) or out:find("stopped", 1, true), out)
+      assert.truthy(out:find(("finish it with: smartlua apply --resume %s %s"):format(path, plan), 1, true), out)
+      closed(path, ctx)
+      h = start_child(dir, "apply2", mock, { "apply", "--resume", path, plan })
+      assert.equal(0, reap(h, 60), proc.read(h.err))
+      all_set(salt, ids, ctx)
+    end)
+  end)
+
   ---------------------------------------------------------------------------- 5. memory
 
   describe("memory over a long run", function()

@@ -158,9 +158,12 @@ describe("README.md", function()
 
   it("lists in its Exit codes table every code the commands return", function()
     local codes = {}
-    for code in text:match("### Exit codes(.-)\n### "):gmatch("\n| %*%*(%d)%*%* |") do
+    for code in text:match("### Exit codes(.-)\n### "):gmatch("\n| %*%*(%d+)%*%*") do
       codes[#codes + 1] = tonumber(code)
     end
-    assert.same({ 0, 1, 2, 3, 4 }, codes)
+    assert.same({ 0, 1, 2, 3, 4, 130 }, codes)
+    local run_cli = require "smartlead.run_cli"
+    assert.same({ 130, 143 }, { run_cli.EXIT.SIGINT, run_cli.EXIT.SIGTERM })
+    assert.truthy(text:find("| **130**, **143** |", 1, true))
   end)
 end)

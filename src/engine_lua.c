@@ -2,7 +2,9 @@
 
 #include <lauxlib.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "client.h"
 
@@ -220,6 +222,36 @@ static int l_interrupt_pending(lua_State *L) {
   return 1;
 }
 
+static volatile sig_atomic_t stop_signal; /* the SIGINT or SIGTERM that asked a run to stop */
+
+static void on_stop_signal(int sig) {
+  stop_signal = sig;
+  engine_request_interrupt(); /* each stops starting items; transfers in flight end as cancelled */
+}
+
+/* core.catch_interrupts() -- a script or command run (not the REPL, which has its own): the
+ * first SIGINT or SIGTERM asks the run to stop cleanly (say what was done and how to finish);
+ * the handler then resets, so a second one ends the process at once. */
+static int l_catch_interrupts(lua_State *L) {
+  (void)L;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  return 0;
+}
+
+/* core.stop_signal() -> "SIGINT" | "SIGTERM" | nil: the signal that asked the run to stop */
+static int l_stop_signal(lua_State *L) {
+  if (stop_signal == SIGINT) lua_pushliteral(L, "SIGINT");
+  else if (stop_signal == SIGTERM) lua_pushliteral(L, "SIGTERM");
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* core.clear_interrupt() -- the REPL calls it before each evaluation */
 static int l_clear_interrupt(lua_State *L) {
   (void)L;
@@ -232,6 +264,7 @@ void engine_lua_register(lua_State *L) {
                                  {"engine_status", l_engine_status}, {"set_quiet", l_set_quiet},
                                  {"request_interrupt", l_request_interrupt}, {"interrupt_pending", l_interrupt_pending},
                                  {"clear_interrupt", l_clear_interrupt}, {"parse_rate", l_parse_rate},
+                                 {"catch_interrupts", l_catch_interrupts}, {"stop_signal", l_stop_signal},
                                  {"rate_reset_in", l_rate_reset_in}, {NULL, NULL}};
   luaL_setfuncs(L, fns, 0);
   if (luaL_newmetatable(L, TRANSFER_BOX_MT)) {

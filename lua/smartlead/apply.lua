@@ -694,8 +694,11 @@ function M.undo(records, opts)
   return report
 end
 
--- 0 when everything was done, 4 when something was skipped, failed or could not be undone.
+-- 0 when everything was done, 4 when something was skipped, failed or could not be undone; 130 or 143
+-- when Ctrl-C or SIGTERM stopped it.
 function M.exit_code(report)
+  local sig = report.interrupted and core.stop_signal()
+  if sig then return sig == "SIGINT" and 130 or 143 end -- stopped by a signal: 128 + its number, as shells say
   if report.failed + report.skipped + report.cannot > 0 then return 4 end
   return 0
 end

@@ -39,6 +39,8 @@ local HOST_FRAMES = "\n\t[C]: in function 'xpcall'"
 -- (they start at the outermost xpcall, the one docall made).
 local function handler(e)
   if getmetatable(e) == Exit then return e end
+  -- a stop the user asked for (Ctrl-C, SIGTERM) is no bug: its message without a traceback
+  if core.stop_signal() and type(e) == "table" and e.kind == "cancelled" then return message_of(e) end
   local tb = traceback(require("smartlead.help").with_suggestion(message_of(e)), 2)
   local cut, from = nil, 1
   repeat
@@ -143,6 +145,7 @@ function M.run(argv, parsed)
   -- no script, no -e, no -i and stdin no terminal: stdin is the script, as lua.c runs it
   local stdin_script = interactive and not o.interactive and not core.isatty(0)
   if stdin_script then interactive = false end
+  if not interactive then core.catch_interrupts() end -- the REPL catches Ctrl-C per evaluation
   if o.profiles then return M.run_profiles(argv, parsed, interactive, stdin_script) end
   local ok, begun = docall(run_cli.run_begin, {
     plan = o.plan or false, yes = o.yes or false, no_journal = o.no_journal or false,

@@ -29,7 +29,7 @@ local apply = require "smartlead.apply"
 
 local M = {}
 
-M.EXIT = { ok = 0, error = 1, usage = 2, refused = 3, partial = 4 }
+M.EXIT = { ok = 0, error = 1, usage = 2, refused = 3, partial = 4, SIGINT = 130, SIGTERM = 143 }
 M.CONFIRM_OVER = 25 -- on a terminal, runs changing more accounts than this ask first
 
 -- "1 write", "2 writes"; many defaults to one .. "s".
@@ -304,6 +304,24 @@ function Run:journal_stopped()
   return M.EXIT.error
 end
 
+-- Ctrl-C or SIGTERM stopped the run: what was sent, and the command that finishes it.
+function Run:signal_stopped()
+  local s, o = self.session, self.opts
+  local path = s.journal and s.journal.path
+  local sig = core.stop_signal()
+  self:journal_note(false)
+  if s.mode == "plan" then
+    self:err("stopped by ", sig, " while planning; nothing was written")
+  elseif path then
+    self:err(("stopped by %s: %s; a write cut off in flight is checked before anything is sent again"):format(sig,
+      plural(s.sent, "write") .. " sent, each journaled"))
+    self:err("finish the run with: smartlua --resume ", path, " ", o.script or "SCRIPT")
+  else
+    self:err("stopped by ", sig, "; nothing was written")
+  end
+  return M.EXIT[sig]
+end
+
 -- run:finish(ok) -> exit code: prints the plan, applies a confirmed one, notes the journal.
 function Run:finish(ok)
   if self.finished then return ok and M.EXIT.ok or M.EXIT.error end
@@ -312,6 +330,7 @@ function Run:finish(ok)
   if not s then return ok and M.EXIT.ok or M.EXIT.error end
   if run.current() == s then run.activate(nil) end
   if s.journal_error then return self:journal_stopped() end
+  if core.stop_signal() then return self:signal_stopped() end
   if not ok then
     self:journal_note(false)
     if s.mode == "plan" and #s.plan.ops > 0 then

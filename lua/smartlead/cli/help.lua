@@ -138,7 +138,8 @@ Writes are journaled. A script run on a terminal (or with --max-changes) runs as
 the recorded writes are applied after it ends, so a script that uses what its own writes return
 (the id of a new account) needs --yes, or a run without a terminal.
 Exit codes: 0 ok, 1 error, 2 usage, 3 refused (--max-changes, declined, or a plan or journal made
-for another workspace), 4 some writes failed or were skipped; a script's os.exit(code) is its code.
+for another workspace), 4 some writes failed or were skipped, 130/143 stopped by Ctrl-C/SIGTERM (it
+says how to finish); a script's os.exit(code) is its code.
 A command that fails prints nothing on stdout (NDJSON streams, and ends with the error on stderr).
 ]]
 

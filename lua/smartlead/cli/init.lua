@@ -108,6 +108,7 @@ local function run_command(parsed)
   local node = parsed.node
   if parsed.opts.profiles then return require("smartlead.cli.profiles").command(parsed) end
   local ctx
+  if node.path ~= "mock" then require("smartlead.core").catch_interrupts() end -- the server waits for its own
   local ok, code = pcall(function()
     if not require("smartlead.host").apply_settings(parsed.opts) then return EXIT.error end
     ctx = context.new(parsed)
