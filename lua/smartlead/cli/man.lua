@@ -81,6 +81,10 @@ refused: over \-\-max\-changes, a declined confirmation, or a plan or journal ma
 .TP
 .B 4
 some writes failed or were skipped (a script, a bulk command, apply, undo, accounts add)
+.TP
+.B 130, 143
+stopped by SIGINT (Ctrl\-C) or SIGTERM; stderr says what was sent and the command that finishes
+the run (a second signal ends the process at once)
 .PP
 A script that calls os.exit(code) exits with that code; smartlua's own code applies only when the
 script ends without choosing.]]
