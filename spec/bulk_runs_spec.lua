@@ -145,3 +145,23 @@ describe("apply as a bulk run", function()
     assert.equal(9, server:account(3002).message_per_day)
   end)
 end)
+
+describe("writes to one account in a script", function()
+  local server, client
+  support.shared_server(function(s, c) server, client = s, c end)
+  after_each(function() server:configure { scripted = json.null } end)
+
+  it("land in the order made, even when the first is refused with 429 and sent again", function()
+    server:configure { scripted = { { method = "POST", path = "^/email%-accounts/3002/?$", status = 429, times = 1,
+      body = '{"message":"Rate limit exceeded"}', headers = { ["Retry-After"] = "1" } } } }
+    -- two items of one each: the second is submitted while the first waits for its retry
+    local report = client:each({ 7, 9 }, function(v)
+      return client:update_email_account(3002, { max_email_per_day = v })
+    end, { progress = false })
+    assert.equal(2, report.ok)
+    local bodies = {}
+    for i, e in ipairs(account_posts(server:log())) do bodies[i] = { e.status, e.body.max_email_per_day } end
+    assert.same({ { 429, 7 }, { 200, 7 }, { 200, 9 } }, bodies)
+    assert.equal(9, server:account(3002).message_per_day)
+  end)
+end)

@@ -141,16 +141,23 @@ static void mark_done(engine_t *e, transfer_t *t) {
 }
 
 void engine_submit(engine_t *e, transfer_t *t) {
+  static uint64_t submitted;
+  t->order = ++submitted;
   t->state = T_QUEUED;
   t->not_before = 0;
   if (!t->pool) t->pool = e->pool, e->pool->refs++;
   append(&e->queued, t);
 }
 
+/* A write waits while another of its lock runs, or while one submitted before it waits to be
+ * retried: writes to one account land in the order they were made, even when the first is
+ * refused with a 429 and tried again after the second was submitted. */
 static int lock_busy(engine_t *e, const transfer_t *t) {
   if (!t->lock) return 0;
   for (transfer_t *r = e->running; r; r = r->next)
     if (r->lock == t->lock) return 1;
+  for (transfer_t *q = e->queued; q; q = q->next)
+    if (q != t && q->lock == t->lock && q->order < t->order) return 1;
   return 0;
 }
 

@@ -52,6 +52,7 @@ typedef struct transfer {
   const char *rate_why; /* then: what asked ("Retry-After", "x-ratelimit-reset", ...) */
   double not_before; /* monotonic seconds */
   uint64_t lock;     /* writes with the same lock never run at once; 0: none */
+  uint64_t order;    /* when it was submitted: a retry keeps its place before later writes of its lock */
   transfer_state_t state;
   cancel_t cancelled;
   int maybe_acted;   /* an earlier attempt may have reached the server and been acted on */
