@@ -54,6 +54,7 @@ typedef struct {
   int rolled;          /* `left` and `end` are this client's reckoning of the window after the last one */
   double rolled_from;  /* the end of that last one: later answers from it are not news */
   int probing;         /* rolled, and one request goes first: the rest wait for an answer */
+  int taken;           /* requests in flight at the reset, which may count in the new window */
 } server_window_t;
 
 typedef struct {
@@ -310,6 +311,7 @@ static void roll_over(limiter_t *l, server_window_t *s, double now) {
   s->rolled_from = s->end;
   s->end = s->end + length > now ? s->end + length : now + length;
   s->asked_end = s->end;
+  s->taken = l->running;
   s->left = s->limit - l->running > 0 ? s->limit - l->running : 0;
   s->probing = l->last_answer_in < length / 2 && s->left > 1;
   if (s->probing) s->left = 1;
@@ -398,6 +400,19 @@ static void learn_length(server_window_t *s, long remaining, double in, double e
   if (s->has_limit && remaining == s->limit - 1 && end > started && (s->per == 0 || length < s->per)) s->per = length;
 }
 
+/* An answer to a request sent after a window's reset that shows another window: the headers
+ * show the tightest, so this one has at least as many left; the probe is over, and its count
+ * is its limit less what may have counted in it since the reset. */
+static void end_probes(limiter_t *l, const server_window_t *shown, double started, double now) {
+  for (int i = 0; i < l->n_server; i++) {
+    server_window_t *w = &l->server[i];
+    if (w == shown || !w->rolled || !w->probing || started < w->rolled_from) continue;
+    long spent = w->taken + starts_between(l, w->rolled_from, now);
+    w->probing = 0;
+    w->left = w->limit > spent ? w->limit - spent : 0;
+  }
+}
+
 void limiter_observe(limiter_t *l, const http_response_t *r, double started, double now) {
   l->last_answer_in = now - started;
   if (r->rl_remaining < 0 || r->rl_reset < 0) return;
@@ -409,6 +424,7 @@ void limiter_observe(limiter_t *l, const http_response_t *r, double started, dou
   double end = now + (in < RATE_WAIT_CEILING ? in : RATE_WAIT_CEILING), asked_end = now + in;
   learn_length(s, r->rl_remaining, in, end, started);
   s->seen = now;
+  end_probes(l, s, started, now);
   if (s->rolled && end <= s->rolled_from + 0.5) return; /* a late answer from the window that ended */
   if (s->rolled) {
     s->rolled = s->probing = 0, s->left = left, s->end = end, s->asked_end = asked_end;

@@ -1,10 +1,10 @@
 -- Paging through GET /email-accounts/ (offset/limit, bare arrays, no total): an iterator over
 -- every account, deduplicated by id, stopping at the first short page. Following pages are
 -- fetched ahead while the script works on this one: the first FIRST_PAGES at once, then twice
--- as many with each full page, up to the client's concurrency. A fleet under 100 accounts costs
--- FIRST_PAGES requests (the key's first answer may not have come yet, so they fit any
--- documented budget); a large one keeps the pipe full from the start, wasting at most a few
--- requests past its end.
+-- as many each time the script moves on to the next page, up to the client's concurrency. A
+-- fleet under 100 accounts, or a script that stops in the first page, costs FIRST_PAGES
+-- requests (sent before the key's first answer, so they fit any documented budget); a full scan
+-- keeps the pipe full from the start, wasting at most a few requests past the fleet's end.
 local tasks = require "smartlead.tasks"
 local core = require "smartlead.core"
 
@@ -53,7 +53,6 @@ local function fetch(p, offset)
     local got, err = p.client:get_email_accounts(q)
     p.pages[offset] = { got = got, err = err }
     if got and #got < PAGE and (not p.end_offset or offset < p.end_offset) then p.end_offset = offset end
-    if got and #got == PAGE and p.window < p.max_window then p.window = p.window * 2 end
   end)
 end
 
@@ -66,6 +65,7 @@ local function top_up(p, reading)
 end
 
 local function page_at(p, offset)
+  if offset > 0 then p.window = math.min(p.window * 2, p.max_window) end -- the script wants more: look further
   top_up(p, offset)
   if not p.pages[offset] then tasks.wait({ p.fetches[offset] }) end
   local page = p.pages[offset]
