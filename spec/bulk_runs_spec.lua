@@ -29,6 +29,20 @@ local function intents_of(records)
   return n
 end
 
+-- The mock refuses the next POST to account 3002 with a 429 asking for 1 s.
+local function refuse_first_write_to_3002(server)
+  server:configure { scripted = { { method = "POST", path = "^/email%-accounts/3002/?$", status = 429, times = 1,
+    body = '{"message":"Rate limit exceeded"}', headers = { ["Retry-After"] = "1" } } } }
+end
+
+-- 3002 was written 7 (refused, then sent again), then 9: 9 is what it holds.
+local function landed_7_then_9(server)
+  local bodies = {}
+  for i, e in ipairs(account_posts(server:log())) do bodies[i] = { e.status, e.body.max_email_per_day } end
+  assert.same({ { 429, 7 }, { 200, 7 }, { 200, 9 } }, bodies)
+  assert.equal(9, server:account(3002).message_per_day)
+end
+
 local function quiet() local lines = {} return lines, function(l) lines[#lines + 1] = l end end
 
 describe("undo as a bulk run", function()
@@ -134,15 +148,11 @@ describe("apply as a bulk run", function()
     assert(client:update_email_account(3002, { max_email_per_day = 7 }))
     assert(client:update_email_account(3002, { max_email_per_day = 9 }))
     client:set_session(previous)
-    server:configure { scripted = { { method = "POST", path = "^/email%-accounts/3002/?$", status = 429, times = 1,
-      body = '{"message":"Rate limit exceeded"}', headers = { ["Retry-After"] = "1" } } } }
+    refuse_first_write_to_3002(server)
     local lines, out = quiet()
     local report = apply.apply(s.plan, { client = client, journal = tmp .. "/j.jsonl", out = out })
     assert.equal(0, apply.exit_code(report), table.concat(lines, "\n"))
-    local bodies = {}
-    for i, e in ipairs(account_posts(server:log())) do bodies[i] = { e.status, e.body.max_email_per_day } end
-    assert.same({ { 429, 7 }, { 200, 7 }, { 200, 9 } }, bodies)
-    assert.equal(9, server:account(3002).message_per_day)
+    landed_7_then_9(server)
   end)
 end)
 
@@ -152,16 +162,12 @@ describe("writes to one account in a script", function()
   after_each(function() server:configure { scripted = json.null } end)
 
   it("land in the order made, even when the first is refused with 429 and sent again", function()
-    server:configure { scripted = { { method = "POST", path = "^/email%-accounts/3002/?$", status = 429, times = 1,
-      body = '{"message":"Rate limit exceeded"}', headers = { ["Retry-After"] = "1" } } } }
+    refuse_first_write_to_3002(server)
     -- two items of one each: the second is submitted while the first waits for its retry
     local report = client:each({ 7, 9 }, function(v)
       return client:update_email_account(3002, { max_email_per_day = v })
     end, { progress = false })
     assert.equal(2, report.ok)
-    local bodies = {}
-    for i, e in ipairs(account_posts(server:log())) do bodies[i] = { e.status, e.body.max_email_per_day } end
-    assert.same({ { 429, 7 }, { 200, 7 }, { 200, 9 } }, bodies)
-    assert.equal(9, server:account(3002).message_per_day)
+    landed_7_then_9(server)
   end)
 end)
