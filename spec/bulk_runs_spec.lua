@@ -171,3 +171,31 @@ describe("writes to one account in a script", function()
     landed_7_then_9(server)
   end)
 end)
+
+describe("the progress line", function()
+  local tmux = require "tmux"
+  local tmp
+  setup(function() tmp = proc.mktemp() end)
+  teardown(function() proc.rmtree(tmp) end)
+
+  it("gives the ETA the key's budget allows, an hourly cap included, not the pace so far", function()
+    -- 3,000 reads at the Standard plan's windows: the first go at 10 a second, but 1,000 an hour
+    -- makes the whole about 3 hours, and the line says so from the start; Ctrl-C then stops it
+    local script = proc.write(tmp .. "/reads.lua", [[
+      local c = require("smartlead").client { rate = "standard" }
+      local ids = {}
+      for i = 1, 3000 do ids[i] = 3001 + (i - 1) % 260 end
+      c:each(ids, function(id) return c:get_email_account(id) end)
+    ]])
+    local pane = tmux.start(("%s --mock --no-journal %s"):format(proc.q(proc.BIN), proc.q(script)))
+    local ok, err = pcall(function()
+      local screen = pane:wait_for("each %d+/3000 .-ETA 2h5%dm", 15)
+      assert.truthy(screen:match("each (%d+)/3000"), screen)
+      pane:key("C-c")
+      screen = pane:wait_for("%[exited %d+%]", 15)
+      assert.truthy(screen:find("[exited 130]", 1, true), screen)
+    end)
+    pane:kill()
+    assert(ok, err)
+  end)
+end)

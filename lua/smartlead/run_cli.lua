@@ -327,7 +327,7 @@ function Run:finish(ok)
   if self.finished then return ok and M.EXIT.ok or M.EXIT.error end
   self.finished = true
   local s, o = self.session, self.opts
-  if not s then return ok and M.EXIT.ok or M.EXIT.error end
+  if not s then return M.plain_exit(ok) end
   if run.current() == s then run.activate(nil) end
   if s.journal_error then return self:journal_stopped() end
   if core.stop_signal() then return self:signal_stopped() end
@@ -378,8 +378,14 @@ function M.run_begin(o)
 end
 
 -- run_cli.run_end(ok) -> exit code of the active run.
+-- The exit code of a run with no session (--no-journal): a stop by a signal says so.
+function M.plain_exit(ok)
+  if core.stop_signal() then return M.EXIT[core.stop_signal()] end
+  return ok and M.EXIT.ok or M.EXIT.error
+end
+
 function M.run_end(ok)
-  if not state then return ok and M.EXIT.ok or M.EXIT.error end
+  if not state then return M.plain_exit(ok) end
   return state:finish(ok)
 end
 

@@ -95,7 +95,25 @@ end
 
 -- ---------------------------------------------------------------- each
 
-local function progress_printer(label, total)
+-- Seconds the key's budget needs for n more requests, by its slowest window (as a plan's
+-- estimate counts them: an hourly cap shows from the start, not once it is met); 0 unpaced.
+local function paced_seconds(client, n)
+  local ok, b = pcall(function() return client:rate_budget() end)
+  if not ok or type(b) ~= "table" or b.off then return 0 end
+  local slowest = 0
+  for _, w in ipairs(b.windows or {}) do slowest = math.max(slowest, n / w.requests * w.per) end
+  return slowest
+end
+
+-- "37s", "12m05s", "2h59m"
+local function eta_text(seconds)
+  local s = math.floor(seconds + 0.5)
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return ("%dm%02ds"):format(s // 60, s % 60) end
+  return ("%dh%02dm"):format(s // 3600, s % 3600 // 60)
+end
+
+local function progress_printer(label, total, client)
   if total < 2 or not core.isatty(2) then return nil end
   local t0, last = core.monotime(), -1
   return function(done, final)
@@ -104,10 +122,10 @@ local function progress_printer(label, total)
     last = now
     local elapsed = now - t0
     local rate = elapsed > 0 and done / elapsed or 0
-    local eta = rate > 0 and (total - done) / rate or 0
+    local eta = math.max(rate > 0 and (total - done) / rate or 0, paced_seconds(client, total - done))
     local st = core.engine_status()
     local wait = st.pause > 0.5 and (" | waiting %.1fs: %s"):format(st.pause, st.reason or "rate limit") or ""
-    local line = ("\r%s %d/%d  %.1f/s  ETA %ds%s\027[K"):format(label, done, total, rate, math.floor(eta + 0.5), wait)
+    local line = ("\r%s %d/%d  %.1f/s  ETA %s%s\027[K"):format(label, done, total, rate, eta_text(eta), wait)
     io.stderr:write(line)
     if final then io.stderr:write("\n") end
   end
@@ -166,7 +184,7 @@ function M.each(client, items, fn, opts)
   local width = math.min(opts.concurrency or client:options().concurrency, math.max(n, 1))
   local workers = {}
   for w = 1, width do workers[w] = M.spawn(worker) end
-  local show = opts.progress ~= false and progress_printer(opts.label or "each", n)
+  local show = opts.progress ~= false and progress_printer(opts.label or "each", n, client)
   M.wait(workers, show and function() show(done) end)
   if show then show(done, true) end
   -- an item whose callback left each's control (a coroutine.yield, a worker that died) is a
