@@ -244,6 +244,8 @@ static int l_catch_interrupts(lua_State *L) {
   return 0;
 }
 
+int engine_lua_stop_signal(void) { return stop_signal; }
+
 /* core.stop_signal() -> "SIGINT" | "SIGTERM" | nil: the signal that asked the run to stop */
 static int l_stop_signal(lua_State *L) {
   if (stop_signal == SIGINT) lua_pushliteral(L, "SIGINT");

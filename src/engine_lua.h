@@ -20,8 +20,12 @@ void engine_lua_push_number(lua_State *L, double v);
 void engine_lua_set_answer_cap(lua_State *L, size_t bytes);
 size_t engine_lua_answer_cap(lua_State *L);
 
+/* The signal (SIGINT, SIGTERM) that asked a script or command run to stop; 0: none. */
+int engine_lua_stop_signal(void);
+
 /* core.engine_pump, core.schedule, core.IO_WAIT, core.engine_status, core.set_quiet,
- * core.request_interrupt, core.interrupt_pending, core.clear_interrupt, core.parse_rate */
+ * core.request_interrupt, core.interrupt_pending, core.clear_interrupt, core.parse_rate,
+ * core.catch_interrupts, core.stop_signal */
 void engine_lua_register(lua_State *L);
 
 #endif

@@ -13,6 +13,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "engine_lua.h"
+
 #define PRIVATE_FILE 0600
 #define PRIVATE_DIR 0700
 #define NOT_REGULAR (-1) /* an "errno" of our own: the path is there but is no regular file */
@@ -314,6 +316,8 @@ static int push_secret(lua_State *L, line_status_t st, const char *line, size_t 
   }
   luaL_pushfail(L);
   if (st == LINE_EOF) lua_pushliteral(L, "end of input");
+  else if (st == LINE_SIGNAL && engine_lua_stop_signal()) /* the run stops: the script goes no further */
+    return luaL_error(L, "interrupted at the prompt: the run stops");
   else if (st == LINE_SIGNAL) lua_pushliteral(L, "interrupted");
   else if (st == LINE_LONG) lua_pushfstring(L, "the line is longer than %d bytes", SECRET_MAX - 1);
   else lua_pushfstring(L, "cannot read the line: %s", strerror(err));
