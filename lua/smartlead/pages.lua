@@ -11,7 +11,7 @@ local core = require "smartlead.core"
 local M = {}
 
 local PAGE = 100 -- the API's maximum
-M.FIRST_PAGES = 4 -- requested at once: 5,000 accounts at 50 ms in 7 round trips at concurrency 8, not 9
+M.FIRST_PAGES = 4 -- requested at once: 5,000 accounts at 50 ms in 7 round trips at concurrency 8, not 8
 M.MAX_PAGES = 100000 -- 10 million accounts: a server still answering full pages past this never ends
 
 local function pager_error(code, message) return core.new_error { kind = "shape", code = code, message = message } end
