@@ -57,13 +57,7 @@ describe("apply as a bulk run", function()
   setup(function() tmp = proc.mktemp() end)
   teardown(function() proc.rmtree(tmp) end)
 
-  local function smartlua(args)
-    local env = ("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s"):format(
-      q(support.KEY), q(server:url()), q(tmp .. "/xdg"))
-    local words = {}
-    for i, a in ipairs(args) do words[i] = q(a) end
-    return proc.sh(env .. " " .. q(proc.BIN) .. " " .. table.concat(words, " "))
-  end
+  local function smartlua(args) return support.smartlua(server, args, "XDG_STATE_HOME=" .. q(tmp .. "/xdg")) end
 
   local function posts()
     local n = 0

@@ -72,12 +72,7 @@ describe("fleet writes through the run layer", function()
   setup(function() tmp = proc.mktemp() end)
   teardown(function() proc.rmtree(tmp) end)
 
-  local function smartlua(args)
-    local words = {}
-    for i, a in ipairs(args) do words[i] = q(a) end
-    return proc.sh(("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s %s %s"):format(
-      q(support.KEY), q(server:url()), q(tmp .. "/state"), q(proc.BIN), table.concat(words, " ")))
-  end
+  local function smartlua(args) return support.smartlua(server, args, "XDG_STATE_HOME=" .. q(tmp .. "/state")) end
 
   it("covers every write of the registry", function()
     local names = {}

@@ -9,11 +9,9 @@ describe("smartlua snapshot | diff | report | check", function()
   setup(function() tmp = proc.mktemp() end)
   teardown(function() proc.rmtree(tmp) end)
 
-  local function smartlua(args)
-    local words = {}
-    for i, a in ipairs(args) do words[i] = q(a) end
-    return proc.sh(("cd %s && env XDG_DATA_HOME=%s SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s %s %s"):format(q(tmp),
-      q(tmp .. "/data"), q(support.KEY), q(server:url()), q(proc.BIN), table.concat(words, " ")))
+  local function smartlua(args) -- run in tmp: the files it writes by relative path land there
+    return proc.smartlua(args, ("cd %s && env XDG_DATA_HOME=%s SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s"):format(
+      q(tmp), q(tmp .. "/data"), q(support.KEY), q(server:url())))
   end
 
   it("stores two days, diffs them, writes the report and checks the signals", function()

@@ -59,12 +59,7 @@ describe("plan", function()
   local function script(name, text) return proc.write(tmp .. "/" .. name, text) end
 
   -- build/smartlua against the in-process server (its key and URL in the environment).
-  local function smartlua(args, extra_env)
-    local words = {}
-    for i, a in ipairs(args) do words[i] = q(a) end
-    return proc.sh(("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s XDG_STATE_HOME=%s %s %s %s"):format(
-      q(support.KEY), q(server:url()), q(tmp .. "/state"), extra_env or "", q(proc.BIN), table.concat(words, " ")))
-  end
+  local function smartlua(args) return support.smartlua(server, args, "XDG_STATE_HOME=" .. q(tmp .. "/state")) end
 
   describe("--plan", function()
     it("prints account by account `field: before -> after` for a known fixture (--mock)", function()

@@ -49,6 +49,14 @@ function M.shared_server(bind, knobs, client_opts)
   end)
 end
 
+-- build/smartlua args... (proc.smartlua) against server with the spec's key; env: more of the
+-- environment, "VAR=value ..." already quoted (a state directory of the test's own, say).
+function M.smartlua(server, args, env)
+  local proc = require "proc"
+  return proc.smartlua(args, ("env SMARTLEAD_API_KEY=%s SMARTLEAD_BASE_URL=%s %s"):format(proc.q(M.KEY),
+    proc.q(server:url()), env or ""))
+end
+
 -- One API request over raw HTTP (curl), for what the client does not show: the answer's headers
 -- as sent. path is under /api/v1; opts: query (table), body (table, sent as JSON), key (default
 -- the server's). Returns {status=, headers = {Name = value}, header(name) (any case), body =
