@@ -520,6 +520,9 @@ describe("hostile input", function()
     t[2 ^ 40] = 3005
     return t
   end
+  -- values that are no table at all, where a list of ids belongs
+  local NOT_LISTS = { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
+    { "function", print }, { "userdata", UD } }
   local ID_LISTS = {
     { "empty", {}, "is empty" },
     { "named keys only", { a = 3003 }, "must be a list" },
@@ -562,8 +565,7 @@ describe("hostile input", function()
           for _, c in ipairs(ID_LISTS) do
             hostile(ep.name, "ids " .. c[1], "refuse", c[3], "email_account_ids", call(ep.name), client, 4104, c[2])
           end
-          for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
-                               { "function", print }, { "userdata", UD } } do
+          for _, w in ipairs(NOT_LISTS) do
             hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, 4104, w[2])
           end
         end)
@@ -586,8 +588,7 @@ describe("hostile input", function()
               hostile(ep.name, "tag ids " .. c[1], "refuse", c[3], "tag_ids", call(ep.name), client, { 3003 }, c[2])
             end
           end
-          for _, w in ipairs { { "nil", nil }, { "string", "3003,3005" }, { "number", 3003 }, { "boolean", true },
-                               { "function", print }, { "userdata", UD } } do
+          for _, w in ipairs(NOT_LISTS) do
             hostile(ep.name, "ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, w[2], { 501 })
             hostile(ep.name, "tag ids " .. w[1], "raise", "table expected", nil, call(ep.name), client, { 3003 }, w[2])
           end
