@@ -3,40 +3,13 @@
 -- accounts in requests of at most 25 through the run layer (planned, journaled, undone).
 local json = require "smartlead.json"
 local context = require "smartlead.cli.context"
+local account_ids = require "smartlead.cli.ids"
 local convert = require "smartlead.convert"
 local options = require "smartlead.cli.options"
 
 local EXIT, usage = context.EXIT, context.usage
 local opt, scope = options.opt, options.scope
 local to_id = convert.TYPES.id
-
--- Account ids of --ids: separated by commas or white space, JSON or NDJSON objects with an id,
--- or - for stdin (the output of `accounts list --fields id` in any format).
-local function parse_ids(text)
-  if text == "-" then text = io.stdin:read("a") or "" end
-  local ids, seen = json.array {}, {}
-  local function add(word)
-    local id, must = to_id(tostring(word))
-    if not id then usage(("--ids entry must be %s, got '%s'"):format(must, tostring(word))) end
-    if not seen[id] then ids[#ids + 1], seen[id] = id, true end
-  end
-  local trimmed = text:match("^%s*(.-)%s*$")
-  if trimmed:sub(1, 1) == "[" or trimmed:sub(1, 1) == "{" then
-    local docs = trimmed:sub(1, 1) == "[" and { trimmed } or {}
-    if #docs == 0 then for line in trimmed:gmatch("[^\n]+") do docs[#docs + 1] = line end end
-    for _, doc in ipairs(docs) do
-      local ok, v = pcall(json.decode, doc)
-      if not ok or type(v) ~= "table" then usage("--ids: not JSON") end
-      for _, x in ipairs(v.id and { v } or v) do add(type(x) == "table" and x.id or x) end
-    end
-  else
-    for word in text:gmatch("[^,%s]+") do
-      if word ~= "id" then add(word) end
-    end
-  end
-  if #ids == 0 then usage("--ids needs at least one account id, e.g. --ids 3001,3002 (or --ids - for stdin)") end
-  return ids
-end
 
 ---------------------------------------------------------------------------- list
 
@@ -85,7 +58,7 @@ end
 local function mapping(op, status)
   return function(ctx)
     if not ctx.opts.ids then usage("needs --ids ID,ID,... (or --ids - for stdin)") end
-    local ids = parse_ids(ctx.opts.ids)
+    local ids = account_ids.parse(ctx.opts.ids, ctx.multi and ctx.profile or nil)
     local tag_ids = json.array {}
     for i, t in ipairs(ctx.args) do tag_ids[i] = t end
     return ctx:with_run_layer(function()
