@@ -415,16 +415,23 @@ int check_id_arg(lua_State *L, int idx, const char *ep, const char *name, lua_In
   return isint && *out > 0 && *out <= MAX_SAFE_ID;
 }
 
-/* The list at arg as {key = ids} into the table on top; 1, or 2 with nil, err pushed. */
-int validate_ids_into(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key, int max) {
-  int out = lua_gettop(L);
-  if (max <= 0) max = MAX_ID_LIST;
+/* The length of the table at arg when it is a list (keys 1..n and nothing else); -1 when it
+ * has holes or other keys. Raises when arg is no table. */
+static lua_Integer list_length(lua_State *L, int arg) {
   luaL_checktype(L, arg, LUA_TTABLE);
   lua_Integer n = (lua_Integer)lua_rawlen(L, arg), count = 0;
   lua_pushnil(L);
   while (lua_next(L, arg)) count++, lua_pop(L, 1);
+  return count == n ? n : -1;
+}
+
+/* The list at arg as {key = ids} into the table on top; 1, or 2 with nil, err pushed. */
+int validate_ids_into(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key, int max) {
+  int out = lua_gettop(L);
+  if (max <= 0) max = MAX_ID_LIST;
+  lua_Integer n = list_length(L, arg);
   /* a table with only named keys is not an empty list: say what is wrong with it */
-  if (count != n) return push_validation_error(L, method, path, key, "%s: %s must be a list {id1, id2, ...}", ep, key);
+  if (n < 0) return push_validation_error(L, method, path, key, "%s: %s must be a list {id1, id2, ...}", ep, key);
   if (n == 0) return push_validation_error(L, method, path, key, "%s: %s is empty", ep, key);
   if (n > max)
     return push_validation_error(L, method, path, key, "%s: %s has %lld ids; %s", ep, key, (long long)n,
@@ -463,11 +470,8 @@ int validate_id_list(lua_State *L, int arg, const char *ep, const char *method, 
 #define MAX_EMAIL_LIST 1000 /* addresses one lookup may name */
 
 int validate_email_list(lua_State *L, int arg, const char *ep, const char *method, const char *path, const char *key) {
-  luaL_checktype(L, arg, LUA_TTABLE);
-  lua_Integer n = (lua_Integer)lua_rawlen(L, arg), count = 0;
-  lua_pushnil(L);
-  while (lua_next(L, arg)) count++, lua_pop(L, 1);
-  if (count != n) return push_validation_error(L, method, path, key, "%s: %s must be a list {\"a@x.com\", ...}", ep, key);
+  lua_Integer n = list_length(L, arg);
+  if (n < 0) return push_validation_error(L, method, path, key, "%s: %s must be a list {\"a@x.com\", ...}", ep, key);
   if (n == 0) return push_validation_error(L, method, path, key, "%s: %s is empty", ep, key);
   if (n > MAX_EMAIL_LIST)
     return push_validation_error(L, method, path, key, "%s: %s has %lld addresses, at most %d", ep, key, (long long)n, MAX_EMAIL_LIST);
